@@ -1,0 +1,84 @@
+//! Line reader for drop files: plain or gzip, with line numbers and byte offsets so an ingest
+//! can report `file:line` and resume at a cursor.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+/// Reads a `.tsv` or `.tsv.gz` file line by line.
+pub struct TsvReader {
+    inner: Box<dyn BufRead>,
+    buf: Vec<u8>,
+    /// Lines consumed so far (1-based number of the last line returned).
+    pub line: u64,
+    /// Uncompressed bytes consumed so far.
+    pub offset: u64,
+}
+
+/// What [`TsvReader::next_line`] returns for one line.
+pub enum Line<'a> {
+    /// A line of valid UTF-8 without its line ending.
+    Text(&'a str),
+    /// A line that is not UTF-8: the byte offset of the first bad byte within the line.
+    NotUtf8(usize),
+}
+
+impl TsvReader {
+    /// Opens `path`, decompressing when the name ends in `.gz`, and starts after `offset`
+    /// uncompressed bytes (`line` lines).
+    pub fn open(path: &Path, line: u64, offset: u64) -> io::Result<TsvReader> {
+        let mut file = File::open(path)?;
+        let gz = path.extension().is_some_and(|e| e == "gz");
+        let mut inner: Box<dyn BufRead> = if gz {
+            Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(file)))
+        } else {
+            file.seek(SeekFrom::Start(offset))?;
+            Box::new(BufReader::with_capacity(1 << 20, file))
+        };
+        if gz && offset > 0 {
+            // A gzip stream cannot seek: decompress and discard up to the cursor.
+            let skipped = io::copy(&mut (&mut inner).take(offset), &mut io::sink())?;
+            if skipped != offset {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file is shorter than the saved cursor (was it changed?)",
+                ));
+            }
+        }
+        Ok(TsvReader {
+            inner,
+            buf: Vec::with_capacity(256),
+            line,
+            offset,
+        })
+    }
+
+    /// The next line, or `None` at the end of the file.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.buf.clear();
+        let n = self.inner.read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        self.offset += n as u64;
+        let mut end = self.buf.len();
+        if self.buf[..end].ends_with(b"\n") {
+            end -= 1;
+        }
+        if self.buf[..end].ends_with(b"\r") {
+            end -= 1;
+        }
+        Ok(Some(match std::str::from_utf8(&self.buf[..end]) {
+            Ok(text) => Line::Text(text),
+            Err(e) => Line::NotUtf8(e.valid_up_to()),
+        }))
+    }
+
+    /// The raw bytes of the line last returned, line ending included (for fingerprints).
+    pub fn raw(&self) -> &[u8] {
+        &self.buf
+    }
+}

@@ -1,0 +1,526 @@
+//! The store: one RocksDB database with one column family per kind of fact.
+//!
+//! **API boundary**: only this module knows column-family names and key encodings; the rest of
+//! the crate reads and writes through typed methods. Writers go through [`DropWriter`], whose
+//! only way to persist is [`DropWriter::commit`], which writes the staged rows, the id
+//! counters and the drop's progress cursor in one `WriteBatch`.
+
+mod dump;
+mod keys;
+mod merge;
+mod records;
+mod writer;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
+    IteratorMode, Options, ReadOptions,
+};
+
+pub use keys::{Id, Namespace};
+pub use records::{
+    Cursor, DropRecord, DropState, FileRecord, Listing, ProductRecord, ProductText, SellerRecord,
+};
+pub use writer::DropWriter;
+
+/// Version of the on-disk layout described in `schema/store.md`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Errors at the store boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database path exists and is not a folder.
+    #[error("{0}: is a file, not a DemandLink database folder")]
+    NotADirectory(PathBuf),
+    /// A read-only command found no database.
+    #[error("{0}: no DemandLink database here (create one with `demandlink ingest --db {0} DROP`)")]
+    Missing(PathBuf),
+    /// The database was written by another layout version.
+    #[error(
+        "{path}: database schema version {found}, but this demandlink reads version {expected}; \
+         use a demandlink build of version {found}, or ingest the drops into a new database"
+    )]
+    SchemaMismatch {
+        /// Database folder.
+        path: PathBuf,
+        /// Version found in `meta`.
+        found: u32,
+        /// Version this build reads and writes.
+        expected: u32,
+    },
+    /// Another process holds the database's write lock.
+    #[error("{path}: database is busy ({holder}); wait for it to finish or stop it")]
+    Busy {
+        /// Database folder.
+        path: PathBuf,
+        /// Who holds it, e.g. `pid 1234`.
+        holder: String,
+    },
+    /// RocksDB refused an operation.
+    #[error("{path}: RocksDB: {source}")]
+    Rocks {
+        /// Database folder.
+        path: PathBuf,
+        /// The engine's error.
+        source: rocksdb::Error,
+    },
+    /// A file operation next to the database failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A stored record does not decode: an internal invariant broke (a bug or disk corruption).
+    #[error("corrupt record in column family `{cf}` at key {key}: {reason}")]
+    Corrupt {
+        /// Column family name.
+        cf: &'static str,
+        /// The key, hex-encoded.
+        key: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Result type of the store.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Column families, one per kind of fact. The order is the dump order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cf {
+    Meta,
+    Ids,
+    Entities,
+    ProductText,
+    ListingsBySeller,
+    ListingsByProduct,
+    Copurchase,
+    Views,
+    HighDemand,
+    Vectors,
+    Model,
+    Embeddings,
+    Jobs,
+    Drops,
+    Recommendations,
+}
+
+impl Cf {
+    pub(crate) const ALL: [Cf; 15] = [
+        Cf::Meta,
+        Cf::Ids,
+        Cf::Entities,
+        Cf::ProductText,
+        Cf::ListingsBySeller,
+        Cf::ListingsByProduct,
+        Cf::Copurchase,
+        Cf::Views,
+        Cf::HighDemand,
+        Cf::Vectors,
+        Cf::Model,
+        Cf::Embeddings,
+        Cf::Jobs,
+        Cf::Drops,
+        Cf::Recommendations,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Cf::Meta => "meta",
+            Cf::Ids => "ids",
+            Cf::Entities => "entities",
+            Cf::ProductText => "product_text",
+            Cf::ListingsBySeller => "listings_by_seller",
+            Cf::ListingsByProduct => "listings_by_product",
+            Cf::Copurchase => "copurchase",
+            Cf::Views => "views",
+            Cf::HighDemand => "high_demand",
+            Cf::Vectors => "vectors",
+            Cf::Model => "model",
+            Cf::Embeddings => "embeddings",
+            Cf::Jobs => "jobs",
+            Cf::Drops => "drops",
+            Cf::Recommendations => "recommendations",
+        }
+    }
+
+    fn options(self) -> Options {
+        let mut o = Options::default();
+        o.set_compression_type(DBCompressionType::Lz4);
+        match self {
+            Cf::Copurchase | Cf::Views => {
+                o.set_merge_operator_associative(merge::ADD_U64, merge::add_u64)
+            }
+            Cf::ListingsBySeller | Cf::ListingsByProduct => {
+                o.set_merge_operator_associative(merge::FIRST_WINS, merge::first_wins)
+            }
+            Cf::Ids => {
+                // Interning probes many ids that do not exist yet; a bloom filter answers those
+                // without reading a block.
+                let mut t = BlockBasedOptions::default();
+                t.set_bloom_filter(10.0, false);
+                o.set_block_based_table_factory(&t);
+            }
+            _ => {}
+        }
+        o
+    }
+}
+
+/// Names of every column family this build creates, in dump order (checked against
+/// `schema/store.md` by a test).
+pub fn column_family_names() -> Vec<&'static str> {
+    Cf::ALL.iter().map(|c| c.name()).collect()
+}
+
+/// How a command opens the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create if missing, take the write lock.
+    ReadWrite,
+    /// Read a consistent view without the lock, so it works while another process writes.
+    ReadOnly,
+}
+
+mod meta_key {
+    pub const SCHEMA_VERSION: &[u8] = b"schema_version";
+    pub const NEXT_DROP: &[u8] = b"next_drop";
+    pub const VECTOR_DIM: &[u8] = b"vector_dim";
+    pub const HIGH_DEMAND_PERIOD: &[u8] = b"high_demand_period";
+    pub fn next_id(ns: super::Namespace) -> &'static [u8] {
+        match ns {
+            super::Namespace::Seller => b"next_id.seller",
+            super::Namespace::Product => b"next_id.product",
+        }
+    }
+}
+
+/// An open DemandLink database folder: `store/` (RocksDB) and `rejects/` (rejected drop rows).
+pub struct Store {
+    db: DB,
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (or, read-write, creates) the database in folder `root`, checking the schema
+    /// version before anything is written.
+    pub fn open(root: &Path, mode: OpenMode) -> Result<Store> {
+        if root.exists() && !root.is_dir() {
+            return Err(StoreError::NotADirectory(root.to_path_buf()));
+        }
+        let dir = root.join("store");
+        let exists = dir.join("CURRENT").exists();
+        if exists {
+            check_version(root, &dir)?;
+        } else if mode == OpenMode::ReadOnly {
+            return Err(StoreError::Missing(root.to_path_buf()));
+        }
+        let rocks = |source| StoreError::Rocks {
+            path: root.to_path_buf(),
+            source,
+        };
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.increase_parallelism(2);
+        let cfs = Cf::ALL
+            .iter()
+            .map(|c| ColumnFamilyDescriptor::new(c.name(), c.options()));
+        let db = match mode {
+            OpenMode::ReadWrite => {
+                fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                DB::open_cf_descriptors(&opts, &dir, cfs).map_err(|e| {
+                    if e.to_string().contains("lock") {
+                        StoreError::Busy {
+                            path: root.to_path_buf(),
+                            holder: lock_holder(root),
+                        }
+                    } else {
+                        rocks(e)
+                    }
+                })?
+            }
+            OpenMode::ReadOnly => {
+                DB::open_cf_descriptors_read_only(&opts, &dir, cfs, false).map_err(rocks)?
+            }
+        };
+        let store = Store {
+            db,
+            root: root.to_path_buf(),
+        };
+        if mode == OpenMode::ReadWrite {
+            let pid = root.join("owner.pid");
+            fs::write(&pid, std::process::id().to_string())
+                .map_err(|source| StoreError::Io { path: pid, source })?;
+            if !exists {
+                store
+                    .db
+                    .put_cf(
+                        store.cf(Cf::Meta),
+                        meta_key::SCHEMA_VERSION,
+                        SCHEMA_VERSION.to_le_bytes(),
+                    )
+                    .map_err(rocks)?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The database folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Folder where rejected drop rows are written, one file per drop.
+    pub fn rejects_dir(&self) -> PathBuf {
+        self.root.join("rejects")
+    }
+
+    pub(crate) fn cf(&self, cf: Cf) -> &ColumnFamily {
+        self.db
+            .cf_handle(cf.name())
+            .expect("every column family is opened with the database")
+    }
+
+    fn rocks(&self, source: rocksdb::Error) -> StoreError {
+        StoreError::Rocks {
+            path: self.root.clone(),
+            source,
+        }
+    }
+
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(cf), key).map_err(|e| self.rocks(e))
+    }
+
+    fn meta_u32(&self, key: &[u8]) -> Result<Option<u32>> {
+        Ok(self
+            .get(Cf::Meta, key)?
+            .map(|v| merge::decode_u64(&v) as u32))
+    }
+
+    /// Dimension of imported product vectors, fixed by the first `vectors.tsv`.
+    pub fn vector_dim(&self) -> Result<Option<u32>> {
+        self.meta_u32(meta_key::VECTOR_DIM)
+    }
+
+    /// Period (drop sequence number) of the current high-demand list, if any drop had one.
+    pub fn high_demand_period(&self) -> Result<Option<u32>> {
+        self.meta_u32(meta_key::HIGH_DEMAND_PERIOD)
+    }
+
+    /// Sequence number the next new drop gets.
+    pub fn next_drop_seq(&self) -> Result<u32> {
+        Ok(self.meta_u32(meta_key::NEXT_DROP)?.unwrap_or(1))
+    }
+
+    /// Number of interned ids in a namespace (ids are dense, so this is also the next id).
+    pub fn entity_count(&self, ns: Namespace) -> Result<u32> {
+        Ok(self.meta_u32(meta_key::next_id(ns))?.unwrap_or(0))
+    }
+
+    /// Internal id of an external id, if known.
+    pub fn lookup(&self, ns: Namespace, external: &str) -> Result<Option<Id>> {
+        Ok(self
+            .get(Cf::Ids, &keys::external(ns, external))?
+            .and_then(|v| keys::read_id(&v, 0)))
+    }
+
+    /// Every drop record, in application order.
+    pub fn drops(&self) -> Result<Vec<DropRecord>> {
+        let mut out = Vec::new();
+        self.scan(Cf::Drops, &[], |k, v| {
+            out.push(records::decode(v).map_err(|reason| corrupt(Cf::Drops, k, reason))?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f(seller, product, listing)` for every listing edge, grouped by seller.
+    pub fn for_each_listing(&self, mut f: impl FnMut(Id, Id, Listing)) -> Result<()> {
+        self.scan(Cf::ListingsBySeller, &[], |k, v| {
+            let (s, p) = pair_of(Cf::ListingsBySeller, k)?;
+            let l = records::decode(v).map_err(|r| corrupt(Cf::ListingsBySeller, k, r))?;
+            f(s, p, l);
+            Ok(())
+        })
+    }
+
+    /// Calls `f(product, seller)` for every listing edge, grouped by product.
+    pub fn for_each_listing_by_product(&self, mut f: impl FnMut(Id, Id)) -> Result<()> {
+        self.scan(Cf::ListingsByProduct, &[], |k, _| {
+            let (p, s) = pair_of(Cf::ListingsByProduct, k)?;
+            f(p, s);
+            Ok(())
+        })
+    }
+
+    /// Calls `f(a, b, count)` for every co-purchase pair, once per direction.
+    pub fn for_each_copurchase(&self, mut f: impl FnMut(Id, Id, u64)) -> Result<()> {
+        self.scan(Cf::Copurchase, &[], |k, v| {
+            let (a, b) = pair_of(Cf::Copurchase, k)?;
+            f(a, b, merge::decode_u64(v));
+            Ok(())
+        })
+    }
+
+    /// Calls `f(product, period, views)` for every per-period view count.
+    pub fn for_each_views(&self, mut f: impl FnMut(Id, u32, u64)) -> Result<()> {
+        self.scan(Cf::Views, &[], |k, v| {
+            let (p, period) = pair_of(Cf::Views, k)?;
+            f(p, period, merge::decode_u64(v));
+            Ok(())
+        })
+    }
+
+    /// The high-demand list of one period.
+    pub fn high_demand(&self, period: u32) -> Result<Vec<Id>> {
+        let mut out = Vec::new();
+        self.scan(Cf::HighDemand, &keys::id(period), |k, _| {
+            out.push(pair_of(Cf::HighDemand, k)?.1);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Number of products that have a `products.tsv` description.
+    pub fn products_with_text(&self) -> Result<u64> {
+        let mut n = 0;
+        self.scan(Cf::ProductText, &[], |_, _| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    /// A seller's entity record.
+    pub fn seller(&self, id: Id) -> Result<Option<SellerRecord>> {
+        self.entity(Namespace::Seller, id)
+    }
+
+    fn entity<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        ns: Namespace,
+        id: Id,
+    ) -> Result<Option<T>> {
+        let key = keys::entity(ns, id);
+        self.get(Cf::Entities, &key)?
+            .map(|v| records::decode(&v).map_err(|r| corrupt(Cf::Entities, &key, r)))
+            .transpose()
+    }
+
+    /// Walks the keys of `cf` that start with `prefix`, in key order.
+    fn scan(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut ro = ReadOptions::default();
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            ro.set_iterate_upper_bound(upper);
+        }
+        let mode = IteratorMode::From(prefix, Direction::Forward);
+        for item in self.db.iterator_cf_opt(self.cf(cf), ro, mode) {
+            let (k, v) = item.map_err(|e| self.rocks(e))?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+}
+
+/// The smallest key greater than every key with this prefix (`None` for the empty prefix or
+/// all-0xff prefixes: scan to the end).
+fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut upper = prefix.to_vec();
+    while let Some(last) = upper.pop() {
+        if last < u8::MAX {
+            upper.push(last + 1);
+            return Some(upper);
+        }
+    }
+    None
+}
+
+fn corrupt(cf: Cf, key: &[u8], reason: String) -> StoreError {
+    StoreError::Corrupt {
+        cf: cf.name(),
+        key: key.iter().map(|b| format!("{b:02x}")).collect(),
+        reason,
+    }
+}
+
+fn pair_of(cf: Cf, key: &[u8]) -> Result<(Id, Id)> {
+    match (keys::read_id(key, 0), keys::read_id(key, 4)) {
+        (Some(a), Some(b)) if key.len() == 8 => Ok((a, b)),
+        _ => Err(corrupt(cf, key, "expected an 8-byte key of two ids".into())),
+    }
+}
+
+/// Reads the schema version with a read-only open of `meta` alone, so a database of another
+/// version is refused before this build creates or touches anything in it.
+fn check_version(root: &Path, dir: &Path) -> Result<()> {
+    let db = DB::open_cf_for_read_only(&Options::default(), dir, [Cf::Meta.name()], false)
+        .map_err(|source| StoreError::Rocks {
+            path: root.to_path_buf(),
+            source,
+        })?;
+    let meta = db.cf_handle(Cf::Meta.name()).expect("opened above");
+    let found = db
+        .get_cf(meta, meta_key::SCHEMA_VERSION)
+        .map_err(|source| StoreError::Rocks {
+            path: root.to_path_buf(),
+            source,
+        })?
+        .map(|v| merge::decode_u64(&v) as u32);
+    match found {
+        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(found) => Err(StoreError::SchemaMismatch {
+            path: root.to_path_buf(),
+            found,
+            expected: SCHEMA_VERSION,
+        }),
+        None => Err(StoreError::Corrupt {
+            cf: Cf::Meta.name(),
+            key: "schema_version".into(),
+            reason: "missing: the folder holds a RocksDB database that DemandLink did not create"
+                .into(),
+        }),
+    }
+}
+
+fn lock_holder(root: &Path) -> String {
+    match fs::read_to_string(root.join("owner.pid")) {
+        Ok(pid) if !pid.trim().is_empty() => format!("pid {}", pid.trim()),
+        _ => "another process".into(),
+    }
+}
+
+/// The interning state of one namespace during a write: a cache of known ids plus the next
+/// free id. New ids become durable only with the batch that introduces them.
+pub(crate) struct Interner {
+    ns: Namespace,
+    cache: HashMap<Box<str>, Id>,
+    next: Id,
+    dirty: bool,
+}
+
+impl Interner {
+    fn load(store: &Store, ns: Namespace) -> Result<Interner> {
+        Ok(Interner {
+            ns,
+            cache: HashMap::new(),
+            next: store.entity_count(ns)?,
+            dirty: false,
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! [`DropWriter`]: stages one drop's rows and commits them together with the drop's cursor.
+
+use rocksdb::WriteBatch;
+
+use super::records::{self, DropRecord, Listing, ProductRecord, ProductText, SellerRecord};
+use super::{Cf, Id, Interner, Namespace, Result, Store, keys, meta_key};
+
+/// Stages writes for one drop. Nothing reaches the database until [`DropWriter::commit`],
+/// which also writes the drop record (and so its cursor): rows and progress land together or
+/// not at all.
+pub struct DropWriter<'a> {
+    store: &'a Store,
+    drop: u32,
+    batch: WriteBatch,
+    sellers: Interner,
+    products: Interner,
+}
+
+impl<'a> DropWriter<'a> {
+    /// Starts writing drop `drop` (its sequence number).
+    pub fn new(store: &'a Store, drop: u32) -> Result<Self> {
+        Ok(DropWriter {
+            store,
+            drop,
+            batch: WriteBatch::default(),
+            sellers: Interner::load(store, Namespace::Seller)?,
+            products: Interner::load(store, Namespace::Product)?,
+        })
+    }
+
+    /// Internal id of an external id, creating the entity if new; `true` when it was created.
+    pub fn intern(&mut self, ns: Namespace, external: &str) -> Result<(Id, bool)> {
+        let interner = match ns {
+            Namespace::Seller => &mut self.sellers,
+            Namespace::Product => &mut self.products,
+        };
+        if let Some(&id) = interner.cache.get(external) {
+            return Ok((id, false));
+        }
+        if let Some(id) = self.store.lookup(ns, external)? {
+            interner.cache.insert(external.into(), id);
+            return Ok((id, false));
+        }
+        let id = interner.next;
+        interner.next += 1;
+        interner.dirty = true;
+        interner.cache.insert(external.into(), id);
+        let store = self.store;
+        self.batch.put_cf(
+            store.cf(Cf::Ids),
+            keys::external(ns, external),
+            keys::id(id),
+        );
+        let record = match ns {
+            Namespace::Seller => records::encode(&SellerRecord {
+                external: external.into(),
+                first_drop: self.drop,
+                ..SellerRecord::default()
+            }),
+            Namespace::Product => records::encode(&ProductRecord {
+                external: external.into(),
+                first_drop: self.drop,
+            }),
+        };
+        self.batch
+            .put_cf(store.cf(Cf::Entities), keys::entity(ns, id), record);
+        Ok((id, true))
+    }
+
+    /// Sets a seller's name and primary category (from `sellers.tsv`).
+    pub fn upsert_seller(
+        &mut self,
+        id: Id,
+        external: &str,
+        name: Option<&str>,
+        primary_category: Option<&str>,
+    ) -> Result<()> {
+        // A seller known to the cache but not to the database was created earlier in this
+        // uncommitted batch, i.e. by this drop.
+        let mut record = self.store.seller(id)?.unwrap_or_else(|| SellerRecord {
+            external: external.into(),
+            first_drop: self.drop,
+            ..SellerRecord::default()
+        });
+        if let Some(name) = name {
+            record.name = Some(name.into());
+        }
+        if let Some(category) = primary_category {
+            record.primary_category = Some(category.into());
+        }
+        self.put(
+            Cf::Entities,
+            &keys::entity(Namespace::Seller, id),
+            &records::encode(&record),
+        );
+        Ok(())
+    }
+
+    /// Replaces a product's text.
+    pub fn put_product_text(&mut self, id: Id, category: &str, title: &str, attributes: &str) {
+        let text = ProductText {
+            category: category.into(),
+            title: title.into(),
+            attributes: attributes.into(),
+            drop: self.drop,
+        };
+        self.put(Cf::ProductText, &keys::id(id), &records::encode(&text));
+    }
+
+    /// Adds a listing edge; an edge that already exists keeps its first drop and timestamp.
+    pub fn add_listing(&mut self, seller: Id, product: Id, ts: Option<i64>) {
+        let value = records::encode(&Listing {
+            drop: self.drop,
+            ts,
+        });
+        let store = self.store;
+        self.batch.merge_cf(
+            store.cf(Cf::ListingsBySeller),
+            keys::pair(seller, product),
+            &value,
+        );
+        self.batch.merge_cf(
+            store.cf(Cf::ListingsByProduct),
+            keys::pair(product, seller),
+            &value,
+        );
+    }
+
+    /// Adds `count` to the co-purchase count of an unordered pair (stored in both directions).
+    pub fn add_copurchase(&mut self, a: Id, b: Id, count: u64) {
+        let store = self.store;
+        let cf = store.cf(Cf::Copurchase);
+        let count = count.to_le_bytes();
+        self.batch.merge_cf(cf, keys::pair(a, b), count);
+        self.batch.merge_cf(cf, keys::pair(b, a), count);
+    }
+
+    /// Adds page views of a product in this drop's period.
+    pub fn add_views(&mut self, product: Id, views: u64) {
+        let store = self.store;
+        self.batch.merge_cf(
+            store.cf(Cf::Views),
+            keys::pair(product, self.drop),
+            views.to_le_bytes(),
+        );
+    }
+
+    /// Puts a product on this drop's high-demand list.
+    pub fn put_high_demand(&mut self, product: Id) {
+        self.put(Cf::HighDemand, &keys::pair(self.drop, product), &[]);
+    }
+
+    /// Makes this drop's high-demand list the current one (when the drop completes).
+    pub fn set_high_demand_current(&mut self) {
+        self.put(
+            Cf::Meta,
+            meta_key::HIGH_DEMAND_PERIOD,
+            &u64::from(self.drop).to_le_bytes(),
+        );
+    }
+
+    /// Stores an imported product vector as raw little-endian f32.
+    pub fn put_vector(&mut self, product: Id, values: &[f32]) {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.put(Cf::Vectors, &keys::id(product), &bytes);
+    }
+
+    /// Fixes the dimension of imported vectors (the first `vectors.tsv` decides it).
+    pub fn set_vector_dim(&mut self, dim: u32) {
+        self.put(
+            Cf::Meta,
+            meta_key::VECTOR_DIM,
+            &u64::from(dim).to_le_bytes(),
+        );
+    }
+
+    /// Reserves this drop's sequence number (staged with the drop's first commit).
+    pub fn claim_drop_seq(&mut self) {
+        self.put(
+            Cf::Meta,
+            meta_key::NEXT_DROP,
+            &u64::from(self.drop + 1).to_le_bytes(),
+        );
+    }
+
+    /// Writes everything staged, the id counters and `record` in one atomic batch.
+    pub fn commit(&mut self, record: &DropRecord) -> Result<()> {
+        debug_assert_eq!(record.seq, self.drop);
+        for interner in [&mut self.sellers, &mut self.products] {
+            if interner.dirty {
+                let key = meta_key::next_id(interner.ns);
+                self.batch.put_cf(
+                    self.store.cf(Cf::Meta),
+                    key,
+                    u64::from(interner.next).to_le_bytes(),
+                );
+                interner.dirty = false;
+            }
+        }
+        self.batch.put_cf(
+            self.store.cf(Cf::Drops),
+            keys::id(record.seq),
+            records::encode(record),
+        );
+        let batch = std::mem::take(&mut self.batch);
+        self.store.db.write(batch).map_err(|e| self.store.rocks(e))
+    }
+
+    fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
+        self.batch.put_cf(self.store.cf(cf), key, value);
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests that drive the real `demandlink` binary on real files, as a user would.
+//! One test binary; each module says what belongs in it.
+
+mod bad_input;
+mod crash;
+mod ingest;
+mod schema;
+mod util;

@@ -1,0 +1,125 @@
+//! Helpers that make a test read like the commands a user types.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// Path of the built binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_demandlink")
+}
+
+/// Runs `demandlink ARGS…` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("spawn demandlink")
+}
+
+/// Runs and asserts success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "demandlink {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs and asserts failure with exactly one `error:` line on stderr and no panic; returns it.
+pub fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "demandlink {args:?} should fail; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(!stderr.contains("backtrace"), "backtrace: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
+    errors[0].to_string()
+}
+
+/// A drop folder being written by a test.
+pub struct Drop {
+    pub dir: PathBuf,
+}
+
+impl Drop {
+    pub fn new(parent: &Path, name: &str) -> Drop {
+        let dir = parent.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        Drop { dir }
+    }
+
+    /// Writes `name` with the given lines (joined by newlines, final newline added).
+    pub fn file(&self, name: &str, lines: &[&str]) -> &Self {
+        self.bytes(name, (lines.join("\n") + "\n").as_bytes())
+    }
+
+    /// Writes raw bytes; names ending in `.gz` are gzip-compressed.
+    pub fn bytes(&self, name: &str, bytes: &[u8]) -> &Self {
+        let path = self.dir.join(name);
+        if name.ends_with(".gz") {
+            let mut gz = GzEncoder::new(fs::File::create(path).unwrap(), Compression::fast());
+            gz.write_all(bytes).unwrap();
+            gz.finish().unwrap();
+        } else {
+            fs::write(path, bytes).unwrap();
+        }
+        self
+    }
+
+    pub fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+}
+
+/// `demandlink dump` of a database.
+pub fn dump(db: &Path) -> String {
+    ok(&["dump", "--db", db.to_str().unwrap()])
+}
+
+/// `demandlink stats --json` parsed.
+pub fn stats(db: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&["stats", "--json", "--db", db.to_str().unwrap()])).unwrap()
+}
+
+/// A large deterministic drop: `listings` listing rows over a skewed id space and
+/// `pairs` co-purchase rows, plain text.
+pub fn large_drop(parent: &Path, name: &str, listings: usize, pairs: usize) -> Drop {
+    let d = Drop::new(parent, name);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // xorshift64*: deterministic, no dependency.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut text = String::from("seller_id\tproduct_id\tts\n");
+    for i in 0..listings {
+        let s = next() % 20_000;
+        let p = (next() % 50_000) * (next() % 3 + 1) / 3;
+        text.push_str(&format!("s{s:06}\tp{p:07}\t{}\n", 1_700_000_000 + i));
+    }
+    d.bytes("listings.tsv", text.as_bytes());
+    let mut text = String::from("product_a\tproduct_b\tcount\n");
+    for _ in 0..pairs {
+        let a = next() % 60_000;
+        let b = (a + 1 + next() % 500) % 60_000;
+        text.push_str(&format!("p{a:07}\tp{b:07}\t{}\n", next() % 4 + 1));
+    }
+    d.bytes("copurchases.tsv", text.as_bytes());
+    d
+}
