@@ -3,7 +3,10 @@
 
 use std::io::Write;
 
-use super::records::{self, DropRecord, Listing, ProductRecord, ProductText, SellerRecord};
+use super::records::{
+    self, DropRecord, Feature, Listing, ProductRecord, ProductText, RecList, SellerProfile,
+    SellerRecord,
+};
 use super::{Cf, Namespace, Result, Store, StoreError, keys, merge};
 
 impl Store {
@@ -75,11 +78,34 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
         }
         Cf::Vectors => {
             let id = keys::read_id(k, 0).ok_or_else(|| bad("short key".into()))?;
-            let values: Vec<f32> = v
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            format!("product#{id} {values:?}")
+            format!("product#{id} {:?}", records::f32s(v))
+        }
+        Cf::Features => {
+            let id = keys::read_id(k, 0).ok_or_else(|| bad("short key".into()))?;
+            format!("product#{id} {:?}", Feature::decode(v).map_err(bad)?)
+        }
+        Cf::Profiles => {
+            let id = keys::read_id(k, 0).ok_or_else(|| bad("short key".into()))?;
+            format!(
+                "seller#{id} {:?}",
+                records::decode::<SellerProfile>(v).map_err(bad)?
+            )
+        }
+        Cf::Embeddings => {
+            let model = keys::read_id(k, 0).ok_or_else(|| bad("short key".into()))?;
+            let ns = k.get(4).and_then(|&t| Namespace::from_tag(t));
+            let ns = ns.ok_or_else(|| bad("unknown namespace tag".into()))?;
+            let id = keys::read_id(k, 5).ok_or_else(|| bad("short key".into()))?;
+            format!("model {model} {}#{id} {:?}", ns.label(), records::f32s(v))
+        }
+        Cf::Recommendations => {
+            let seller = keys::read_id(k, 0).ok_or_else(|| bad("short key".into()))?;
+            let mut list: RecList = records::decode(v).map_err(bad)?;
+            list.computed_at = 0;
+            format!(
+                "seller#{seller} {:?} {list:?}",
+                String::from_utf8_lossy(&k[4..])
+            )
         }
         Cf::Drops => {
             let mut d: DropRecord = records::decode(v).map_err(bad)?;
@@ -98,10 +124,6 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
                 d.products_without_text
             )
         }
-        Cf::Model | Cf::Embeddings | Cf::Jobs | Cf::Recommendations => format!(
-            "{} = {} bytes",
-            k.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            v.len()
-        ),
+        Cf::Model | Cf::Jobs => format!("{} = {} bytes", String::from_utf8_lossy(k), v.len()),
     })
 }

@@ -5,6 +5,7 @@
 //! only way to persist is [`DropWriter::commit`], which writes the staged rows, the id
 //! counters and the drop's progress cursor in one `WriteBatch`.
 
+mod derived;
 mod dump;
 mod keys;
 mod merge;
@@ -21,9 +22,11 @@ use rocksdb::{
     IteratorMode, Options, ReadOptions,
 };
 
+pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
 pub use records::{
-    Cursor, DropRecord, DropState, FileRecord, Listing, ProductRecord, ProductText, SellerRecord,
+    Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, Listing, ProductRecord,
+    ProductText, Rec, RecList, SellerProfile, SellerRecord,
 };
 pub use writer::DropWriter;
 
@@ -104,6 +107,8 @@ pub(crate) enum Cf {
     Views,
     HighDemand,
     Vectors,
+    Features,
+    Profiles,
     Model,
     Embeddings,
     Jobs,
@@ -112,7 +117,7 @@ pub(crate) enum Cf {
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 15] = [
+    pub(crate) const ALL: [Cf; 17] = [
         Cf::Meta,
         Cf::Ids,
         Cf::Entities,
@@ -123,6 +128,8 @@ impl Cf {
         Cf::Views,
         Cf::HighDemand,
         Cf::Vectors,
+        Cf::Features,
+        Cf::Profiles,
         Cf::Model,
         Cf::Embeddings,
         Cf::Jobs,
@@ -142,6 +149,8 @@ impl Cf {
             Cf::Views => "views",
             Cf::HighDemand => "high_demand",
             Cf::Vectors => "vectors",
+            Cf::Features => "features",
+            Cf::Profiles => "profiles",
             Cf::Model => "model",
             Cf::Embeddings => "embeddings",
             Cf::Jobs => "jobs",
@@ -193,6 +202,8 @@ mod meta_key {
     pub const NEXT_DROP: &[u8] = b"next_drop";
     pub const VECTOR_DIM: &[u8] = b"vector_dim";
     pub const HIGH_DEMAND_PERIOD: &[u8] = b"high_demand_period";
+    pub const ACTIVE_INDEX: &[u8] = b"active_index";
+    pub const INDEX_MODEL: &[u8] = b"index_model";
     pub fn next_id(ns: super::Namespace) -> &'static [u8] {
         match ns {
             super::Namespace::Seller => b"next_id.seller",

@@ -14,6 +14,8 @@ pub struct SellerRecord {
     pub name: Option<String>,
     /// Primary category from `sellers.tsv`, if any (otherwise derived later from listings).
     pub primary_category: Option<String>,
+    /// Drop that last changed this record.
+    pub updated_drop: u32,
 }
 
 /// A product's entity record (`entities`, namespace `p`).
@@ -117,4 +119,112 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, St
     bincode::serde::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)
         .map_err(|e| e.to_string())
+}
+
+/// How a product's feature vector was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeatureSource {
+    /// Computed from the product's text.
+    Text,
+    /// Imported from `vectors.tsv`.
+    Imported,
+}
+
+/// A product's feature vector (`features`): raw layout `hash u64 LE, run u32 LE, source u8,
+/// f32 LE × d`, so readers can take the vector without decoding a record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feature {
+    /// Content hash of everything the vector was computed from (text, IDF version, config).
+    pub hash: u64,
+    /// Featurize run that wrote it (lets later stages find what changed since their last run).
+    pub run: u32,
+    /// Where the vector came from.
+    pub source: FeatureSource,
+    /// The vector, L2-normalised.
+    pub vector: Vec<f32>,
+}
+
+impl Feature {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(13 + 4 * self.vector.len());
+        out.extend_from_slice(&self.hash.to_le_bytes());
+        out.extend_from_slice(&self.run.to_le_bytes());
+        out.push(match self.source {
+            FeatureSource::Text => 0,
+            FeatureSource::Imported => 1,
+        });
+        out.extend(self.vector.iter().flat_map(|v| v.to_le_bytes()));
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Feature, String> {
+        if bytes.len() < 13 || !(bytes.len() - 13).is_multiple_of(4) {
+            return Err(format!("feature record of {} bytes", bytes.len()));
+        }
+        let source = match bytes[12] {
+            0 => FeatureSource::Text,
+            1 => FeatureSource::Imported,
+            other => return Err(format!("unknown feature source {other}")),
+        };
+        Ok(Feature {
+            hash: u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
+            run: u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")),
+            source,
+            vector: f32s(&bytes[13..]),
+        })
+    }
+}
+
+/// Decodes raw little-endian f32s.
+pub(crate) fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Encodes f32s as raw little-endian bytes.
+pub(crate) fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// What a seller sells (`profiles`), derived from listings, product categories and views.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SellerProfile {
+    /// The category recommendations default to.
+    pub primary_category: String,
+    /// Whether `primary_category` came from `sellers.tsv` (else from listings).
+    pub primary_from_sellers_file: bool,
+    /// Categories of the seller's listings with listing counts, most listed first.
+    pub categories: Vec<(String, u32)>,
+    /// Number of listings.
+    pub listings: u32,
+    /// The products that weigh most in the seller vector, with their weights (summing to ≤ 1).
+    pub anchors: Vec<(u32, f32)>,
+}
+
+/// One recommended product.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rec {
+    /// Product id.
+    pub product: u32,
+    /// Score in [0, 1]; ≥ the list's threshold.
+    pub score: f32,
+}
+
+/// A seller's recommendations for one category (`recommendations`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecList {
+    /// Model generation whose vectors produced the list.
+    pub model: u32,
+    /// Index generation queried.
+    pub index_generation: u32,
+    /// Unix seconds when computed.
+    pub computed_at: u64,
+    /// Requested list length.
+    pub k: u32,
+    /// Score threshold applied.
+    pub threshold: f32,
+    /// Best first.
+    pub items: Vec<Rec>,
 }

@@ -55,6 +55,7 @@ impl<'a> DropWriter<'a> {
             Namespace::Seller => records::encode(&SellerRecord {
                 external: external.into(),
                 first_drop: self.drop,
+                updated_drop: self.drop,
                 ..SellerRecord::default()
             }),
             Namespace::Product => records::encode(&ProductRecord {
@@ -88,6 +89,7 @@ impl<'a> DropWriter<'a> {
         if let Some(category) = primary_category {
             record.primary_category = Some(category.into());
         }
+        record.updated_drop = self.drop;
         self.put(
             Cf::Entities,
             &keys::entity(Namespace::Seller, id),

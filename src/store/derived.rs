@@ -1,0 +1,284 @@
+//! Facts derived by the stages after ingest (features, profiles, embeddings, models, jobs,
+//! recommendations): typed reads, and [`StageBatch`] to write them with the stage's job state.
+
+use rocksdb::WriteBatch;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::records::{
+    self, Feature, Listing, ProductRecord, ProductText, RecList, SellerProfile, SellerRecord,
+};
+use super::{Cf, Id, Namespace, Result, Store, corrupt, keys, meta_key, pair_of};
+
+fn embedding_key(model: u32, ns: Namespace, id: Id) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..4].copy_from_slice(&model.to_be_bytes());
+    k[4] = ns.tag();
+    k[5..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn recs_key(seller: Id, category: &str) -> Vec<u8> {
+    let mut k = keys::id(seller).to_vec();
+    k.extend_from_slice(category.as_bytes());
+    k
+}
+
+impl Store {
+    fn decode_at<T: DeserializeOwned>(&self, cf: Cf, key: &[u8]) -> Result<Option<T>> {
+        self.get(cf, key)?
+            .map(|v| records::decode(&v).map_err(|r| corrupt(cf, key, r)))
+            .transpose()
+    }
+
+    /// A product's entity record.
+    pub fn product(&self, id: Id) -> Result<Option<ProductRecord>> {
+        self.entity(Namespace::Product, id)
+    }
+
+    /// External id of an internal id (empty when unknown).
+    pub fn external(&self, ns: Namespace, id: Id) -> Result<String> {
+        Ok(match ns {
+            Namespace::Seller => self.seller(id)?.map(|r| r.external),
+            Namespace::Product => self.product(id)?.map(|r| r.external),
+        }
+        .unwrap_or_default())
+    }
+
+    /// Calls `f(id, record)` for every seller.
+    pub fn for_each_seller(&self, mut f: impl FnMut(Id, SellerRecord)) -> Result<()> {
+        self.scan(Cf::Entities, &[Namespace::Seller.tag()], |k, v| {
+            let id =
+                keys::read_id(k, 1).ok_or_else(|| corrupt(Cf::Entities, k, "short key".into()))?;
+            f(
+                id,
+                records::decode(v).map_err(|r| corrupt(Cf::Entities, k, r))?,
+            );
+            Ok(())
+        })
+    }
+
+    /// A product's text, if described.
+    pub fn product_text(&self, id: Id) -> Result<Option<ProductText>> {
+        self.decode_at(Cf::ProductText, &keys::id(id))
+    }
+
+    /// Calls `f(id, text)` for every described product, in id order.
+    pub fn for_each_product_text(&self, mut f: impl FnMut(Id, ProductText)) -> Result<()> {
+        self.scan(Cf::ProductText, &[], |k, v| {
+            let id = keys::read_id(k, 0)
+                .ok_or_else(|| corrupt(Cf::ProductText, k, "short key".into()))?;
+            f(
+                id,
+                records::decode(v).map_err(|r| corrupt(Cf::ProductText, k, r))?,
+            );
+            Ok(())
+        })
+    }
+
+    /// Calls `f(id, vector)` for every imported vector.
+    pub fn for_each_imported_vector(&self, mut f: impl FnMut(Id, Vec<f32>)) -> Result<()> {
+        self.scan(Cf::Vectors, &[], |k, v| {
+            let id =
+                keys::read_id(k, 0).ok_or_else(|| corrupt(Cf::Vectors, k, "short key".into()))?;
+            f(id, records::f32s(v));
+            Ok(())
+        })
+    }
+
+    /// A product's feature vector.
+    pub fn feature(&self, id: Id) -> Result<Option<Feature>> {
+        let key = keys::id(id);
+        self.get(Cf::Features, &key)?
+            .map(|v| Feature::decode(&v).map_err(|r| corrupt(Cf::Features, &key, r)))
+            .transpose()
+    }
+
+    /// Calls `f(id, feature)` for every product feature vector, in id order.
+    pub fn for_each_feature(&self, mut f: impl FnMut(Id, Feature)) -> Result<()> {
+        self.scan(Cf::Features, &[], |k, v| {
+            let id =
+                keys::read_id(k, 0).ok_or_else(|| corrupt(Cf::Features, k, "short key".into()))?;
+            f(
+                id,
+                Feature::decode(v).map_err(|r| corrupt(Cf::Features, k, r))?,
+            );
+            Ok(())
+        })
+    }
+
+    /// A seller's profile.
+    pub fn profile(&self, seller: Id) -> Result<Option<SellerProfile>> {
+        self.decode_at(Cf::Profiles, &keys::id(seller))
+    }
+
+    /// A node's vector under a model generation.
+    pub fn embedding(&self, model: u32, ns: Namespace, id: Id) -> Result<Option<Vec<f32>>> {
+        Ok(self
+            .get(Cf::Embeddings, &embedding_key(model, ns, id))?
+            .map(|v| records::f32s(&v)))
+    }
+
+    /// Calls `f(id, vector)` for every node of a namespace under a model generation.
+    pub fn for_each_embedding(
+        &self,
+        model: u32,
+        ns: Namespace,
+        mut f: impl FnMut(Id, Vec<f32>),
+    ) -> Result<()> {
+        let prefix = &embedding_key(model, ns, 0)[..5];
+        self.scan(Cf::Embeddings, prefix, |k, v| {
+            let id = keys::read_id(k, 5)
+                .ok_or_else(|| corrupt(Cf::Embeddings, k, "short key".into()))?;
+            f(id, records::f32s(v));
+            Ok(())
+        })
+    }
+
+    /// A named model record (parameters, statistics).
+    pub fn model<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        self.decode_at(Cf::Model, name.as_bytes())
+    }
+
+    /// A named job's saved state.
+    pub fn job<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        self.decode_at(Cf::Jobs, name.as_bytes())
+    }
+
+    /// A seller's listings, by product id.
+    pub fn listings_of(&self, seller: Id) -> Result<Vec<(Id, Listing)>> {
+        let mut out = Vec::new();
+        self.scan(Cf::ListingsBySeller, &keys::id(seller), |k, v| {
+            let (_, p) = pair_of(Cf::ListingsBySeller, k)?;
+            out.push((
+                p,
+                records::decode(v).map_err(|r| corrupt(Cf::ListingsBySeller, k, r))?,
+            ));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A product's co-purchase partners with counts.
+    pub fn copurchases_of(&self, product: Id) -> Result<Vec<(Id, u64)>> {
+        let mut out = Vec::new();
+        self.scan(Cf::Copurchase, &keys::id(product), |k, v| {
+            out.push((pair_of(Cf::Copurchase, k)?.1, super::merge::decode_u64(v)));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A seller's recommendation lists, by category.
+    pub fn recommendations(&self, seller: Id) -> Result<Vec<(String, RecList)>> {
+        let mut out = Vec::new();
+        self.scan(Cf::Recommendations, &keys::id(seller), |k, v| {
+            let category = String::from_utf8_lossy(&k[4..]).into_owned();
+            out.push((
+                category,
+                records::decode(v).map_err(|r| corrupt(Cf::Recommendations, k, r))?,
+            ));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The index generation recommendations read, and the model generation it was built from.
+    pub fn active_index(&self) -> Result<Option<(u32, u32)>> {
+        Ok(self
+            .meta_u32(meta_key::ACTIVE_INDEX)?
+            .zip(self.meta_u32(meta_key::INDEX_MODEL)?))
+    }
+}
+
+/// Stages a stage's outputs; [`StageBatch::commit`] writes them with the job's state in one
+/// batch, so a job's progress never runs ahead of (or behind) its output.
+pub struct StageBatch<'a> {
+    store: &'a Store,
+    batch: WriteBatch,
+}
+
+impl<'a> StageBatch<'a> {
+    /// An empty batch.
+    pub fn new(store: &'a Store) -> Self {
+        StageBatch {
+            store,
+            batch: WriteBatch::default(),
+        }
+    }
+
+    /// Staged operations.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
+        self.batch.put_cf(self.store.cf(cf), key, value);
+    }
+
+    /// Stages a product's feature vector.
+    pub fn put_feature(&mut self, id: Id, feature: &Feature) {
+        self.put(Cf::Features, &keys::id(id), &feature.encode());
+    }
+
+    /// Stages a seller's profile.
+    pub fn put_profile(&mut self, seller: Id, profile: &SellerProfile) {
+        self.put(Cf::Profiles, &keys::id(seller), &records::encode(profile));
+    }
+
+    /// Stages a node's vector under a model generation.
+    pub fn put_embedding(&mut self, model: u32, ns: Namespace, id: Id, vector: &[f32]) {
+        self.put(
+            Cf::Embeddings,
+            &embedding_key(model, ns, id),
+            &records::f32_bytes(vector),
+        );
+    }
+
+    /// Stages a named model record.
+    pub fn put_model<T: Serialize>(&mut self, name: &str, value: &T) {
+        self.put(Cf::Model, name.as_bytes(), &records::encode(value));
+    }
+
+    /// Stages a seller's list for one category.
+    pub fn put_recommendations(&mut self, seller: Id, category: &str, list: &RecList) {
+        self.put(
+            Cf::Recommendations,
+            &recs_key(seller, category),
+            &records::encode(list),
+        );
+    }
+
+    /// Removes all of a seller's lists (before writing a fresh set).
+    pub fn clear_recommendations(&mut self, seller: Id) {
+        let cf = self.store.cf(Cf::Recommendations);
+        self.batch
+            .delete_range_cf(cf, keys::id(seller), keys::id(seller + 1));
+    }
+
+    /// Makes an index generation the one recommendations read.
+    pub fn set_active_index(&mut self, generation: u32, model: u32) {
+        self.put(
+            Cf::Meta,
+            meta_key::ACTIVE_INDEX,
+            &u64::from(generation).to_le_bytes(),
+        );
+        self.put(
+            Cf::Meta,
+            meta_key::INDEX_MODEL,
+            &u64::from(model).to_le_bytes(),
+        );
+    }
+
+    /// Writes everything staged and the job's state atomically.
+    pub fn commit<T: Serialize>(&mut self, job: &str, state: &T) -> Result<()> {
+        self.put(Cf::Jobs, job.as_bytes(), &records::encode(state));
+        let batch = std::mem::take(&mut self.batch);
+        self.store.db.write(batch).map_err(|e| self.store.rocks(e))
+    }
+}
