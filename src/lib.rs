@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod index;
 pub mod ingest;
 pub mod progress;
 pub mod stats;
