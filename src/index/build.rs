@@ -17,7 +17,18 @@ use super::vector::{check_dims, usable_norm};
 use super::{ArroyIndex, IndexError};
 use crate::progress::Progress;
 
-/// Default [`BuildOptions::search_k_factor`]; see there.
+/// Default [`BuildOptions::n_trees`].
+///
+/// At the same search width (`search_k`) recall hardly depends on the tree count (planted
+/// data, 100 k items, 128 d, `search_k` 6400: recall@100 0.981 / 0.984 / 0.985 with 8 / 16 /
+/// 32 trees), while build time and size grow with it; 16 leaves room for wider searches.
+/// arroy's own default (grow trees until there are as many tree nodes as items) depends on
+/// thread timing, so builds would not be reproducible.
+pub const DEFAULT_N_TREES: usize = 16;
+
+/// Default [`BuildOptions::search_k_factor`]: with 16 trees, a search width of 6400
+/// candidates for `k` ≤ 100, which gave recall@100 ≥ 0.98 on planted data up to 100 k items
+/// (0.89 with factor 2).
 pub const DEFAULT_SEARCH_K_FACTOR: usize = 4;
 
 /// Items between two looks at the cancel flag and two progress reports while storing vectors.
@@ -26,13 +37,14 @@ pub(crate) const CHECK_EVERY: usize = 1024;
 /// Parameters of a build, recorded in the generation's [`Manifest`].
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
-    /// Trees per index. More trees: better recall at the same search effort, bigger index,
-    /// longer build. `None` = [`default_n_trees`] of the dimensions.
+    /// Trees per index; `None` = [`DEFAULT_N_TREES`]. More trees: a bigger index and a longer
+    /// build, for a little more recall at the same search width.
     pub n_trees: Option<usize>,
     /// Seed of the random split planes. The same seed, options and items give the same answers.
     pub seed: u64,
-    /// Readers inspect `search_k = k * n_trees * search_k_factor` candidates per query.
-    /// Default [`DEFAULT_SEARCH_K_FACTOR`].
+    /// Search width of readers: `search_k = max(k, 100) * n_trees * search_k_factor`
+    /// candidates per query (see [`ArroyReader`](super::ArroyReader)). Default
+    /// [`DEFAULT_SEARCH_K_FACTOR`].
     pub search_k_factor: usize,
 }
 
@@ -44,14 +56,6 @@ impl Default for BuildOptions {
             search_k_factor: DEFAULT_SEARCH_K_FACTOR,
         }
     }
-}
-
-/// Default trees per index for `dims` dimensions.
-///
-/// arroy's own default (grow trees until there are as many tree nodes as items) is about
-/// `dims / 4` trees, but it depends on thread timing, so builds would not be reproducible.
-pub fn default_n_trees(dims: usize) -> usize {
-    (dims / 4).clamp(8, 64)
 }
 
 /// An arroy index being filled.
@@ -109,7 +113,7 @@ impl ArroyIndex {
         }
         progress.finish();
 
-        let n_trees = opts.n_trees.unwrap_or_else(|| default_n_trees(dims));
+        let n_trees = opts.n_trees.unwrap_or(DEFAULT_N_TREES).max(1);
         progress.start("index: building trees", categories.len() as u64 + 1);
         build_trees(
             &all.writer,

@@ -26,12 +26,12 @@ mod vector;
 #[cfg(test)]
 mod tests;
 
-pub use build::{BuildOptions, DEFAULT_SEARCH_K_FACTOR, default_n_trees};
+pub use build::{BuildOptions, DEFAULT_N_TREES, DEFAULT_SEARCH_K_FACTOR};
 pub use check::{Comparison, compare};
 pub use error::IndexError;
 pub use exact::ExactIndex;
 pub use manifest::{IndexEntry, Manifest};
-pub use reader::ArroyReader;
+pub use reader::{ArroyReader, OVERFETCH_K};
 pub use store::ArroyIndex;
 pub use update::UpdateSummary;
 

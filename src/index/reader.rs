@@ -11,6 +11,12 @@ use super::manifest::{Manifest, ManifestDb};
 use super::vector::{BestK, check_dims, dot, similarity_from_arroy, usable_norm};
 use super::{Ann, ArroyIndex, IndexError};
 
+/// Queries for fewer results search as widely as for this many, then keep the best `k`.
+/// The search width is proportional to `k`, and the top 10 of a good top-100 pool are the
+/// true top 10, while a pool sized for 10 misses many (planted data, 100 k items: recall@10
+/// 0.49 vs recall@100 0.98 at the same factor).
+pub const OVERFETCH_K: usize = 100;
+
 /// Answers queries on one generation; `Send + Sync`, meant to be shared by all query threads.
 ///
 /// Each query opens its own LMDB read transaction: with `MDB_NOTLS` that is a reader-slot
@@ -48,8 +54,8 @@ impl ArroyReader {
         }
     }
 
-    /// The same reader inspecting `k * n_trees * factor` candidates per query instead of the
-    /// generation's default (higher: better recall, slower queries).
+    /// The same reader inspecting `max(k, OVERFETCH_K) * n_trees * factor` candidates per
+    /// query instead of the generation's default factor (higher: better recall, slower).
     pub fn with_search_k_factor(mut self, factor: usize) -> Self {
         self.search_k_factor = factor.max(1);
         self
@@ -94,9 +100,10 @@ impl ArroyReader {
 }
 
 impl Ann for ArroyReader {
-    /// Searches the arroy trees with `search_k = k * n_trees * search_k_factor`. When that
-    /// would visit as many candidates as the index holds (small categories, large `k`), it
-    /// scans the stored vectors instead: exact, and cheaper than walking every tree.
+    /// Searches the arroy trees with `search_k = max(k, OVERFETCH_K) * n_trees *
+    /// search_k_factor` candidates. When that is as many as the index holds (small
+    /// categories), it scans the stored vectors instead: exact, and no slower (a scanned item
+    /// and a tree candidate both cost an LMDB read and a dot product, ~0.3–0.4 µs).
     fn nearest(
         &self,
         category: Option<&str>,
@@ -113,6 +120,7 @@ impl Ann for ArroyReader {
         self.ensure_unchanged(&rtxn)?;
         let reader = Reader::<Cosine>::open(&rtxn, id, self.vectors)?;
         let search_k = k
+            .max(OVERFETCH_K)
             .saturating_mul(reader.n_trees().max(1))
             .saturating_mul(self.search_k_factor);
         match NonZeroUsize::new(search_k) {
@@ -144,7 +152,7 @@ impl Ann for ArroyReader {
 }
 
 /// Exact search over every vector of one arroy index.
-fn scan(
+pub(super) fn scan(
     reader: &Reader<Cosine>,
     rtxn: &RoTxn,
     query: &[f32],

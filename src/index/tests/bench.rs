@@ -91,3 +91,39 @@ fn per_query_transaction_cost() {
         "read txn: {txn_us:.2} us; read txn + arroy Reader::open (100k items): {open_us:.2} us"
     );
 }
+
+#[test]
+#[ignore = "measurement"]
+fn scan_versus_tree_cost() {
+    use crate::index::reader::scan;
+    use crate::index::vector::usable_norm;
+    use std::num::NonZeroUsize;
+
+    for dims in [64, 128] {
+        let mut planted = Planted::new(50_000, 1, dims, 3);
+        let queries = planted.queries(50);
+        let (_dir, index) = fresh_index();
+        build(&index, 1, &planted, &BuildOptions::default());
+        let id = index.manifest(1).unwrap().all.id;
+        let rtxn = index.env.read_txn().unwrap();
+        let reader = Reader::<Cosine>::open(&rtxn, id, index.vectors).unwrap();
+        let start = Instant::now();
+        for q in &queries {
+            scan(&reader, &rtxn, q, usable_norm(q).unwrap(), 100).unwrap();
+        }
+        let scan_ns = start.elapsed().as_secs_f64() * 1e9 / (queries.len() * 50_000) as f64;
+        eprintln!("dims={dims}: scan {scan_ns:.1} ns per item");
+        for search_k in [1_600, 6_400, 25_600] {
+            let start = Instant::now();
+            for q in &queries {
+                reader
+                    .nns(100)
+                    .search_k(NonZeroUsize::new(search_k).unwrap())
+                    .by_vector(&rtxn, q)
+                    .unwrap();
+            }
+            let ns = start.elapsed().as_secs_f64() * 1e9 / (queries.len() * search_k) as f64;
+            eprintln!("dims={dims}: trees, search_k={search_k}: {ns:.1} ns per candidate");
+        }
+    }
+}

@@ -9,6 +9,10 @@ fn arroy_recall_against_exact_is_at_least_95_percent_overall_and_per_category() 
     let (_dir, index) = fresh_index();
     build(&index, 1, &planted, &BuildOptions::default());
     let reader = index.reader(1).unwrap();
+    // Categories of ~2000 items are scanned with the default width (6400 candidates); a
+    // factor of 1 (1600 candidates, duplicates across trees included) makes them walk their
+    // trees: a check of that path, with a looser bound (measured 0.90–0.98).
+    let narrow = index.reader(1).unwrap().with_search_k_factor(1);
     let exact = ExactIndex::new(planted.dims, planted.items.clone()).unwrap();
     let queries = planted.queries(200);
 
@@ -17,9 +21,14 @@ fn arroy_recall_against_exact_is_at_least_95_percent_overall_and_per_category() 
         eprintln!("all categories, k={k}: {all:?}");
         assert!(all.recall >= 0.95, "recall@{k} over all: {all:?}");
         for category in planted.categories() {
-            let c = compare(&reader, &exact, &queries[..50], Some(&category), k).unwrap();
-            eprintln!("{category}, k={k}: {c:?}");
-            assert!(c.recall >= 0.95, "recall@{k} in {category}: {c:?}");
+            for (name, ann, min_recall) in [("scan", &reader, 0.95), ("trees", &narrow, 0.85)] {
+                let c = compare(ann, &exact, &queries[..50], Some(&category), k).unwrap();
+                eprintln!("{category} ({name}), k={k}: {c:?}");
+                assert!(
+                    c.recall >= min_recall,
+                    "recall@{k} in {category} ({name}): {c:?}"
+                );
+            }
         }
     }
 }
