@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod features;
+pub mod index;
 pub mod ingest;
 pub mod progress;
 pub mod stats;

@@ -1,0 +1,102 @@
+//! Brute-force cosine search in memory: the ground truth for quality checks and the right
+//! choice for small candidate sets.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+
+use super::vector::{BestK, check_dims, dot, unit};
+use super::{Ann, IndexError};
+
+/// Exact nearest neighbours by cosine similarity. Vectors are normalised once at
+/// construction, so a query costs one dot product per candidate of its category.
+pub struct ExactIndex {
+    dims: usize,
+    /// Item ids, grouped by category so that a category is one contiguous run of rows.
+    ids: Vec<u32>,
+    /// Unit vectors, row-major, in the order of `ids`.
+    units: Vec<f32>,
+    categories: BTreeMap<String, Range<usize>>,
+}
+
+impl ExactIndex {
+    /// Indexes `items` (`(id, category, vector)`) of `dims` dimensions. Fails on a vector of
+    /// another dimension, an all-zero or non-finite vector, or an id given twice.
+    pub fn new(
+        dims: usize,
+        items: impl IntoIterator<Item = (u32, String, Vec<f32>)>,
+    ) -> Result<Self, IndexError> {
+        let mut seen = HashSet::new();
+        let mut rows = Vec::new();
+        for (item, category, vector) in items {
+            check_dims(dims, &vector)?;
+            let unit = unit(&vector).ok_or(IndexError::DegenerateItem { item })?;
+            if !seen.insert(item) {
+                return Err(IndexError::DuplicateItem { item });
+            }
+            rows.push((category, item, unit));
+        }
+        rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+
+        let mut index = ExactIndex {
+            dims,
+            ids: Vec::with_capacity(rows.len()),
+            units: Vec::with_capacity(rows.len() * dims),
+            categories: BTreeMap::new(),
+        };
+        for (row, (category, item, unit)) in rows.into_iter().enumerate() {
+            match index.categories.get_mut(&category) {
+                Some(range) => range.end = row + 1,
+                None => {
+                    index.categories.insert(category, row..row + 1);
+                }
+            }
+            index.ids.push(item);
+            index.units.extend_from_slice(&unit);
+        }
+        Ok(index)
+    }
+
+    fn rows(&self, category: Option<&str>) -> Result<Range<usize>, IndexError> {
+        match category {
+            None => Ok(0..self.ids.len()),
+            Some(name) => {
+                self.categories
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| IndexError::UnknownCategory {
+                        category: name.to_string(),
+                        known: self.categories(),
+                    })
+            }
+        }
+    }
+}
+
+impl Ann for ExactIndex {
+    fn nearest(
+        &self,
+        category: Option<&str>,
+        query: &[f32],
+        k: usize,
+    ) -> Result<Vec<(u32, f32)>, IndexError> {
+        check_dims(self.dims, query)?;
+        let query = unit(query).ok_or(IndexError::DegenerateQuery)?;
+        let rows = self.rows(category)?;
+        let mut best = BestK::new(k);
+        if k > 0 {
+            for row in rows {
+                let vector = &self.units[row * self.dims..(row + 1) * self.dims];
+                best.push(self.ids[row], dot(&query, vector).clamp(-1.0, 1.0));
+            }
+        }
+        Ok(best.into_sorted())
+    }
+
+    fn categories(&self) -> Vec<String> {
+        self.categories.keys().cloned().collect()
+    }
+
+    fn len(&self, category: Option<&str>) -> usize {
+        self.rows(category).map_or(0, |rows| rows.len())
+    }
+}

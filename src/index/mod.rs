@@ -1,0 +1,56 @@
+//! Approximate nearest neighbours of candidate products: given a seller vector, the products
+//! most cosine-similar to it, overall or within one category.
+//!
+//! [`Ann`] is the query interface; [`ExactIndex`] answers it by brute force (ground truth,
+//! small candidate sets) and [`ArroyReader`] from an on-disk [`ArroyIndex`] (arroy random
+//! projection trees in LMDB, in `DB/index/`). [`compare`] measures one against the other.
+//!
+//! Similarities are cosines in [-1, 1], best first; equal similarities rank by ascending id.
+//! Vectors need not be normalised, but all-zero or non-finite ones are refused (their cosine
+//! is undefined, and arroy would silently rank them as perfect matches).
+//!
+//! **Invariant**: a generation of an [`ArroyIndex`] — its indexes and manifest — is written by
+//! one LMDB write transaction (build or update): a process stopped at any instant leaves the
+//! state before or after it, never between.
+
+mod build;
+mod check;
+mod error;
+mod exact;
+mod manifest;
+mod reader;
+mod store;
+mod update;
+mod vector;
+
+#[cfg(test)]
+mod tests;
+
+pub use build::{BuildOptions, DEFAULT_N_TREES, DEFAULT_SEARCH_K_FACTOR};
+pub use check::{Comparison, compare};
+pub use error::IndexError;
+pub use exact::ExactIndex;
+pub use manifest::{IndexEntry, Manifest};
+pub use reader::{ArroyReader, OVERFETCH_K};
+pub use store::ArroyIndex;
+pub use update::UpdateSummary;
+
+/// Nearest-neighbour search by cosine similarity, so that implementations (exact, arroy, …)
+/// can be swapped.
+pub trait Ann: Send + Sync {
+    /// The `k` most cosine-similar items to `query` within `category` (`None` = all
+    /// categories), best first, as `(item, cosine similarity)`. An unknown category is
+    /// [`IndexError::UnknownCategory`] (not an empty answer, so a misspelt name is noticed).
+    fn nearest(
+        &self,
+        category: Option<&str>,
+        query: &[f32],
+        k: usize,
+    ) -> Result<Vec<(u32, f32)>, IndexError>;
+
+    /// Categories that have their own index, sorted.
+    fn categories(&self) -> Vec<String>;
+
+    /// Number of items in `category` (`None` = all; 0 for an unknown category).
+    fn len(&self, category: Option<&str>) -> usize;
+}
