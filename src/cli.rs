@@ -11,10 +11,14 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::features::{self, FeaturesError, FeaturizeOptions, SellerOptions};
+use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
+use crate::inspect::{self, Inspection};
 use crate::progress::Progress;
+use crate::recommend::{self, CategoryChoice, RecommendError, RecommendOptions, Recommender};
 use crate::stats::{self, DEFAULT_COPURCHASE_THRESHOLD, Stats};
-use crate::store::{OpenMode, Store};
+use crate::store::{Namespace, OpenMode, Store};
 
 /// DemandLink recommends high-demand products to marketplace sellers.
 ///
@@ -63,11 +67,117 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_COPURCHASE_THRESHOLD)]
         copurchase_threshold: u64,
     },
+    /// Compute product vectors (text or imported), then seller vectors, profiles and the score
+    /// calibration. Incremental: only changed products and affected sellers are recomputed.
+    ///
+    /// Product vectors: TF-IDF over hashed word unigrams, bigrams, character 3–5-grams and
+    /// category-path prefixes, projected to --dim dimensions by a seeded sparse random
+    /// projection. Vectors from vectors.tsv replace computed ones. Seller vectors: the
+    /// page-view-weighted mean of the seller's products over the last --views-window periods.
+    Featurize {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Vector dimension [default: the imported vectors' dimension, else 128].
+        #[arg(long)]
+        dim: Option<usize>,
+        /// Seed of the hashing and the projection.
+        #[arg(long, default_value_t = FeaturizeOptions::default().seed)]
+        seed: u64,
+        /// Category path levels that name a category (1: `Home`, 2: `Home > Kitchen`).
+        #[arg(long, default_value_t = 1)]
+        category_depth: usize,
+        /// Periods (drops) of page views that weigh a seller's products.
+        #[arg(long, default_value_t = SellerOptions::default().window)]
+        views_window: u32,
+        /// Relative IDF change above which every product vector is recomputed.
+        #[arg(long, default_value_t = FeaturizeOptions::default().idf_drift)]
+        idf_drift: f64,
+    },
+    /// Build the ANN index of candidate products (the current high-demand list, else every
+    /// product), one per category plus one over all; `index check` measures it.
+    ///
+    /// A new index generation is built and committed, then switched to in one write: a killed
+    /// build leaves the previous generation in use.
+    #[command(args_conflicts_with_subcommands = true)]
+    Index {
+        #[command(subcommand)]
+        check: Option<IndexCommand>,
+        /// Database folder.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Trees per index [default: dimensions / 4, between 8 and 64].
+        #[arg(long)]
+        n_trees: Option<usize>,
+        /// Seed of the split planes.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Compute recommendations: for every seller (stored), or for one seller (printed).
+    ///
+    /// Scores are σ(α·cos + β), calibrated so that 0.5 means "more likely the seller's kind of
+    /// product than not"; products the seller lists are excluded.
+    Recommend {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Only this seller (external id): print the list instead of storing all lists.
+        #[arg(long)]
+        seller: Option<String>,
+        /// A category other than each seller's primary one.
+        #[arg(long, conflicts_with = "all_categories")]
+        category: Option<String>,
+        /// One list per category of the index.
+        #[arg(long)]
+        all_categories: bool,
+        /// List length.
+        #[arg(long, default_value_t = RecommendOptions::default().k)]
+        k: usize,
+        /// Minimum score.
+        #[arg(long, default_value_t = RecommendOptions::default().threshold)]
+        threshold: f32,
+    },
+    /// Explain one seller's recommendations: categories, anchor products, each
+    /// recommendation's score and why, and what was excluded as already listed.
+    ///
+    /// Opens the database read-only, so it works while another process writes.
+    Inspect {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Seller (external id).
+        seller: String,
+        /// Show this category's list instead of the primary category's.
+        #[arg(long)]
+        category: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print every record of the database as text, one line per key (for debugging and tests).
     Dump {
         /// Database folder.
         #[arg(long)]
         db: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IndexCommand {
+    /// Recall@K of the ANN index against exact search for a sample of sellers, and latency.
+    Check {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Sellers to sample.
+        #[arg(long, default_value_t = 1000)]
+        sample: usize,
+        /// K of the recall.
+        #[arg(long, default_value_t = 100)]
+        k: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -92,9 +202,10 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let interrupted = e
-                .downcast_ref::<IngestError>()
-                .is_some_and(|e| matches!(e, IngestError::Cancelled));
+            let interrupted = matches!(e.downcast_ref(), Some(IngestError::Cancelled))
+                || matches!(e.downcast_ref(), Some(FeaturesError::Cancelled))
+                || matches!(e.downcast_ref(), Some(RecommendError::Cancelled))
+                || matches!(e.downcast_ref(), Some(IndexError::Cancelled));
             if interrupted { 130 } else { 1 }
         }
     }
@@ -137,6 +248,231 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
                 print_stats(&s);
+            }
+            Ok(())
+        }
+        Command::Featurize {
+            db,
+            dim,
+            seed,
+            category_depth,
+            views_window,
+            idf_drift,
+        } => {
+            let store = Store::open(&db, OpenMode::ReadWrite)?;
+            let cancel = cancel_on_ctrl_c();
+            let opts = FeaturizeOptions {
+                dim,
+                seed,
+                category_depth,
+                idf_drift,
+                ..FeaturizeOptions::default()
+            };
+            let f = features::featurize(&store, &opts, &Bars::default(), &cancel)?;
+            println!(
+                "featurize: {} product vectors of dimension {} ({} recomputed, {} imported; IDF {}) in {:.2} s",
+                f.products,
+                f.dim,
+                f.recomputed,
+                f.imported,
+                if f.idf_refreshed {
+                    "refreshed".to_string()
+                } else {
+                    format!("kept, drift {:.4}", f.idf_drift)
+                },
+                f.elapsed.as_secs_f64()
+            );
+            let sopts = SellerOptions {
+                window: views_window,
+                ..SellerOptions::default()
+            };
+            let s = features::seller_vectors(&store, &sopts, &Bars::default(), &cancel)?;
+            let c = &s.calibration;
+            println!(
+                "sellers: {} seller vectors ({} recomputed) in {:.2} s; score = σ({:.2}·cos {:+.2}) fitted on {} + {} examples",
+                s.sellers,
+                s.recomputed,
+                s.elapsed.as_secs_f64(),
+                c.alpha,
+                c.beta,
+                c.positives,
+                c.negatives
+            );
+            Ok(())
+        }
+        Command::Index {
+            check:
+                Some(IndexCommand::Check {
+                    db,
+                    sample,
+                    k,
+                    json,
+                }),
+            ..
+        } => {
+            let store = Store::open(&db, OpenMode::ReadOnly)?;
+            let c = index::stage::check(&store, &ArroyIndex::open(&store.index_dir())?, sample, k)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "sellers": c.queries,
+                        format!("ann_recall@{k}"): c.recall,
+                        "ann_ms_per_query": c.ann_ms_per_query,
+                        "exact_ms_per_query": c.exact_ms_per_query,
+                    })
+                );
+            } else {
+                println!(
+                    "index check: {} sellers, ANN recall@{k} {:.4} against exact search; {:.3} ms per query (exact {:.3} ms)",
+                    c.queries, c.recall, c.ann_ms_per_query, c.exact_ms_per_query
+                );
+            }
+            Ok(())
+        }
+        Command::Index {
+            check: None,
+            db,
+            n_trees,
+            seed,
+        } => {
+            let db = db.context("--db is required")?;
+            let store = Store::open(&db, OpenMode::ReadWrite)?;
+            let cancel = cancel_on_ctrl_c();
+            let index = ArroyIndex::open(&store.index_dir())?;
+            let opts = BuildOptions {
+                n_trees,
+                seed,
+                ..BuildOptions::default()
+            };
+            let depth = features::category_depth(&store)?;
+            let s =
+                index::stage::build_index(&store, &index, &opts, depth, &Bars::default(), &cancel)?;
+            println!(
+                "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
+                s.generation,
+                s.candidates,
+                if s.high_demand {
+                    "the high-demand list"
+                } else {
+                    "every product: no high-demand list"
+                },
+                s.categories,
+                if s.skipped > 0 {
+                    format!(", {} without a vector left out", s.skipped)
+                } else {
+                    String::new()
+                },
+                s.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Recommend {
+            db,
+            seller,
+            category,
+            all_categories,
+            k,
+            threshold,
+        } => {
+            anyhow::ensure!(k > 0, "--k must be at least 1");
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&threshold),
+                "--threshold must be between 0 and 1"
+            );
+            let choice = match (category, all_categories) {
+                (Some(c), _) => CategoryChoice::Named(c),
+                (None, true) => CategoryChoice::All,
+                (None, false) => CategoryChoice::Primary,
+            };
+            let opts = RecommendOptions {
+                k,
+                threshold,
+                category: choice,
+                ..RecommendOptions::default()
+            };
+            let mode = if seller.is_some() {
+                OpenMode::ReadOnly
+            } else {
+                OpenMode::ReadWrite
+            };
+            let store = Store::open(&db, mode)?;
+            let (generation, _) = store.active_index()?.ok_or(RecommendError::NoIndex)?;
+            let index = ArroyIndex::open(&store.index_dir())?;
+            let reader = index.reader(generation)?;
+            let depth = features::category_depth(&store)?;
+            let rec = Recommender::new(&store, &reader, generation, opts, depth)?;
+            match seller {
+                Some(external) => {
+                    let id = store
+                        .lookup(Namespace::Seller, &external)?
+                        .ok_or(RecommendError::UnknownSeller(external.clone()))?;
+                    for c in rec.lists(id)? {
+                        println!(
+                            "{external} — {} ({} recommendations, model {})",
+                            c.category,
+                            c.list.items.len(),
+                            rec.model().name()
+                        );
+                        for (rank, item) in c.list.items.iter().enumerate() {
+                            let text = store.product_text(item.product)?.unwrap_or_default();
+                            println!(
+                                "{:>4}  {:.3}  {:<12} {}",
+                                rank + 1,
+                                item.score,
+                                store.external(Namespace::Product, item.product)?,
+                                text.title
+                            );
+                        }
+                    }
+                }
+                None => {
+                    let cancel = cancel_on_ctrl_c();
+                    let s = recommend::recommend_all(&rec, &Bars::default(), &cancel)?;
+                    println!(
+                        "recommend: {} sellers, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
+                        s.sellers,
+                        s.lists,
+                        s.items,
+                        s.empty,
+                        s.elapsed.as_secs_f64(),
+                        s.sellers as f64 / s.elapsed.as_secs_f64().max(1e-9)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Inspect {
+            db,
+            seller,
+            category,
+            json,
+        } => {
+            let store = Store::open(&db, OpenMode::ReadOnly)?;
+            let index = match store.active_index()? {
+                Some((generation, _)) => Some((ArroyIndex::open(&store.index_dir())?, generation)),
+                None => None,
+            };
+            let reader = match &index {
+                Some((index, generation)) => Some((index.reader(*generation)?, *generation)),
+                None => None,
+            };
+            let depth = features::category_depth(&store)?;
+            let rec = match &reader {
+                Some((r, generation)) => Some(Recommender::new(
+                    &store,
+                    r,
+                    *generation,
+                    inspect::live_options(category.as_deref()),
+                    depth,
+                )?),
+                None => None,
+            };
+            let i = inspect::inspect(&store, &seller, category.as_deref(), rec.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+            } else {
+                print_inspection(&i);
             }
             Ok(())
         }
@@ -220,6 +556,80 @@ fn print_summary(s: &Summary) {
     }
     if !s.ignored.is_empty() {
         println!("  ignored (not drop files): {}", s.ignored.join(", "));
+    }
+}
+
+fn print_inspection(i: &Inspection) {
+    println!(
+        "seller {}{}",
+        i.seller,
+        i.name
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "primary category: {} (from {}); {} listings",
+        i.primary_category, i.primary_category_source, i.listings
+    );
+    let cats: Vec<String> = i
+        .categories
+        .iter()
+        .map(|c| format!("{} {}", c.category, c.listings))
+        .collect();
+    println!("categories: {}", cats.join(", "));
+    println!("anchor products (weight in the seller vector):");
+    for a in &i.anchors {
+        println!(
+            "  {:.3}  {:<12} {}",
+            a.weight, a.product.product, a.product.title
+        );
+    }
+    let when = i
+        .computed_at
+        .map_or("not stored yet (computed now)".to_string(), |t| {
+            format!("computed at unix {t}")
+        });
+    println!(
+        "recommendations for {}: model {} (generation {}), index generation {}, k {}, threshold {}, {}",
+        i.category,
+        i.model,
+        i.model_generation,
+        i.index_generation
+            .map_or("-".to_string(), |g| g.to_string()),
+        i.k,
+        i.threshold,
+        when
+    );
+    for r in &i.recommendations {
+        println!(
+            "{:>4}  {:.3}  {:<12} {}  [{}]",
+            r.rank, r.score, r.product.product, r.product.title, r.product.category
+        );
+        let similar: Vec<String> = r
+            .why
+            .similar_listed
+            .iter()
+            .map(|s| format!("{} ({:.2})", s.product.product, s.cosine))
+            .collect();
+        println!("        similar to listed: {}", similar.join(", "));
+        if !r.why.copurchased_with.is_empty() {
+            let co: Vec<String> = r
+                .why
+                .copurchased_with
+                .iter()
+                .map(|c| format!("{} ×{}", c.product.product, c.count))
+                .collect();
+            println!("        bought together with listed: {}", co.join(", "));
+        }
+    }
+    if !i.excluded_already_listed.is_empty() {
+        let ex: Vec<&str> = i
+            .excluded_already_listed
+            .iter()
+            .map(|p| p.product.as_str())
+            .collect();
+        println!("excluded (already listed): {}", ex.join(", "));
     }
 }
 

@@ -1,13 +1,16 @@
 //! DemandLink: recommends high-demand products to marketplace sellers.
 //!
-//! Data flows one way: [`ingest`] → [`store`] → [`stats`] (and, in later stages, features →
-//! model → index → recommend). See `ARCHITECTURE.md` for the map and its invariants.
+//! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`index`] → [`recommend`] →
+//! [`inspect`]; [`vectors`] says where the active model keeps its vectors. See `ARCHITECTURE.md` for the map and its invariants.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod features;
 pub mod index;
 pub mod ingest;
+pub mod inspect;
 pub mod progress;
+pub mod recommend;
 pub mod stats;
 pub mod store;
+pub mod vectors;

@@ -3,7 +3,7 @@
 //! when their content hash changes, sellers when their listings or their products' vectors or
 //! views change.
 
-mod calibrate;
+pub mod calibrate;
 mod seller;
 pub mod text;
 
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 pub use calibrate::{ContentModel, sigmoid};
-pub use seller::{SellerOptions, SellerSummary, seller_vectors};
+pub use seller::{CONTENT_GENERATION, SellerOptions, SellerSummary, seller_vectors};
 use text::{Text, TextConfig};
 
 use crate::progress::Progress;
@@ -268,6 +268,14 @@ pub fn featurize(
         dim,
         elapsed: start.elapsed(),
     })
+}
+
+/// Category levels in use: set by featurize (`--category-depth`), read by every later stage so
+/// that seller profiles, index categories and recommendations agree.
+pub fn category_depth(store: &Store) -> std::result::Result<usize, StoreError> {
+    Ok(store
+        .model::<TextModel>(TEXT_MODEL)?
+        .map_or(1, |m| m.config.category_depth))
 }
 
 fn as_text(t: &ProductText) -> Text<'_> {

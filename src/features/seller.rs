@@ -23,8 +23,6 @@ pub const CONTENT_GENERATION: u32 = 0;
 pub struct SellerOptions {
     /// Periods (drops) of views that weigh products.
     pub window: u32,
-    /// Category path levels that make a seller's category.
-    pub category_depth: usize,
     /// Sellers per committed chunk.
     pub batch: usize,
     /// Positive examples for the score calibration (as many negatives are drawn).
@@ -35,7 +33,6 @@ impl Default for SellerOptions {
     fn default() -> Self {
         SellerOptions {
             window: 2,
-            category_depth: 1,
             batch: 10_000,
             calibration_examples: 20_000,
         }
@@ -100,7 +97,7 @@ pub fn seller_vectors(
         last_drop: latest,
         feature_run: text.run,
         window: (latest.saturating_sub(opts.window.max(1) - 1).max(1), latest),
-        depth: opts.category_depth,
+        depth: text.config.category_depth,
     };
     let job: SellerJob = store.job(JOB)?.unwrap_or_default();
     let resume_after = match &job.in_progress {

@@ -19,6 +19,7 @@ mod error;
 mod exact;
 mod manifest;
 mod reader;
+pub mod stage;
 mod store;
 mod update;
 mod vector;

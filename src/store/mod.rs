@@ -296,6 +296,11 @@ impl Store {
         self.root.join("rejects")
     }
 
+    /// Folder of the on-disk ANN index (an LMDB environment beside RocksDB).
+    pub fn index_dir(&self) -> PathBuf {
+        self.root.join("index")
+    }
+
     pub(crate) fn cf(&self, cf: Cf) -> &ColumnFamily {
         self.db
             .cf_handle(cf.name())

@@ -4,5 +4,6 @@
 mod bad_input;
 mod crash;
 mod ingest;
+mod recommend;
 mod schema;
 mod util;

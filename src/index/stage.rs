@@ -1,0 +1,180 @@
+//! The index stage: the active model's candidate vectors into a new index generation, then one
+//! store write switches recommendations to it. A killed build leaves the previous generation
+//! active; abandoned and superseded generations are removed at the start of the next build.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{ArroyIndex, BuildOptions, IndexError};
+use crate::features::text::category_at;
+use crate::progress::Progress;
+use crate::store::{Id, StageBatch, Store, StoreError};
+use crate::vectors::ActiveModel;
+
+/// Errors of the index stage.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Nothing to index yet.
+    #[error("no product vectors yet: run `demandlink featurize` first")]
+    NoModel,
+    /// No candidate has a usable vector.
+    #[error(
+        "no candidates to index: the high-demand list is empty or none of its products has a \
+         vector (products need a title, category or imported vector)"
+    )]
+    NoCandidates,
+    /// The ANN index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an index build did.
+#[derive(Debug, Serialize)]
+pub struct StageSummary {
+    /// The new active generation.
+    pub generation: u32,
+    /// Candidates indexed.
+    pub candidates: u64,
+    /// Candidates left out because their vector is all zeros (no text, no imported vector).
+    pub skipped: u64,
+    /// Categories with their own index.
+    pub categories: u64,
+    /// Whether the candidates are the current high-demand list (else every product).
+    pub high_demand: bool,
+    /// Wall time.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// One candidate: product id, category cut to the category depth, vector.
+pub type Candidate = (Id, String, Vec<f32>);
+
+/// The products recommendations are drawn from.
+pub struct Candidates {
+    /// Candidates with a usable (non-zero) vector.
+    pub items: Vec<Candidate>,
+    /// Candidates left out because their vector is all zeros.
+    pub skipped: u64,
+    /// Whether they are the current high-demand list (else every product with a vector).
+    pub high_demand: bool,
+}
+
+/// The candidates: the current high-demand list, or every product with a vector when there is
+/// none.
+pub fn candidates(
+    store: &Store,
+    model: &ActiveModel,
+    depth: usize,
+) -> Result<Candidates, StoreError> {
+    let category = |id: Id| -> Result<String, StoreError> {
+        Ok(store
+            .product_text(id)?
+            .map(|t| category_at(&t.category, depth))
+            .unwrap_or_default())
+    };
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    let usable = |v: &[f32]| v.iter().any(|&x| x != 0.0);
+    let high_demand = match store.high_demand_period()? {
+        Some(period) => {
+            for id in store.high_demand(period)? {
+                match model.product(store, id)? {
+                    Some(v) if usable(&v) => out.push((id, category(id)?, v)),
+                    _ => skipped += 1,
+                }
+            }
+            true
+        }
+        None => {
+            let mut all = Vec::new();
+            model.for_each_product(store, |id, v| all.push((id, v)))?;
+            for (id, v) in all {
+                if usable(&v) {
+                    out.push((id, category(id)?, v));
+                } else {
+                    skipped += 1;
+                }
+            }
+            false
+        }
+    };
+    Ok(Candidates {
+        items: out,
+        skipped,
+        high_demand,
+    })
+}
+
+/// Builds a new generation from the candidates and makes it active.
+pub fn build_index(
+    store: &Store,
+    index: &ArroyIndex,
+    opts: &BuildOptions,
+    depth: usize,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<StageSummary, StageError> {
+    let start = Instant::now();
+    let model = ActiveModel::load(store)?.ok_or(StageError::NoModel)?;
+    let active = store.active_index()?.map(|(g, _)| g);
+    let existing = index.generations()?;
+    for &g in &existing {
+        if Some(g) != active {
+            index.remove_generation(g)?;
+        }
+    }
+    let generation = existing.iter().copied().chain(active).max().unwrap_or(0) + 1;
+    let Candidates {
+        items,
+        skipped,
+        high_demand,
+    } = candidates(store, &model, depth)?;
+    let Some(dims) = items.first().map(|(_, _, v)| v.len()) else {
+        return Err(StageError::NoCandidates);
+    };
+    let count = items.len() as u64;
+    index.build(generation, dims, items, opts, progress, cancel)?;
+    let categories = index.manifest(generation)?.categories.len() as u64;
+    let mut batch = StageBatch::new(store);
+    batch.set_active_index(generation, model.generation);
+    batch.commit("index", &generation)?;
+    Ok(StageSummary {
+        generation,
+        candidates: count,
+        skipped,
+        categories,
+        high_demand,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Compares the active generation with exact search for a deterministic sample of sellers
+/// (their vectors as queries, over all candidates).
+pub fn check(
+    store: &Store,
+    index: &ArroyIndex,
+    sample: usize,
+    k: usize,
+) -> Result<super::Comparison, StageError> {
+    let model = ActiveModel::load(store)?.ok_or(StageError::NoModel)?;
+    let (generation, _) = store.active_index()?.ok_or(StageError::NoCandidates)?;
+    let depth = crate::features::category_depth(store)?;
+    let items = candidates(store, &model, depth)?.items;
+    let dims = items.first().map_or(0, |(_, _, v)| v.len());
+    let exact = super::ExactIndex::new(dims, items)?;
+    let mut sellers = Vec::new();
+    model.for_each_seller(store, |_, v| {
+        if v.iter().any(|&x| x != 0.0) {
+            sellers.push(v);
+        }
+    })?;
+    let step = (sellers.len() / sample.max(1)).max(1);
+    let queries: Vec<Vec<f32>> = sellers.into_iter().step_by(step).take(sample).collect();
+    let reader = index.reader(generation)?;
+    Ok(super::compare(&reader, &exact, &queries, None, k)?)
+}

@@ -1,0 +1,342 @@
+//! Recommendations: for each seller, the top-K candidates of a category by score, excluding
+//! what the seller already lists, keeping scores at or above the threshold.
+//!
+//! Retrieval is by cosine similarity in the ANN index (over-fetching by the number of the
+//! seller's own listings among the candidates, so exclusions never shorten the list); the
+//! score of each survivor is then computed exactly from the stored vectors:
+//! `score = σ(α·cos + β)` (see `features::calibrate`). Because σ is monotone, top-K by score is
+//! top-K by cosine, and 0.5 means "more likely one of this seller's kind of product than not".
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::features::text::{cosine, normalize};
+use crate::index::{Ann, IndexError, stage::candidates};
+use crate::progress::Progress;
+use crate::store::{Id, Rec, RecList, StageBatch, Store, StoreError};
+use crate::vectors::ActiveModel;
+
+/// Errors of the recommend stage (and of `inspect`, which reuses it).
+#[derive(Debug, thiserror::Error)]
+pub enum RecommendError {
+    /// Nothing to recommend with yet.
+    #[error("no active model: run `demandlink featurize` first")]
+    NoModel,
+    /// No index yet.
+    #[error("no index: run `demandlink index` first")]
+    NoIndex,
+    /// The seller is not in the database.
+    #[error("unknown seller `{0}`")]
+    UnknownSeller(String),
+    /// A category the index does not have.
+    #[error("no candidates in category `{category}`; categories with candidates: {known}")]
+    UnknownCategory {
+        /// What was asked.
+        category: String,
+        /// What exists, comma-separated.
+        known: String,
+    },
+    /// Stopped on request after a commit; rerunning continues.
+    #[error("interrupted after a commit; rerun the same command to continue")]
+    Cancelled,
+    /// The ANN index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Result type of recommend.
+pub type Result<T> = std::result::Result<T, RecommendError>;
+
+/// Which category lists to compute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CategoryChoice {
+    /// The seller's primary category.
+    Primary,
+    /// One named category.
+    Named(String),
+    /// Every category of the index.
+    All,
+}
+
+/// Options of `demandlink recommend`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecommendOptions {
+    /// List length.
+    pub k: usize,
+    /// Minimum score.
+    pub threshold: f32,
+    /// Which categories.
+    pub category: CategoryChoice,
+    /// Sellers per committed chunk.
+    pub batch: usize,
+}
+
+impl Default for RecommendOptions {
+    fn default() -> Self {
+        RecommendOptions {
+            k: 100,
+            threshold: 0.5,
+            category: CategoryChoice::Primary,
+            batch: 2_000,
+        }
+    }
+}
+
+/// A computed list plus what was left out of it.
+#[derive(Clone, Debug)]
+pub struct Computed {
+    /// Category of the list.
+    pub category: String,
+    /// The list.
+    pub list: RecList,
+    /// Products the index returned that the seller already lists.
+    pub excluded: Vec<Id>,
+}
+
+/// Computes lists for sellers against one index generation.
+pub struct Recommender<'a> {
+    store: &'a Store,
+    ann: &'a dyn Ann,
+    model: ActiveModel,
+    index_generation: u32,
+    /// Candidate unit vectors and categories.
+    candidates: HashMap<Id, (String, Vec<f32>)>,
+    opts: RecommendOptions,
+}
+
+impl<'a> Recommender<'a> {
+    /// Loads the active model and the candidates' vectors.
+    pub fn new(
+        store: &'a Store,
+        ann: &'a dyn Ann,
+        index_generation: u32,
+        opts: RecommendOptions,
+        category_depth: usize,
+    ) -> Result<Self> {
+        let model = ActiveModel::load(store)?.ok_or(RecommendError::NoModel)?;
+        let candidates = candidates(store, &model, category_depth)?
+            .items
+            .into_iter()
+            .map(|(id, category, mut v)| {
+                normalize(&mut v);
+                (id, (category, v))
+            })
+            .collect();
+        Ok(Recommender {
+            store,
+            ann,
+            model,
+            index_generation,
+            candidates,
+            opts,
+        })
+    }
+
+    /// The active model.
+    pub fn model(&self) -> &ActiveModel {
+        &self.model
+    }
+
+    /// The lists of one seller (empty when the seller has no vector).
+    pub fn lists(&self, seller: Id) -> Result<Vec<Computed>> {
+        let Some(query) = self.model.seller(self.store, seller)? else {
+            return Ok(Vec::new());
+        };
+        if query.iter().all(|&x| x == 0.0) {
+            return Ok(Vec::new());
+        }
+        let known = self.ann.categories();
+        let categories: Vec<String> = match &self.opts.category {
+            CategoryChoice::Primary => {
+                let primary = self
+                    .store
+                    .profile(seller)?
+                    .map(|p| p.primary_category)
+                    .unwrap_or_default();
+                vec![primary]
+            }
+            CategoryChoice::Named(c) => {
+                if !known.contains(c) {
+                    return Err(RecommendError::UnknownCategory {
+                        category: c.clone(),
+                        known: known.join(", "),
+                    });
+                }
+                vec![c.clone()]
+            }
+            CategoryChoice::All => known.clone(),
+        };
+        let listed: HashSet<Id> = self
+            .store
+            .listings_of(seller)?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        let computed_at = now();
+        let mut out = Vec::with_capacity(categories.len());
+        for category in categories {
+            let (items, excluded) = if known.contains(&category) {
+                self.top(&query, &category, &listed)?
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            out.push(Computed {
+                category,
+                list: RecList {
+                    model: self.model.generation,
+                    index_generation: self.index_generation,
+                    computed_at,
+                    k: self.opts.k as u32,
+                    threshold: self.opts.threshold,
+                    items,
+                },
+                excluded,
+            });
+        }
+        Ok(out)
+    }
+
+    fn top(
+        &self,
+        query: &[f32],
+        category: &str,
+        listed: &HashSet<Id>,
+    ) -> Result<(Vec<Rec>, Vec<Id>)> {
+        let own = listed
+            .iter()
+            .filter(|p| self.candidates.get(p).is_some_and(|(c, _)| c == category))
+            .count();
+        let hits = self.ann.nearest(Some(category), query, self.opts.k + own)?;
+        let mut excluded = Vec::new();
+        let mut items: Vec<Rec> = Vec::with_capacity(hits.len());
+        for (product, _) in hits {
+            if listed.contains(&product) {
+                excluded.push(product);
+                continue;
+            }
+            let Some((_, v)) = self.candidates.get(&product) else {
+                continue;
+            };
+            let score = self.model.score(cosine(query, v));
+            if score >= self.opts.threshold {
+                items.push(Rec { product, score });
+            }
+        }
+        items.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.cmp(&b.product)));
+        items.truncate(self.opts.k);
+        Ok((items, excluded))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The recommend job's saved state: the run it belongs to and the last seller committed.
+#[derive(Debug, Serialize, Deserialize)]
+struct RecommendJob {
+    opts: RecommendOptions,
+    model: u32,
+    index_generation: u32,
+    cursor: Option<Id>,
+    done: bool,
+}
+
+const JOB: &str = "recommend";
+
+/// What a full recommend run did.
+#[derive(Debug, Serialize)]
+pub struct RecommendSummary {
+    /// Sellers with a vector.
+    pub sellers: u64,
+    /// Lists written.
+    pub lists: u64,
+    /// Recommendations written.
+    pub items: u64,
+    /// Sellers that got an empty list (no candidate above the threshold in their category).
+    pub empty: u64,
+    /// Wall time.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// Computes and stores every seller's lists, in committed chunks (a rerun with the same
+/// options, model and index continues after the last committed seller).
+pub fn recommend_all(
+    rec: &Recommender,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<RecommendSummary> {
+    let start = Instant::now();
+    let store = rec.store;
+    let mut sellers = Vec::new();
+    rec.model.for_each_seller(store, |id, _| sellers.push(id))?;
+    let previous: Option<RecommendJob> = store.job(JOB)?;
+    let resume_after = previous.and_then(|j| {
+        (j.opts == rec.opts
+            && j.model == rec.model.generation
+            && j.index_generation == rec.index_generation
+            && !j.done)
+            .then_some(j.cursor)
+            .flatten()
+    });
+    let mut state = RecommendJob {
+        opts: rec.opts.clone(),
+        model: rec.model.generation,
+        index_generation: rec.index_generation,
+        cursor: resume_after,
+        done: false,
+    };
+    let todo: Vec<Id> = sellers
+        .iter()
+        .copied()
+        .filter(|s| resume_after.is_none_or(|c| *s > c))
+        .collect();
+    let mut summary = RecommendSummary {
+        sellers: sellers.len() as u64,
+        lists: 0,
+        items: 0,
+        empty: 0,
+        elapsed: Duration::ZERO,
+    };
+    progress.start("recommend", sellers.len() as u64);
+    let mut batch = StageBatch::new(store);
+    let mut done = (sellers.len() - todo.len()) as u64;
+    for chunk in todo.chunks(rec.opts.batch.max(1)) {
+        let lists: Vec<(Id, Vec<Computed>)> = chunk
+            .par_iter()
+            .map(|&s| rec.lists(s).map(|l| (s, l)))
+            .collect::<Result<_>>()?;
+        for (seller, computed) in lists {
+            batch.clear_recommendations(seller);
+            for c in computed {
+                summary.lists += 1;
+                summary.items += c.list.items.len() as u64;
+                summary.empty += u64::from(c.list.items.is_empty());
+                batch.put_recommendations(seller, &c.category, &c.list);
+            }
+        }
+        state.cursor = chunk.last().copied();
+        batch.commit(JOB, &state)?;
+        done += chunk.len() as u64;
+        progress.set(done);
+        if cancel.load(Ordering::Relaxed) {
+            progress.finish();
+            return Err(RecommendError::Cancelled);
+        }
+    }
+    state.done = true;
+    batch.commit(JOB, &state)?;
+    progress.finish();
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}
