@@ -19,9 +19,10 @@ pub const OVERFETCH_K: usize = 100;
 
 /// Answers queries on one generation; `Send + Sync`, meant to be shared by all query threads.
 ///
-/// Each query opens its own LMDB read transaction: with `MDB_NOTLS` that is a reader-slot
-/// claim and a snapshot (about a microsecond), and short transactions never hold back the
-/// page reuse of a concurrent build. The flip side is that a query sees the generation as it
+/// Each query opens its own LMDB read transaction and arroy reader (measured: 0.07 µs for the
+/// transaction, 2 µs with arroy's `Reader::open` at 100 k items, against ~1–3 ms for the
+/// search), so nothing `!Sync` is shared, and short transactions never hold back the page
+/// reuse of a concurrent build. The flip side is that a query sees the generation as it
 /// is at that moment, so each checks that the manifest is still the one the reader was
 /// opened on and fails with [`IndexError::GenerationChanged`] otherwise — a removed
 /// generation's arroy ids may already belong to a newer one.
@@ -61,11 +62,6 @@ impl ArroyReader {
         self
     }
 
-    /// The generation read.
-    pub fn generation(&self) -> u32 {
-        self.generation
-    }
-
     /// The generation's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -102,8 +98,9 @@ impl ArroyReader {
 impl Ann for ArroyReader {
     /// Searches the arroy trees with `search_k = max(k, OVERFETCH_K) * n_trees *
     /// search_k_factor` candidates. When that is as many as the index holds (small
-    /// categories), it scans the stored vectors instead: exact, and no slower (a scanned item
-    /// and a tree candidate both cost an LMDB read and a dot product, ~0.3–0.4 µs).
+    /// categories), it scans the stored vectors instead: exact, and no slower (measured: a scanned
+    /// item costs 0.26–0.42 µs, a tree candidate 0.3–0.9 µs, both an LMDB read and a dot
+    /// product).
     fn nearest(
         &self,
         category: Option<&str>,

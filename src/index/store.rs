@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use arroy::Writer;
 use arroy::distances::Cosine;
 use heed::types::{Bytes, DecodeIgnore};
-use heed::{CommitOrAbort, Env, EnvOpenOptions, RoTxn, WithoutTls};
+use heed::{BytesDecode, CommitOrAbort, Env, EnvOpenOptions, RoTxn, WithoutTls};
 
 use super::IndexError;
-use super::manifest::{Manifest, ManifestDb};
+use super::manifest::{Manifest, ManifestCodec, ManifestDb};
 use super::reader::ArroyReader;
 
 /// Virtual size of the memory map. Only address space: the file grows as pages are written,
@@ -84,11 +84,6 @@ impl ArroyIndex {
         })
     }
 
-    /// The index folder.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The committed generations, ascending.
     pub fn generations(&self) -> Result<Vec<u32>, IndexError> {
         let rtxn = self.env.read_txn()?;
@@ -119,13 +114,13 @@ impl ArroyIndex {
     /// with [`IndexError::GenerationChanged`].
     pub fn reader(&self, generation: u32) -> Result<ArroyReader, IndexError> {
         let rtxn = self.env.read_txn()?;
-        let manifest = self.existing(&rtxn, generation)?;
-        let bytes = self
-            .manifests
-            .remap_data_type::<Bytes>()
-            .get(&rtxn, &generation)?;
-        let bytes = bytes.map(<[u8]>::to_vec).unwrap_or_default();
-        Ok(ArroyReader::new(self, generation, manifest, bytes))
+        match self.stored(&rtxn, generation)? {
+            Some(bytes) => {
+                let manifest = decode(generation, bytes)?;
+                Ok(ArroyReader::new(self, generation, manifest, bytes.to_vec()))
+            }
+            None => Err(self.unknown(&rtxn, generation)),
+        }
     }
 
     pub(crate) fn generations_in(&self, txn: &RoTxn) -> Result<Vec<u32>, IndexError> {
@@ -142,24 +137,15 @@ impl ArroyIndex {
         txn: &RoTxn,
         generation: u32,
     ) -> Result<Option<Manifest>, IndexError> {
-        self.manifests.get(txn, &generation).map_err(|e| match e {
-            heed::Error::Decoding(reason) => IndexError::CorruptManifest {
-                generation,
-                reason: reason.to_string(),
-            },
-            other => IndexError::Lmdb(other),
-        })
+        self.stored(txn, generation)?
+            .map(|bytes| decode(generation, bytes))
+            .transpose()
     }
 
     /// The manifest of `generation`, which must exist.
     pub(crate) fn existing(&self, txn: &RoTxn, generation: u32) -> Result<Manifest, IndexError> {
-        match self.load(txn, generation)? {
-            Some(manifest) => Ok(manifest),
-            None => Err(IndexError::UnknownGeneration {
-                generation,
-                existing: self.generations_in(txn)?,
-            }),
-        }
+        self.load(txn, generation)?
+            .ok_or_else(|| self.unknown(txn, generation))
     }
 
     /// Every live generation's manifest.
@@ -170,4 +156,29 @@ impl ArroyIndex {
         }
         Ok(manifests)
     }
+
+    /// The encoded manifest of `generation` if it exists.
+    fn stored<'t>(&self, txn: &'t RoTxn, generation: u32) -> Result<Option<&'t [u8]>, IndexError> {
+        Ok(self
+            .manifests
+            .remap_data_type::<Bytes>()
+            .get(txn, &generation)?)
+    }
+
+    fn unknown(&self, txn: &RoTxn, generation: u32) -> IndexError {
+        match self.generations_in(txn) {
+            Ok(existing) => IndexError::UnknownGeneration {
+                generation,
+                existing,
+            },
+            Err(e) => e,
+        }
+    }
+}
+
+fn decode(generation: u32, bytes: &[u8]) -> Result<Manifest, IndexError> {
+    ManifestCodec::bytes_decode(bytes).map_err(|reason| IndexError::CorruptManifest {
+        generation,
+        reason: reason.to_string(),
+    })
 }

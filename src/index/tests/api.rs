@@ -240,3 +240,21 @@ fn a_second_open_of_the_same_folder_in_one_process_is_refused() {
     let err = ArroyIndex::open(&dir.path().join("index")).err().unwrap();
     assert!(matches!(err, IndexError::AlreadyOpen(_)), "{err}");
 }
+
+#[test]
+fn one_reader_serves_many_threads() {
+    use rayon::prelude::*;
+
+    let mut planted = Planted::new(3_000, 3, 32, 9);
+    let (_dir, index) = fresh_index();
+    build(&index, 1, &planted, &BuildOptions::default());
+    let reader = index.reader(1).unwrap();
+    assert_eq!(reader.manifest(), &index.manifest(1).unwrap());
+    let queries = planted.queries(400);
+    let sequential = answers(&reader, &queries, None, 10);
+    let parallel: Vec<_> = queries
+        .par_iter()
+        .map(|query| reader.nearest(None, query, 10).unwrap())
+        .collect();
+    assert_eq!(parallel, sequential);
+}

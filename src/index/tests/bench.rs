@@ -48,7 +48,7 @@ fn sweep_trees_and_search_k_factor() {
 #[ignore = "measurement"]
 fn crossover_with_exact_search() {
     for dims in [64, 128] {
-        for items in [2_000, 10_000, 50_000, 100_000] {
+        for items in [2_000, 10_000, 50_000, 100_000, 200_000] {
             let mut planted = Planted::new(items, 10, dims, 3);
             let exact = ExactIndex::new(dims, planted.items.clone()).unwrap();
             let queries = planted.queries(200);

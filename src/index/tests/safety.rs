@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use std::{env, fs, thread};
@@ -126,21 +126,23 @@ const CRASH_DIR: &str = "DEMANDLINK_INDEX_CRASH_DIR";
 fn killed_build_leaves_earlier_generations_intact() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("building");
-    let mut child = Command::new(env::current_exe().unwrap())
-        .args([
-            "index::tests::safety::crash_child",
-            "--exact",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(CRASH_DIR, dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env::current_exe().unwrap())
+            .args([
+                "index::tests::safety::crash_child",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(CRASH_DIR, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     while !marker.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             panic!("child exited before hanging in its build: {status}");
         }
         assert!(
@@ -149,8 +151,7 @@ fn killed_build_leaves_earlier_generations_intact() {
         );
         thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL: no destructor, no abort of the write transaction
-    child.wait().unwrap();
+    drop(child); // SIGKILL: no destructor runs, the write transaction is never aborted
 
     let index = ArroyIndex::open(&dir.path().join("index")).unwrap();
     assert_eq!(index.generations().unwrap(), vec![1]);
@@ -167,6 +168,16 @@ fn killed_build_leaves_earlier_generations_intact() {
     // The dead writer's lock is recovered: the next build goes through.
     build(&index, 2, &planted, &BuildOptions::default());
     assert_eq!(index.generations().unwrap(), vec![1, 2]);
+}
+
+/// Kills (SIGKILL) and reaps the child when dropped, also when the test fails early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Child of [`killed_build_leaves_earlier_generations_intact`]: builds generation 1, then
