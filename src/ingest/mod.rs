@@ -163,7 +163,7 @@ pub struct Summary {
     pub record: DropRecord,
     /// Whether this run continued an interrupted one.
     pub resumed: bool,
-    /// Wall time of this run.
+    /// Wall time of this run (validation and application).
     pub elapsed: Duration,
     /// The first rejected rows (all of them are in `rejects_file`).
     pub rejects: Vec<Reject>,
@@ -199,6 +199,7 @@ pub fn ingest_drop(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
+    let start = Instant::now();
     let (drop_files, ignored) = discover(dir)?;
     let name = drop_name(dir);
     let mut rejects = Vec::new();
@@ -243,7 +244,6 @@ pub fn ingest_drop(
         }
     }
 
-    let start = Instant::now();
     let resumed = resume.is_some();
     let record = apply(
         store,
