@@ -10,6 +10,8 @@ mod als;
 mod csr;
 mod dataset;
 mod metrics;
+#[cfg(test)]
+mod real_data;
 mod split;
 mod stack;
 
