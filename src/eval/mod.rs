@@ -1,0 +1,22 @@
+//! Evaluation: splits of a dataset folder into a training drop and held-out pairs, ranking
+//! metrics, and the matrix-factorisation baselines (implicit-feedback ALS, plain and with
+//! co-purchase rows stacked under the seller rows).
+//!
+//! Everything here is a pure library piece: it reads and writes files it is given and returns
+//! numbers; it never prints and never touches the store. The protocol is in `DESIGN.md`
+//! ("Evaluation protocol").
+
+mod als;
+mod csr;
+mod dataset;
+mod metrics;
+#[cfg(test)]
+mod real_data;
+mod split;
+mod stack;
+
+pub use als::{AlsModel, AlsOptions, Confidence, fit};
+pub use csr::Csr;
+pub use metrics::{AtK, Mean, Metrics, evaluate};
+pub use split::{Cutoff, SplitError, SplitMode, SplitOptions, SplitReport, split};
+pub use stack::stack_copurchases;
