@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::eval::{self, AlsOptions, Cutoff, SplitMode, SplitOptions, harness::EvalOptions};
 use crate::features::{self, FeaturesError, FeaturizeOptions, SellerOptions};
 use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
@@ -153,6 +154,76 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Cut a dataset folder into a training drop and held-out pairs for evaluation.
+    ///
+    /// Writes OUT/train/ (a drop to ingest), OUT/heldout.tsv (seller_id, product_id) and
+    /// OUT/split.json. cold: a share of the products with ≥ 2 sellers becomes the high-demand
+    /// list and loses every listing (the real situation); temporal: listings after a cutoff;
+    /// random: 20 % of each seller's listings (sellers with ≥ 3).
+    Split {
+        /// cold, temporal or random.
+        #[arg(long, value_parser = ["cold", "temporal", "random"], default_value = "cold")]
+        mode: String,
+        /// Seed of the choice of held-out products or listings.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Share held out (cold: of eligible products, default 0.10; random: of each seller's
+        /// listings, default 0.20).
+        #[arg(long)]
+        share: Option<f64>,
+        /// temporal: cutoff as a quantile of listing times.
+        #[arg(long, default_value_t = 0.8, conflicts_with = "cutoff_time")]
+        cutoff_quantile: f64,
+        /// temporal: cutoff as unix seconds.
+        #[arg(long)]
+        cutoff_time: Option<i64>,
+        /// The dataset's views count the same interactions as its listings: recompute them from
+        /// the training listings so held-out listings do not leak.
+        #[arg(long)]
+        views_from_listings: bool,
+        /// Output folder (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Dataset folder (drop format).
+        dataset: PathBuf,
+    },
+    /// Measure recommendations against held-out pairs: Recall@K, NDCG@K, HitRate@K, coverage.
+    ///
+    /// Every candidate is ranked (the 0.5 threshold does not apply) and the seller's training
+    /// listings are excluded. --baselines adds popularity, views, text kNN, co-purchase
+    /// neighbours, ALS and ALS with co-purchase rows, trained on the same database.
+    Eval {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Held-out pairs (seller_id, product_id), e.g. from `demandlink split`.
+        #[arg(long)]
+        heldout: PathBuf,
+        /// Cut-offs K, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,20,50,100")]
+        k: Vec<usize>,
+        /// Also run the built-in baselines.
+        #[arg(long)]
+        baselines: bool,
+        /// Print the ablation table of the published system (implies --baselines).
+        #[arg(long)]
+        ablation: bool,
+        /// Write a Markdown report with a Recall@K plot (FILE.svg beside it).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// ALS latent factors.
+        #[arg(long, default_value_t = 64)]
+        als_factors: usize,
+        /// ALS confidence weight α.
+        #[arg(long, default_value_t = 1.0)]
+        als_alpha: f32,
+        /// ALS iterations.
+        #[arg(long, default_value_t = 15)]
+        als_iterations: usize,
     },
     /// Print every record of the database as text, one line per key (for debugging and tests).
     Dump {
@@ -473,6 +544,139 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&i)?);
             } else {
                 print_inspection(&i);
+            }
+            Ok(())
+        }
+        Command::Split {
+            mode,
+            seed,
+            share,
+            cutoff_quantile,
+            cutoff_time,
+            views_from_listings,
+            out,
+            dataset,
+        } => {
+            let mode = match mode.as_str() {
+                "cold" => SplitMode::Cold {
+                    share: share.unwrap_or(0.10),
+                },
+                "temporal" => SplitMode::Temporal {
+                    cutoff: cutoff_time.map_or(Cutoff::Quantile(cutoff_quantile), Cutoff::At),
+                },
+                _ => SplitMode::Random {
+                    share: share.unwrap_or(0.2),
+                    min_listings: 3,
+                },
+            };
+            let opts = SplitOptions {
+                mode,
+                seed,
+                views_from_listings,
+            };
+            let r = eval::split(&dataset, &out, &opts)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            println!(
+                "split written to {}: ingest {}/train, then evaluate with --heldout {}/heldout.tsv",
+                out.display(),
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Eval {
+            db,
+            heldout,
+            k,
+            baselines,
+            ablation,
+            report,
+            json,
+            als_factors,
+            als_alpha,
+            als_iterations,
+        } => {
+            anyhow::ensure!(
+                !k.is_empty() && k.iter().all(|&k| k > 0),
+                "--k needs positive cut-offs"
+            );
+            let store = Store::open(&db, OpenMode::ReadOnly)?;
+            let opts = EvalOptions {
+                ks: k.clone(),
+                baselines: baselines || ablation || report.is_some(),
+                als: AlsOptions {
+                    factors: als_factors,
+                    alpha: als_alpha,
+                    iterations: als_iterations,
+                    ..AlsOptions::default()
+                },
+                ..EvalOptions::default()
+            };
+            let r = eval::harness::run(&store, &heldout, &opts, &Bars::default())?;
+            if let Some(path) = &report {
+                let svg = path.with_extension("svg");
+                std::fs::write(&svg, eval::report::recall_svg(&r, &k))
+                    .with_context(|| format!("cannot write {}", svg.display()))?;
+                let md = format!(
+                    "# Evaluation\n\nDatabase `{}`, held-out pairs `{}`: {} sellers, {} candidates, {} pairs ({} skipped).\n\n{}\n\n![Recall@K]({})\n\n## Ablation\n\n{}\n",
+                    db.display(),
+                    heldout.display(),
+                    r.sellers,
+                    r.candidates,
+                    r.heldout_pairs,
+                    r.heldout_skipped,
+                    eval::report::methods_table(&r, &k),
+                    svg.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    eval::report::ablation_table(&r, &k),
+                );
+                std::fs::write(path, md)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if json {
+                let baselines: serde_json::Map<String, serde_json::Value> = r
+                    .baselines
+                    .iter()
+                    .map(|(n, m)| {
+                        (
+                            n.clone(),
+                            serde_json::to_value(&m.metrics).unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                let mut out = serde_json::json!({
+                    "model": r.model,
+                    "sellers": r.sellers,
+                    "candidates": r.candidates,
+                    "metrics": r.metrics,
+                    "baselines": baselines,
+                    "timings": eval::report::methods(&r).iter().map(|(n, m)| (n.clone(), serde_json::json!({"train_seconds": m.train_seconds, "rank_seconds": m.rank_seconds, "peak_rss_mib": m.peak_rss_mib}))).collect::<serde_json::Map<_, _>>(),
+                });
+                if ablation {
+                    out["ablation"] = eval::report::ablation_json(&r);
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!(
+                    "eval: {} sellers, {} candidates, {} held-out pairs ({} skipped)",
+                    r.sellers, r.candidates, r.heldout_pairs, r.heldout_skipped
+                );
+                let max = k.iter().max().copied().unwrap_or(100);
+                println!(
+                    "Recall@{max} = {:.4} (model {})",
+                    r.metrics
+                        .get(&format!("recall@{max}"))
+                        .copied()
+                        .unwrap_or(0.0),
+                    r.model
+                );
+                if opts.baselines {
+                    println!("{}", eval::report::methods_table(&r, &k));
+                }
+                if ablation {
+                    println!("\nablation:\n{}", eval::report::ablation_table(&r, &k));
+                }
             }
             Ok(())
         }

@@ -9,9 +9,11 @@
 mod als;
 mod csr;
 mod dataset;
+pub mod harness;
 mod metrics;
 #[cfg(test)]
 mod real_data;
+pub mod report;
 mod split;
 mod stack;
 

@@ -58,8 +58,9 @@ pub type Candidate = (Id, String, Vec<f32>);
 pub struct Candidates {
     /// Candidates with a usable (non-zero) vector.
     pub items: Vec<Candidate>,
-    /// Candidates left out because their vector is all zeros.
-    pub skipped: u64,
+    /// Candidates without a usable vector (all zeros: no text, no imported vector); the
+    /// index leaves them out, evaluation ranks them last.
+    pub unusable: Vec<Id>,
     /// Whether they are the current high-demand list (else every product with a vector).
     pub high_demand: bool,
 }
@@ -78,14 +79,14 @@ pub fn candidates(
             .unwrap_or_default())
     };
     let mut out = Vec::new();
-    let mut skipped = 0;
+    let mut unusable = Vec::new();
     let usable = |v: &[f32]| v.iter().any(|&x| x != 0.0);
     let high_demand = match store.high_demand_period()? {
         Some(period) => {
             for id in store.high_demand(period)? {
                 match model.product(store, id)? {
                     Some(v) if usable(&v) => out.push((id, category(id)?, v)),
-                    _ => skipped += 1,
+                    _ => unusable.push(id),
                 }
             }
             true
@@ -97,7 +98,7 @@ pub fn candidates(
                 if usable(&v) {
                     out.push((id, category(id)?, v));
                 } else {
-                    skipped += 1;
+                    unusable.push(id);
                 }
             }
             false
@@ -105,7 +106,7 @@ pub fn candidates(
     };
     Ok(Candidates {
         items: out,
-        skipped,
+        unusable,
         high_demand,
     })
 }
@@ -131,9 +132,10 @@ pub fn build_index(
     let generation = existing.iter().copied().chain(active).max().unwrap_or(0) + 1;
     let Candidates {
         items,
-        skipped,
+        unusable,
         high_demand,
     } = candidates(store, &model, depth)?;
+    let skipped = unusable.len() as u64;
     let Some(dims) = items.first().map(|(_, _, v)| v.len()) else {
         return Err(StageError::NoCandidates);
     };

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod eval;
 mod ingest;
 mod recommend;
 mod schema;
