@@ -130,7 +130,7 @@ impl Preset {
                 categories: 6,
                 sellers: 150,
                 products: 600,
-                high_demand: 40,
+                high_demand: 250,
                 aux: 200,
                 listings: 3_200,
                 copurchases: 3_000,
