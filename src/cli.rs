@@ -151,6 +151,9 @@ enum Command {
         /// Show this category's list instead of the primary category's.
         #[arg(long)]
         category: Option<String>,
+        /// Show at most this many recommendations.
+        #[arg(long)]
+        limit: Option<usize>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -255,6 +258,12 @@ enum IndexCommand {
 /// Runs the CLI and returns the process exit code: 0 success, 1 error, 2 usage, 130
 /// interrupted.
 pub fn main() -> i32 {
+    // Like other Unix tools, end quietly when the reader of stdout goes away (`| head`)
+    // instead of panicking on the failed write.
+    // SAFETY: restoring the default disposition of a signal has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -517,6 +526,7 @@ fn run(cli: Cli) -> Result<()> {
             db,
             seller,
             category,
+            limit,
             json,
         } => {
             let store = Store::open(&db, OpenMode::ReadOnly)?;
@@ -539,7 +549,10 @@ fn run(cli: Cli) -> Result<()> {
                 )?),
                 None => None,
             };
-            let i = inspect::inspect(&store, &seller, category.as_deref(), rec.as_ref())?;
+            let mut i = inspect::inspect(&store, &seller, category.as_deref(), rec.as_ref())?;
+            if let Some(limit) = limit {
+                i.recommendations.truncate(limit);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&i)?);
             } else {
