@@ -521,11 +521,38 @@ fn lock_holder(root: &Path) -> String {
     }
 }
 
+/// Hashes an id string with one xxh3 call: interning looks up every id of every row, and
+/// SipHash (the std default, built against hash flooding, which ids from our own drops are
+/// not) was a tenth of ingest time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct BuildOneShot;
+
+pub(crate) struct OneShot(u64);
+
+impl std::hash::BuildHasher for BuildOneShot {
+    type Hasher = OneShot;
+    fn build_hasher(&self) -> OneShot {
+        OneShot(0)
+    }
+}
+
+impl std::hash::Hasher for OneShot {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The interning state of one namespace during a write: a cache of known ids plus the next
 /// free id. New ids become durable only with the batch that introduces them.
 pub(crate) struct Interner {
     ns: Namespace,
-    cache: HashMap<Box<str>, Id>,
+    cache: HashMap<Box<str>, Id, BuildOneShot>,
     next: Id,
     dirty: bool,
 }
@@ -534,7 +561,7 @@ impl Interner {
     fn load(store: &Store, ns: Namespace) -> Result<Interner> {
         Ok(Interner {
             ns,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             next: store.entity_count(ns)?,
             dirty: false,
         })

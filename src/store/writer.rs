@@ -8,6 +8,8 @@ use super::{Cf, Id, Interner, Namespace, Result, Store, keys, meta_key};
 /// One staged write; its key and value live in [`DropWriter::bytes`] at `at`.
 struct Op {
     cf: Cf,
+    /// The key's first 8 bytes, big-endian: orders most keys (two ids) without a memcmp.
+    prefix: u64,
     merge: bool,
     at: u32,
     key_len: u16,
@@ -198,7 +200,13 @@ impl<'a> DropWriter<'a> {
         // puts and merges of one key apply as staged.
         let bytes = &self.bytes;
         let key = |op: &Op| &bytes[op.at as usize..op.at as usize + usize::from(op.key_len)];
-        self.ops.sort_by(|a, b| (a.cf, key(a)).cmp(&(b.cf, key(b))));
+        // `at` grows with staging order, so it keeps equal keys in the order they were staged.
+        self.ops.sort_unstable_by(|a, b| {
+            (a.cf, a.prefix)
+                .cmp(&(b.cf, b.prefix))
+                .then_with(|| key(a).cmp(key(b)))
+                .then(a.at.cmp(&b.at))
+        });
         let mut batch = WriteBatch::default();
         for op in &self.ops {
             let cf = self.store.cf(op.cf);
@@ -217,8 +225,12 @@ impl<'a> DropWriter<'a> {
     }
 
     fn stage(&mut self, cf: Cf, merge: bool, key: &[u8], value: &[u8]) {
+        let mut prefix = [0u8; 8];
+        let n = key.len().min(8);
+        prefix[..n].copy_from_slice(&key[..n]);
         self.ops.push(Op {
             cf,
+            prefix: u64::from_be_bytes(prefix),
             merge,
             at: self.bytes.len() as u32,
             key_len: key.len() as u16,
