@@ -227,6 +227,9 @@ enum Command {
         /// ALS iterations.
         #[arg(long, default_value_t = 15)]
         als_iterations: usize,
+        /// Weight of the co-purchase rows stacked under the seller rows (ALS + co-purchase).
+        #[arg(long, default_value_t = 1.0)]
+        copurchase_weight: f32,
     },
     /// Print every record of the database as text, one line per key (for debugging and tests).
     Dump {
@@ -277,6 +280,7 @@ pub fn main() -> i32 {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
         .init();
     match run(cli) {
         Ok(()) => 0,
@@ -608,6 +612,7 @@ fn run(cli: Cli) -> Result<()> {
             als_factors,
             als_alpha,
             als_iterations,
+            copurchase_weight,
         } => {
             anyhow::ensure!(
                 !k.is_empty() && k.iter().all(|&k| k > 0),
@@ -623,7 +628,7 @@ fn run(cli: Cli) -> Result<()> {
                     iterations: als_iterations,
                     ..AlsOptions::default()
                 },
-                ..EvalOptions::default()
+                copurchase_weight,
             };
             let r = eval::harness::run(&store, &heldout, &opts, &Bars::default())?;
             if let Some(path) = &report {

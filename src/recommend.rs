@@ -308,6 +308,12 @@ pub fn recommend_all(
         empty: 0,
         elapsed: Duration::ZERO,
     };
+    tracing::info!(
+        sellers = sellers.len(),
+        resume_after = ?resume_after,
+        index_generation = rec.index_generation,
+        "recommend"
+    );
     progress.start("recommend", sellers.len() as u64);
     let mut batch = StageBatch::new(store);
     let mut done = (sellers.len() - todo.len()) as u64;

@@ -213,6 +213,13 @@ pub fn featurize(
         .filter(|&id| stored.get(&id) != Some(&hash_of(id)))
         .collect();
 
+    tracing::info!(
+        products = ids.len(),
+        changed = changed.len(),
+        drift,
+        refreshed,
+        "featurize: products to recompute"
+    );
     let mut batch = StageBatch::new(store);
     batch.put_model(TEXT_MODEL, &model);
     progress.start("featurize", changed.len() as u64);

@@ -177,6 +177,14 @@ pub fn seller_vectors(
         finish_seller(last, &listings, &mut batch);
     }
     let calibration = calibrate::fit(&examples).unwrap_or_else(ContentModel::uncalibrated);
+    tracing::info!(
+        sellers = total,
+        recomputed,
+        examples = examples.len(),
+        alpha = calibration.alpha,
+        beta = calibration.beta,
+        "seller vectors done"
+    );
     batch.put_model(CONTENT_MODEL, &calibration);
     batch.commit(
         JOB,

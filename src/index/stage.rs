@@ -140,11 +140,18 @@ pub fn build_index(
         return Err(StageError::NoCandidates);
     };
     let count = items.len() as u64;
+    tracing::info!(
+        generation,
+        candidates = count,
+        skipped,
+        "building index generation"
+    );
     index.build(generation, dims, items, opts, progress, cancel)?;
     let categories = index.manifest(generation)?.categories.len() as u64;
     let mut batch = StageBatch::new(store);
     batch.set_active_index(generation, model.generation);
     batch.commit("index", &generation)?;
+    tracing::info!(generation, "index generation active");
     Ok(StageSummary {
         generation,
         candidates: count,

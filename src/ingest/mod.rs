@@ -205,6 +205,7 @@ pub fn ingest_drop(
     let mut rejects = Vec::new();
     let (checked, fingerprint) = validate(store, drop_files, progress, &mut rejects)?;
 
+    tracing::info!(drop = %name, files = checked.len(), rejected = rejects.len(), "drop validated");
     let previous = store.drops()?;
     let mut resume = None;
     for d in previous {
@@ -513,6 +514,7 @@ fn apply(
         if line == 0 {
             reader.next_line().map_err(|e| read_err(1, e))?;
         }
+        tracing::info!(drop = %name, file = %c.file.name, from_line = line, "applying");
         progress.start(&format!("{name}: {}", c.file.name), c.file.bytes);
         let mut staged = 0;
         loop {
@@ -537,6 +539,7 @@ fn apply(
                     offset: reader.offset,
                 };
                 w.commit(&record)?;
+                tracing::debug!(file = %c.file.name, line = reader.line, "chunk committed");
                 staged = 0;
                 progress.set(compressed_position(&reader, &c.file));
                 if cancel.load(Ordering::Relaxed) {
