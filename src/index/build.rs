@@ -58,6 +58,29 @@ impl Default for BuildOptions {
     }
 }
 
+/// Checks the `n`-th incoming item of a build or update (dimension, usable norm, id not seen
+/// before in this transaction) and, every [`CHECK_EVERY`] items, the cancel flag and progress.
+pub(super) fn admit(
+    n: usize,
+    item: u32,
+    vector: &[f32],
+    dims: usize,
+    seen: &mut HashSet<u32>,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(), IndexError> {
+    if n % CHECK_EVERY == 0 {
+        check_cancel(cancel)?;
+        progress.set(n as u64);
+    }
+    check_dims(dims, vector)?;
+    usable_norm(vector).ok_or(IndexError::DegenerateItem { item })?;
+    if !seen.insert(item) {
+        return Err(IndexError::DuplicateItem { item });
+    }
+    Ok(())
+}
+
 /// An arroy index being filled.
 struct Pending {
     id: u16,
@@ -95,15 +118,7 @@ impl ArroyIndex {
         let (low, high) = items.size_hint();
         progress.start("index: storing vectors", high.unwrap_or(low) as u64);
         for (n, (item, category, vector)) in items.enumerate() {
-            if n % CHECK_EVERY == 0 {
-                check_cancel(cancel)?;
-                progress.set(n as u64);
-            }
-            check_dims(dims, &vector)?;
-            usable_norm(&vector).ok_or(IndexError::DegenerateItem { item })?;
-            if !seen.insert(item) {
-                return Err(IndexError::DuplicateItem { item });
-            }
+            admit(n, item, &vector, dims, &mut seen, progress, cancel)?;
             all.add(&mut wtxn, item, &vector)?;
             let pending = match categories.entry(category) {
                 Entry::Occupied(entry) => entry.into_mut(),

@@ -11,9 +11,8 @@ use arroy::Reader;
 use arroy::distances::Cosine;
 use heed::RoTxn;
 
-use super::build::{CHECK_EVERY, build_trees, check_cancel, index_seed};
+use super::build::{admit, build_trees, check_cancel, index_seed};
 use super::manifest::{IdAllocator, IndexEntry, Manifest};
-use super::vector::{check_dims, usable_norm};
 use super::{ArroyIndex, IndexError};
 use crate::progress::Progress;
 
@@ -66,15 +65,7 @@ impl ArroyIndex {
         let (low, high) = added.size_hint();
         progress.start("index: storing vectors", high.unwrap_or(low) as u64);
         for (n, (item, category, vector)) in added.enumerate() {
-            if n % CHECK_EVERY == 0 {
-                check_cancel(cancel)?;
-                progress.set(n as u64);
-            }
-            check_dims(dims, &vector)?;
-            usable_norm(&vector).ok_or(IndexError::DegenerateItem { item })?;
-            if !seen.insert(item) {
-                return Err(IndexError::DuplicateItem { item });
-            }
+            admit(n, item, &vector, dims, &mut seen, progress, cancel)?;
             let id = match manifest.categories.get(&category) {
                 Some(entry) => entry.id,
                 None => {

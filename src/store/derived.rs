@@ -46,16 +46,14 @@ impl Store {
     }
 
     /// Calls `f(id, record)` for every seller.
-    pub fn for_each_seller(&self, mut f: impl FnMut(Id, SellerRecord)) -> Result<()> {
-        self.scan(Cf::Entities, &[Namespace::Seller.tag()], |k, v| {
-            let id =
-                keys::read_id(k, 1).ok_or_else(|| corrupt(Cf::Entities, k, "short key".into()))?;
-            f(
-                id,
-                records::decode(v).map_err(|r| corrupt(Cf::Entities, k, r))?,
-            );
-            Ok(())
-        })
+    pub fn for_each_seller(&self, f: impl FnMut(Id, SellerRecord)) -> Result<()> {
+        self.for_each_id(
+            Cf::Entities,
+            &[Namespace::Seller.tag()],
+            1,
+            records::decode,
+            f,
+        )
     }
 
     /// A product's text, if described.
@@ -64,26 +62,13 @@ impl Store {
     }
 
     /// Calls `f(id, text)` for every described product, in id order.
-    pub fn for_each_product_text(&self, mut f: impl FnMut(Id, ProductText)) -> Result<()> {
-        self.scan(Cf::ProductText, &[], |k, v| {
-            let id = keys::read_id(k, 0)
-                .ok_or_else(|| corrupt(Cf::ProductText, k, "short key".into()))?;
-            f(
-                id,
-                records::decode(v).map_err(|r| corrupt(Cf::ProductText, k, r))?,
-            );
-            Ok(())
-        })
+    pub fn for_each_product_text(&self, f: impl FnMut(Id, ProductText)) -> Result<()> {
+        self.for_each_id(Cf::ProductText, &[], 0, records::decode, f)
     }
 
     /// Calls `f(id, vector)` for every imported vector.
-    pub fn for_each_imported_vector(&self, mut f: impl FnMut(Id, Vec<f32>)) -> Result<()> {
-        self.scan(Cf::Vectors, &[], |k, v| {
-            let id =
-                keys::read_id(k, 0).ok_or_else(|| corrupt(Cf::Vectors, k, "short key".into()))?;
-            f(id, records::f32s(v));
-            Ok(())
-        })
+    pub fn for_each_imported_vector(&self, f: impl FnMut(Id, Vec<f32>)) -> Result<()> {
+        self.for_each_id(Cf::Vectors, &[], 0, |v| Ok(records::f32s(v)), f)
     }
 
     /// A product's feature vector.
@@ -95,16 +80,8 @@ impl Store {
     }
 
     /// Calls `f(id, feature)` for every product feature vector, in id order.
-    pub fn for_each_feature(&self, mut f: impl FnMut(Id, Feature)) -> Result<()> {
-        self.scan(Cf::Features, &[], |k, v| {
-            let id =
-                keys::read_id(k, 0).ok_or_else(|| corrupt(Cf::Features, k, "short key".into()))?;
-            f(
-                id,
-                Feature::decode(v).map_err(|r| corrupt(Cf::Features, k, r))?,
-            );
-            Ok(())
-        })
+    pub fn for_each_feature(&self, f: impl FnMut(Id, Feature)) -> Result<()> {
+        self.for_each_id(Cf::Features, &[], 0, Feature::decode, f)
     }
 
     /// A seller's profile.
@@ -124,13 +101,24 @@ impl Store {
         &self,
         model: u32,
         ns: Namespace,
-        mut f: impl FnMut(Id, Vec<f32>),
+        f: impl FnMut(Id, Vec<f32>),
     ) -> Result<()> {
         let prefix = &embedding_key(model, ns, 0)[..5];
-        self.scan(Cf::Embeddings, prefix, |k, v| {
-            let id = keys::read_id(k, 5)
-                .ok_or_else(|| corrupt(Cf::Embeddings, k, "short key".into()))?;
-            f(id, records::f32s(v));
+        self.for_each_id(Cf::Embeddings, prefix, 5, |v| Ok(records::f32s(v)), f)
+    }
+
+    /// Walks `cf` under `prefix`, reading each key's id at byte `id_at` and decoding values.
+    fn for_each_id<T>(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        id_at: usize,
+        decode: impl Fn(&[u8]) -> std::result::Result<T, String>,
+        mut f: impl FnMut(Id, T),
+    ) -> Result<()> {
+        self.scan(cf, prefix, |k, v| {
+            let id = keys::read_id(k, id_at).ok_or_else(|| corrupt(cf, k, "short key".into()))?;
+            f(id, decode(v).map_err(|r| corrupt(cf, k, r))?);
             Ok(())
         })
     }
