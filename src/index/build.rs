@@ -69,7 +69,7 @@ pub(super) fn admit(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<(), IndexError> {
-    if n % CHECK_EVERY == 0 {
+    if n.is_multiple_of(CHECK_EVERY) {
         check_cancel(cancel)?;
         progress.set(n as u64);
     }
