@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Whole-pipeline benchmark on a generated preset: per stage wall time, CPU time, peak RSS and
+# throughput, plus database and index size, as a Markdown table and a JSON file.
+# Usage: tools/bench.sh [small|medium|reference] [WORKDIR]
+#   WORKDIR keeps the generated drops between runs (default: a temporary folder, removed after).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${1:-medium}
+work=${2:-}
+cleanup=false
+if [ -z "$work" ]; then
+  work=$(mktemp -d)
+  cleanup=true
+fi
+mkdir -p "$work"
+target=${CARGO_TARGET_DIR:-target}
+cargo build --release --quiet --bin demandlink --example generate
+bin="$target/release/demandlink"
+gen="$target/release/examples/generate"
+if [ ! -d "$work/drops/q1" ]; then
+  "$gen" --preset "$preset" --out "$work/drops" --seed 1 >&2
+fi
+drops=$(ls -d "$work"/drops/q* | sort -V)
+last=$(basename "$(echo "$drops" | tail -n 1)")
+db="$work/db"
+rm -rf "$db"
+
+rows=()
+json=()
+# stage NAME UNITS COUNT_COMMAND -- demandlink arguments…
+stage() {
+  local name=$1 unit=$2 count_cmd=$3
+  shift 4
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time.$name" "$bin" "$@" >"$work/out.$name"
+  read -r wall user sys rss <"$work/time.$name"
+  local count
+  count=$(eval "$count_cmd")
+  local cpu rate mib
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
+  rate=$(awk -v c="$count" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? c / w : 0) }')
+  mib=$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')
+  rows+=("| $name | $wall s | $cpu s | $mib MiB | $rate $unit/s ($count) |")
+  json+=("\"$name\": {\"wall_s\": $wall, \"cpu_s\": $cpu, \"peak_rss_mib\": $mib, \"count\": $count, \"per_s\": $rate, \"unit\": \"$unit\"}")
+  echo "$name: $wall s" >&2
+}
+stat() { "$bin" stats --db "$db" --json | grep -m1 "\"$1\"" | tr -dc '0-9'; }
+applied() { "$bin" stats --db "$db" --json | grep '"applied"' | awk '{ s += $2 } END { print s }'; }
+
+# shellcheck disable=SC2086
+stage ingest rows applied -- ingest --db "$db" $drops
+stage featurize products "stat total" -- featurize --db "$db"
+stage index candidates "grep -o 'with [0-9]* candidates' $work/out.index | tr -dc '0-9'" -- index --db "$db"
+stage recommend sellers "stat sellers" -- recommend --db "$db"
+seller=$(head -n 2 "$work/drops/q1/sellers.tsv"* 2>/dev/null | tail -n 1 | cut -f1 || true)
+if [ -z "$seller" ]; then
+  seller=$(zcat "$work/drops/q1/sellers.tsv.gz" | sed -n 2p | cut -f1)
+fi
+start=$(date +%s%N)
+for _ in $(seq 10); do "$bin" inspect --db "$db" "$seller" >/dev/null; done
+inspect_ms=$(( ($(date +%s%N) - start) / 10000000 ))
+stage eval sellers "grep -o '^eval: [0-9]*' $work/out.eval | tr -dc '0-9'" -- \
+  eval --db "$db" --heldout "$work/drops/truth_$last.tsv"
+store_size=$(du -sm "$db/store" | cut -f1)
+index_size=$(du -sm "$db/index" | cut -f1)
+
+echo
+echo "preset \`$preset\` on $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB; $(date -u +%Y-%m-%d)"
+echo
+echo "| stage | wall | CPU | peak RSS | throughput |"
+echo "|---|---:|---:|---:|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "inspect: $inspect_ms ms per call (process start included); database $store_size MiB, index $index_size MiB"
+echo "quality: $(grep '^Recall' "$work/out.eval")"
+{
+  echo "{\"preset\": \"$preset\", \"inspect_ms\": $inspect_ms, \"store_mib\": $store_size, \"index_mib\": $index_size, \"stages\": {"
+  (IFS=,; echo "${json[*]}")
+  echo "}}"
+} >"$work/bench.json"
+echo "JSON: $work/bench.json"
+if $cleanup; then rm -rf "$work"; fi
