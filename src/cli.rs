@@ -485,7 +485,7 @@ fn run(cli: Cli) -> Result<()> {
             let index = ArroyIndex::open(&store.index_dir())?;
             let reader = index.reader(generation)?;
             let depth = features::category_depth(&store)?;
-            let rec = Recommender::new(&store, &reader, generation, opts, depth)?;
+            let rec = Recommender::new(&store, &reader, generation, opts, depth, seller.is_none())?;
             match seller {
                 Some(external) => {
                     let id = store
@@ -550,6 +550,7 @@ fn run(cli: Cli) -> Result<()> {
                     *generation,
                     inspect::live_options(category.as_deref()),
                     depth,
+                    false,
                 )?),
                 None => None,
             };

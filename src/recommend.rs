@@ -106,29 +106,36 @@ pub struct Recommender<'a> {
     ann: &'a dyn Ann,
     model: ActiveModel,
     index_generation: u32,
-    /// Candidate unit vectors and categories.
-    candidates: HashMap<Id, (String, Vec<f32>)>,
+    /// Candidate unit vectors and categories, when preloaded (all sellers); `None` reads the
+    /// few vectors one seller needs from the store instead (`--seller`, `inspect`).
+    candidates: Option<HashMap<Id, (String, Vec<f32>)>>,
     opts: RecommendOptions,
 }
 
 impl<'a> Recommender<'a> {
-    /// Loads the active model and the candidates' vectors.
+    /// Loads the active model and, with `preload` (for many sellers), the candidates' vectors.
     pub fn new(
         store: &'a Store,
         ann: &'a dyn Ann,
         index_generation: u32,
         opts: RecommendOptions,
         category_depth: usize,
+        preload: bool,
     ) -> Result<Self> {
         let model = ActiveModel::load(store)?.ok_or(RecommendError::NoModel)?;
-        let candidates = candidates(store, &model, category_depth)?
-            .items
-            .into_iter()
-            .map(|(id, category, mut v)| {
-                normalize(&mut v);
-                (id, (category, v))
-            })
-            .collect();
+        let candidates = if preload {
+            let all = candidates(store, &model, category_depth)?.items;
+            Some(
+                all.into_iter()
+                    .map(|(id, category, mut v)| {
+                        normalize(&mut v);
+                        (id, (category, v))
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
         Ok(Recommender {
             store,
             ann,
@@ -209,10 +216,15 @@ impl<'a> Recommender<'a> {
         category: &str,
         listed: &HashSet<Id>,
     ) -> Result<(Vec<Rec>, Vec<Id>)> {
-        let own = listed
-            .iter()
-            .filter(|p| self.candidates.get(p).is_some_and(|(c, _)| c == category))
-            .count();
+        // Over-fetch by the seller's own listings among the results; without the candidate
+        // table, by all of its listings (an upper bound).
+        let own = match &self.candidates {
+            Some(candidates) => listed
+                .iter()
+                .filter(|p| candidates.get(p).is_some_and(|(c, _)| c == category))
+                .count(),
+            None => listed.len(),
+        };
         let hits = self.ann.nearest(Some(category), query, self.opts.k + own)?;
         let mut excluded = Vec::new();
         let mut items: Vec<Rec> = Vec::with_capacity(hits.len());
@@ -221,10 +233,17 @@ impl<'a> Recommender<'a> {
                 excluded.push(product);
                 continue;
             }
-            let Some((_, v)) = self.candidates.get(&product) else {
-                continue;
+            let cos = match &self.candidates {
+                Some(candidates) => match candidates.get(&product) {
+                    Some((_, v)) => cosine(query, v),
+                    None => continue,
+                },
+                None => match self.model.product(self.store, product)? {
+                    Some(v) => cosine(query, &v),
+                    None => continue,
+                },
             };
-            let score = self.model.score(cosine(query, v));
+            let score = self.model.score(cos);
             if score >= self.opts.threshold {
                 items.push(Rec { product, score });
             }

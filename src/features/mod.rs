@@ -59,14 +59,15 @@ pub struct TextModel {
     pub idf_version: u32,
     /// Documents the IDF table was computed over.
     pub docs: u64,
-    /// Document frequency per hash bucket.
-    pub df: Vec<u32>,
     /// Featurize runs so far.
     pub run: u32,
 }
 
 /// Name of the text model record.
 pub const TEXT_MODEL: &str = "text";
+/// Name of the IDF table's record (document frequency per hash bucket, `Vec<u32>`): kept apart
+/// from [`TEXT_MODEL`] so that readers of the parameters do not decode a million counters.
+pub const TEXT_DF: &str = "text.df";
 
 /// Options of `demandlink featurize`.
 #[derive(Clone, Debug)]
@@ -170,23 +171,26 @@ pub fn featurize(
         );
     let docs = texts.len() as u64;
     let old: Option<TextModel> = store.model(TEXT_MODEL)?;
-    let drift = match &old {
-        Some(m) if m.config == config => idf_drift(m, docs, &df),
+    let old_df: Option<Vec<u32>> = store.model(TEXT_DF)?;
+    let drift = match (&old, &old_df) {
+        (Some(m), Some(old_df)) if m.config == config => idf_drift(m.docs, old_df, docs, &df),
         _ => f64::INFINITY,
     };
     let refreshed = drift > opts.idf_drift;
-    let mut model = match old {
-        Some(m) if !refreshed => m,
-        old => TextModel {
-            config: config.clone(),
-            idf_version: old.map_or(1, |m| m.idf_version + 1),
-            docs,
+    let (mut model, df) = match (old, old_df) {
+        (Some(m), Some(old_df)) if !refreshed => (m, old_df),
+        (old, _) => (
+            TextModel {
+                config: config.clone(),
+                idf_version: old.map_or(1, |m| m.idf_version + 1),
+                docs,
+                run: 0,
+            },
             df,
-            run: 0,
-        },
+        ),
     };
     model.run += 1;
-    let idf: Vec<f32> = model.df.iter().map(|&d| text::idf(model.docs, d)).collect();
+    let idf: Vec<f32> = df.iter().map(|&d| text::idf(model.docs, d)).collect();
 
     // Products whose content hash differs from their stored vector's.
     let mut stored = std::collections::HashMap::new();
@@ -222,6 +226,9 @@ pub fn featurize(
     );
     let mut batch = StageBatch::new(store);
     batch.put_model(TEXT_MODEL, &model);
+    if refreshed {
+        batch.put_model(TEXT_DF, &df);
+    }
     progress.start("featurize", changed.len() as u64);
     let (mut written, mut from_import) = (0u64, 0u64);
     for chunk in changed.chunks(opts.batch.max(1)) {
@@ -319,14 +326,14 @@ fn content_hash(model: &TextModel, t: &ProductText, imported: Option<&[f32]>) ->
 /// Term-mass-weighted relative change of IDF between the stored table and new counts:
 /// `Σ df'·|idf' − idf| / Σ df'·idf'`. Adding a few products to a large catalogue moves it
 /// little; a catalogue that doubled or changed vocabulary moves it a lot.
-fn idf_drift(old: &TextModel, docs: u64, df: &[u32]) -> f64 {
+fn idf_drift(old_docs: u64, old_df: &[u32], docs: u64, df: &[u32]) -> f64 {
     let (mut change, mut mass) = (0f64, 0f64);
-    for (&new, &was) in df.iter().zip(&old.df) {
+    for (&new, &was) in df.iter().zip(old_df) {
         if new == 0 {
             continue;
         }
         let a = f64::from(text::idf(docs, new));
-        let b = f64::from(text::idf(old.docs, was));
+        let b = f64::from(text::idf(old_docs, was));
         change += f64::from(new) * (a - b).abs();
         mass += f64::from(new) * a;
     }

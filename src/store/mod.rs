@@ -216,6 +216,7 @@ mod meta_key {
 pub struct Store {
     db: DB,
     root: PathBuf,
+    writable: bool,
 }
 
 impl Store {
@@ -261,12 +262,15 @@ impl Store {
                 })?
             }
             OpenMode::ReadOnly => {
+                // Readers touch a few keys: open table files on demand instead of all at open.
+                opts.set_max_open_files(256);
                 DB::open_cf_descriptors_read_only(&opts, &dir, cfs, false).map_err(rocks)?
             }
         };
         let store = Store {
             db,
             root: root.to_path_buf(),
+            writable: mode == OpenMode::ReadWrite,
         };
         if mode == OpenMode::ReadWrite {
             let pid = root.join("owner.pid");
@@ -451,6 +455,19 @@ impl Store {
             f(&k, &v)?;
         }
         Ok(())
+    }
+}
+
+impl Drop for Store {
+    /// A writer flushes its memtables on close, so that the next (often read-only) open does
+    /// not replay a long write-ahead log: `inspect` must answer in milliseconds after a
+    /// `recommend` that wrote millions of keys. A failure here loses nothing (the WAL is intact).
+    fn drop(&mut self) {
+        if self.writable {
+            for cf in Cf::ALL {
+                let _ = self.db.flush_cf(self.cf(cf));
+            }
+        }
     }
 }
 
