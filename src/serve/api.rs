@@ -93,6 +93,8 @@ impl Params {
                     if value.is_empty()
                         || value.len() > MAX_CATEGORY_BYTES
                         || value.chars().any(char::is_control)
+                        // What invalid UTF-8 in the query decodes to.
+                        || value.contains(char::REPLACEMENT_CHARACTER)
                     {
                         return Err(ApiError::bad_parameter(
                             "category",
@@ -117,24 +119,32 @@ impl Params {
                         "given once".into(),
                     ));
                 }
-                _ => {
-                    return Err(ApiError {
-                        status: StatusCode::BAD_REQUEST,
-                        code: "unknown_parameter",
-                        message: "this endpoint takes only `category` and `k`".into(),
-                        // The name is the caller's own input; echo it only when short and plain.
-                        parameter: Some(
-                            if name.len() <= 40 && !name.chars().any(char::is_control) {
-                                name.clone()
-                            } else {
-                                "?".into()
-                            },
-                        ),
-                    });
-                }
+                _ => return Err(unknown_parameter(name, "`category` and `k`")),
             }
         }
         Ok(params)
+    }
+}
+
+/// Refuses the query of an endpoint that takes no parameters.
+pub fn no_params(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    match pairs.first() {
+        Some((name, _)) => Err(unknown_parameter(name, "no parameters")),
+        None => Ok(()),
+    }
+}
+
+fn unknown_parameter(name: &str, takes: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "unknown_parameter",
+        message: format!("this endpoint takes {takes}"),
+        // The name is the caller's own input; echo it only when short and plain.
+        parameter: Some(if name.len() <= 40 && !name.chars().any(char::is_control) {
+            name.to_string()
+        } else {
+            "?".into()
+        }),
     }
 }
 

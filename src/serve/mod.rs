@@ -163,10 +163,16 @@ fn query_pairs(
         .map_err(|_| ApiError::bad_parameter("query", "a URL-encoded `name=value&…` string".into()))
 }
 
-async fn me(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+async fn me(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
     portal
-        .answer(headers, |store, subject| {
-            api::me(store, &own_seller(subject)?)
+        .answer(headers, move |store, subject| {
+            let seller = own_seller(subject)?;
+            api::no_params(&query_pairs(query)?)?;
+            api::me(store, &seller)
         })
         .await
 }
