@@ -21,7 +21,7 @@ bin="${CARGO_TARGET_DIR:-target}/release/demandlink"
 work=$(mktemp -d)
 refresher=
 source tools/lib/portal.sh
-trap 'stop_server; [ -z "$refresher" ] || kill "$refresher" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'stop_server; touch "$work/stop"; [ -z "$refresher" ] || wait "$refresher"; rm -rf "$work"' EXIT
 
 db="$work/db"
 portal_db "$db"
@@ -44,7 +44,7 @@ idle=$(load)
 # The refresh: a new index generation and every list rewritten, again and again — at the
 # lowest CPU priority, as a batch refresh beside a live portal should run (`nice`).
 (
-  while true; do
+  while [ ! -e "$work/stop" ]; do
     nice -n 19 "$bin" index --db "$db" >/dev/null &&
       nice -n 19 "$bin" recommend --db "$db" --all-categories >/dev/null
     echo x >>"$work/refreshes"
@@ -52,8 +52,9 @@ idle=$(load)
 ) &
 refresher=$!
 busy=$(load)
-kill "$refresher" 2>/dev/null || true
-wait "$refresher" 2>/dev/null || true
+# Let the running refresh finish (a killed loop would leave its stage writing).
+touch "$work/stop"
+wait "$refresher"
 refresher=
 
 echo "| run ($connections connections, $(nproc) cores) | requests | errors | requests/s | p50 ms | p99 ms |"
