@@ -298,6 +298,7 @@ impl Store {
                 DB::open_cf_descriptors_read_only(&opts, &dir, cfs, false).map_err(rocks)?
             }
             OpenMode::Secondary => {
+                remove_dead_secondaries(root);
                 let own = root.join(format!("secondary-{}", std::process::id()));
                 // RocksDB's advice for secondaries: keep every table file open, so a file the
                 // writer deletes after a compaction stays readable until the next catch-up.
@@ -578,6 +579,30 @@ fn check_version(root: &Path, dir: &Path) -> Result<()> {
             reason: "missing: the folder holds a RocksDB database that DemandLink did not create"
                 .into(),
         }),
+    }
+}
+
+/// Removes the `secondary-<pid>` folders of servers that ended without cleaning up (killed).
+fn remove_dead_secondaries(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("secondary-"))
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            // Best effort, like the removal on drop.
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

@@ -184,6 +184,8 @@ fn access_rules_errors_and_the_page() {
     let (status, body) = server.get("/api/v2/me", Some(&s5));
     assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
 
+    let e = fails(&["tokens", "revoke", "--db", dbs, "0123456789abcdef"]);
+    assert!(e.contains("no token with id `0123456789abcdef`"), "{e}");
     // `tokens list` shows ids and subjects, never a secret.
     let listed = ok(&["tokens", "list", "--db", dbs]);
     assert!(
@@ -200,6 +202,12 @@ fn access_rules_errors_and_the_page() {
     for secret in [&s5, &operator] {
         assert!(!log.contains(&secret[4..]), "a token in the log:\n{log}");
     }
+
+    // A killed server's secondary folder is removed by the next server.
+    let dead = db.join("secondary-999999999");
+    std::fs::create_dir_all(&dead).unwrap();
+    drop(Server::start(&db));
+    assert!(!dead.exists());
 }
 
 /// xorshift64*: a deterministic sequence without a dependency.
