@@ -5,10 +5,10 @@
 # Prints throughput, p50 and p99 latency of both runs as a Markdown table.
 #
 # Usage: tools/bench_serve.sh   Environment: CARGO_TARGET_DIR (default: target),
-#   DURATION (seconds per run, default 20), CONNECTIONS (default 4), SELLERS (tokens, default 40).
+#   DURATION (seconds per run, default 15), CONNECTIONS (default 4), SELLERS (tokens, default 40).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration="${DURATION:-20}"
+duration="${DURATION:-15}"
 connections="${CONNECTIONS:-4}"
 sellers="${SELLERS:-40}"
 
