@@ -18,8 +18,9 @@ use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
 use crate::inspect::{self, Inspection};
 use crate::progress::Progress;
 use crate::recommend::{self, CategoryChoice, RecommendError, RecommendOptions, Recommender};
+use crate::serve::{self, auth};
 use crate::stats::{self, DEFAULT_COPURCHASE_THRESHOLD, Stats};
-use crate::store::{Namespace, OpenMode, Store};
+use crate::store::{Namespace, OpenMode, Store, TokenSubject};
 
 /// DemandLink recommends high-demand products to marketplace sellers.
 ///
@@ -231,11 +232,68 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         copurchase_weight: f32,
     },
+    /// Serve the seller portal: a page at / and a JSON API under /api/v1/, answering with the
+    /// stored recommendations.
+    ///
+    /// Opens the database as a read-only secondary instance: it serves while a refresh writes
+    /// and picks up new recommendations without a restart. Every API request needs a token
+    /// (`demandlink tokens issue`).
+    Serve {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Address to listen on (loopback by default; put a TLS proxy in front to expose it).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+    /// Manage the seller portal's access tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
     /// Print every record of the database as text, one line per key (for debugging and tests).
     Dump {
         /// Database folder.
         #[arg(long)]
         db: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokensCommand {
+    /// Issue a token and print it once (only its hash is stored).
+    Issue {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// The seller (external id) the token reads for.
+        #[arg(
+            long,
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        seller: Option<String>,
+        /// A support-staff token that may read any seller.
+        #[arg(long)]
+        operator: bool,
+    },
+    /// Revoke a token (by the id `tokens list` shows, or by the token itself); the server
+    /// refuses it from the next request on.
+    Revoke {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Token id (16 hex digits) or the token.
+        token: String,
+    },
+    /// List tokens: id, whom they read for, when issued and revoked (never the secrets).
+    List {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -554,10 +612,7 @@ fn run(cli: Cli) -> Result<()> {
                 )?),
                 None => None,
             };
-            let mut i = inspect::inspect(&store, &seller, category.as_deref(), rec.as_ref())?;
-            if let Some(limit) = limit {
-                i.recommendations.truncate(limit);
-            }
+            let i = inspect::inspect(&store, &seller, category.as_deref(), limit, rec.as_ref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&i)?);
             } else {
@@ -699,6 +754,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Serve { db, addr } => {
+            serve::run(&db, addr, |bound| {
+                println!("serving {} on http://{bound}/", db.display());
+            })?;
+            Ok(())
+        }
+        Command::Tokens { command } => run_tokens(command),
         Command::Dump { db } => {
             let store = Store::open(&db, OpenMode::ReadOnly)?;
             let stdout = io::stdout();
@@ -707,6 +769,75 @@ fn run(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
+    }
+}
+
+fn run_tokens(command: TokensCommand) -> Result<()> {
+    match command {
+        TokensCommand::Issue {
+            db,
+            seller,
+            operator,
+        } => {
+            let store = Store::open(&db, OpenMode::ReadWrite)?;
+            let subject = match seller {
+                Some(seller) if !operator => TokenSubject::Seller(seller),
+                _ => TokenSubject::Operator,
+            };
+            let issued = auth::issue(&store, subject)?;
+            // The secret goes to stdout alone, so `$(demandlink tokens issue …)` captures it.
+            println!("{}", issued.secret);
+            eprintln!(
+                "token {} issued; it is shown only now (only its hash is stored)",
+                issued.id
+            );
+        }
+        TokensCommand::Revoke { db, token } => {
+            let store = Store::open(&db, OpenMode::ReadWrite)?;
+            let t = auth::revoke(&store, &token)?;
+            println!("token {} ({}) revoked", t.id, subject_label(&t.subject));
+        }
+        TokensCommand::List { db, json } => {
+            let store = Store::open(&db, OpenMode::ReadOnly)?;
+            let tokens = auth::list(&store)?;
+            if json {
+                let rows: Vec<serde_json::Value> = tokens
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "id": t.id,
+                            "seller": match &t.subject {
+                                TokenSubject::Seller(s) => Some(s),
+                                TokenSubject::Operator => None,
+                            },
+                            "operator": t.subject == TokenSubject::Operator,
+                            "created_at": t.created_at,
+                            "revoked_at": t.revoked_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for t in &tokens {
+                    println!(
+                        "{}  {:<20} issued at unix {}{}",
+                        t.id,
+                        subject_label(&t.subject),
+                        t.created_at,
+                        t.revoked_at
+                            .map_or(String::new(), |r| format!(", revoked at unix {r}"))
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn subject_label(subject: &TokenSubject) -> String {
+    match subject {
+        TokenSubject::Seller(s) => format!("seller {s}"),
+        TokenSubject::Operator => "operator".into(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the seller sells, which products weigh in its vector, each recommendation with *why*, and
 //! what was left out because the seller already lists it.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -125,11 +126,13 @@ pub struct Copurchased {
 const WHY_SIMILAR: usize = 3;
 
 /// Inspects `seller` (external id). `category` picks a list other than the primary one;
+/// `limit` keeps the first recommendations only (their "why" is the costly part);
 /// `recommender` (when an index exists) recomputes what was excluded as already listed.
 pub fn inspect(
     store: &Store,
     seller: &str,
     category: Option<&str>,
+    limit: Option<usize>,
     recommender: Option<&Recommender>,
 ) -> Result<Inspection> {
     let id = store
@@ -155,13 +158,20 @@ pub fn inspect(
     let computed_at = stored.as_ref().map(|l| l.computed_at);
     let list = stored.or_else(|| live.as_ref().map(|c| c.list.clone()));
 
+    // The same listed products explain many recommendations: read each one once.
+    let described: RefCell<HashMap<Id, Product>> = RefCell::default();
     let describe = |p: Id| -> Result<Product> {
+        if let Some(known) = described.borrow().get(&p) {
+            return Ok(known.clone());
+        }
         let text = store.product_text(p)?.unwrap_or_default();
-        Ok(Product {
+        let product = Product {
             product: store.external(Namespace::Product, p)?,
             title: text.title,
             category: text.category,
-        })
+        };
+        described.borrow_mut().insert(p, product.clone());
+        Ok(product)
     };
     let mut listed_vectors: HashMap<Id, Vec<f32>> = HashMap::new();
     for &p in &listed {
@@ -170,7 +180,8 @@ pub fn inspect(
         }
     }
     let mut recommendations = Vec::new();
-    for (rank, rec) in list.iter().flat_map(|l| &l.items).enumerate() {
+    let shown_items = list.iter().flat_map(|l| &l.items);
+    for (rank, rec) in shown_items.take(limit.unwrap_or(usize::MAX)).enumerate() {
         let v = model.product(store, rec.product)?.unwrap_or_default();
         let mut similar: Vec<(Id, f32)> = listed_vectors
             .iter()

@@ -1,7 +1,7 @@
 //! DemandLink: recommends high-demand products to marketplace sellers.
 //!
 //! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`index`] → [`recommend`] →
-//! [`inspect`]; [`vectors`] says where the active model keeps its vectors. See `ARCHITECTURE.md` for the map and its invariants.
+//! [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the active model keeps its vectors. See `ARCHITECTURE.md` for the map and its invariants.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod inspect;
 pub mod progress;
 pub mod recommend;
+pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod vectors;

@@ -124,6 +124,12 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
                 d.products_without_text
             )
         }
+        Cf::Tokens => {
+            // Timestamps left out like the other wall-clock fields; the digest is not a secret.
+            let t: records::TokenRecord = records::decode(v).map_err(bad)?;
+            let id: String = k.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{id} {:?} revoked={}", t.subject, t.revoked_at.is_some())
+        }
         Cf::Model | Cf::Jobs => format!("{} = {} bytes", String::from_utf8_lossy(k), v.len()),
     })
 }

@@ -10,6 +10,7 @@ mod dump;
 mod keys;
 mod merge;
 mod records;
+mod tokens;
 mod writer;
 
 use std::collections::HashMap;
@@ -26,8 +27,9 @@ pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
 pub use records::{
     Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, Listing, ProductRecord,
-    ProductText, Rec, RecList, SellerProfile, SellerRecord,
+    ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenRecord, TokenSubject,
 };
+pub use tokens::TokenId;
 pub use writer::DropWriter;
 
 /// Version of the on-disk layout described in `schema/store.md`.
@@ -114,10 +116,11 @@ pub(crate) enum Cf {
     Jobs,
     Drops,
     Recommendations,
+    Tokens,
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 17] = [
+    pub(crate) const ALL: [Cf; 18] = [
         Cf::Meta,
         Cf::Ids,
         Cf::Entities,
@@ -135,6 +138,7 @@ impl Cf {
         Cf::Jobs,
         Cf::Drops,
         Cf::Recommendations,
+        Cf::Tokens,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -156,6 +160,7 @@ impl Cf {
             Cf::Jobs => "jobs",
             Cf::Drops => "drops",
             Cf::Recommendations => "recommendations",
+            Cf::Tokens => "tokens",
         }
     }
 
@@ -195,6 +200,10 @@ pub enum OpenMode {
     ReadWrite,
     /// Read a consistent view without the lock, so it works while another process writes.
     ReadOnly,
+    /// Like `ReadOnly`, but [`Store::catch_up`] moves the view forward to what the writer has
+    /// written since, so a long-running reader (`serve`) sees new data without reopening.
+    /// Keeps its own small state in `DB/secondary-<pid>/`, removed when the store is dropped.
+    Secondary,
 }
 
 mod meta_key {
@@ -217,6 +226,8 @@ pub struct Store {
     db: DB,
     root: PathBuf,
     writable: bool,
+    /// The secondary instance's own folder ([`OpenMode::Secondary`]), removed on drop.
+    secondary: Option<PathBuf>,
 }
 
 impl Store {
@@ -230,7 +241,7 @@ impl Store {
         let exists = dir.join("CURRENT").exists();
         if exists {
             check_version(root, &dir)?;
-        } else if mode == OpenMode::ReadOnly {
+        } else if mode != OpenMode::ReadWrite {
             return Err(StoreError::Missing(root.to_path_buf()));
         }
         let rocks = |source| StoreError::Rocks {
@@ -241,9 +252,23 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.increase_parallelism(2);
+        // A reader cannot create column families: it opens those the database has (one written
+        // by an older build may lack the newest), and reads of a missing one find nothing.
+        let present = match mode {
+            OpenMode::ReadWrite => column_family_names(),
+            _ => {
+                let names = DB::list_cf(&opts, &dir).map_err(rocks)?;
+                column_family_names()
+                    .into_iter()
+                    .filter(|c| names.iter().any(|n| n == c))
+                    .collect()
+            }
+        };
         let cfs = Cf::ALL
             .iter()
+            .filter(|c| present.contains(&c.name()))
             .map(|c| ColumnFamilyDescriptor::new(c.name(), c.options()));
+        let mut secondary = None;
         let db = match mode {
             OpenMode::ReadWrite => {
                 fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
@@ -266,11 +291,27 @@ impl Store {
                 opts.set_max_open_files(256);
                 DB::open_cf_descriptors_read_only(&opts, &dir, cfs, false).map_err(rocks)?
             }
+            OpenMode::Secondary => {
+                remove_dead_secondaries(root);
+                let own = root.join(format!("secondary-{}", std::process::id()));
+                // RocksDB's advice for secondaries: keep every table file open, so a file the
+                // writer deletes after a compaction stays readable until the next catch-up.
+                opts.set_max_open_files(-1);
+                // Each catch-up loads table handlers with this many fresh threads per column
+                // family (default 16): ~300 thread spawns, 10–20 ms per catch-up. New files
+                // are few and small between catch-ups; one thread opens them in microseconds.
+                opts.set_max_file_opening_threads(1);
+                let db =
+                    DB::open_cf_descriptors_as_secondary(&opts, &dir, &own, cfs).map_err(rocks)?;
+                secondary = Some(own);
+                db
+            }
         };
         let store = Store {
             db,
             root: root.to_path_buf(),
             writable: mode == OpenMode::ReadWrite,
+            secondary,
         };
         if mode == OpenMode::ReadWrite {
             let pid = root.join("owner.pid");
@@ -305,6 +346,18 @@ impl Store {
         self.root.join("index")
     }
 
+    /// Moves a [`OpenMode::Secondary`] view forward to everything the writer has written so
+    /// far (a no-op for other modes' views, which never move).
+    pub fn catch_up(&self) -> Result<()> {
+        if self.secondary.is_some() {
+            self.db
+                .try_catch_up_with_primary()
+                .map_err(|e| self.rocks(e))?;
+        }
+        Ok(())
+    }
+
+    /// A column family of a database opened for writing (writers open them all).
     pub(crate) fn cf(&self, cf: Cf) -> &ColumnFamily {
         self.db
             .cf_handle(cf.name())
@@ -319,7 +372,10 @@ impl Store {
     }
 
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get_cf(self.cf(cf), key).map_err(|e| self.rocks(e))
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Ok(None);
+        };
+        self.db.get_cf(handle, key).map_err(|e| self.rocks(e))
     }
 
     fn meta_u32(&self, key: &[u8]) -> Result<Option<u32>> {
@@ -449,8 +505,11 @@ impl Store {
         if let Some(upper) = prefix_upper_bound(prefix) {
             ro.set_iterate_upper_bound(upper);
         }
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Ok(());
+        };
         let mode = IteratorMode::From(prefix, Direction::Forward);
-        for item in self.db.iterator_cf_opt(self.cf(cf), ro, mode) {
+        for item in self.db.iterator_cf_opt(handle, ro, mode) {
             let (k, v) = item.map_err(|e| self.rocks(e))?;
             f(&k, &v)?;
         }
@@ -467,6 +526,10 @@ impl Drop for Store {
             for cf in Cf::ALL {
                 let _ = self.db.flush_cf(self.cf(cf));
             }
+        }
+        if let Some(dir) = &self.secondary {
+            // Best effort: a leftover folder only holds the secondary's info log.
+            let _ = fs::remove_dir_all(dir);
         }
     }
 }
@@ -528,6 +591,30 @@ fn check_version(root: &Path, dir: &Path) -> Result<()> {
             reason: "missing: the folder holds a RocksDB database that DemandLink did not create"
                 .into(),
         }),
+    }
+}
+
+/// Removes the `secondary-<pid>` folders of servers that ended without cleaning up (killed).
+fn remove_dead_secondaries(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("secondary-"))
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            // Best effort, like the removal on drop.
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

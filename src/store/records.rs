@@ -228,3 +228,26 @@ pub struct RecList {
     /// Best first.
     pub items: Vec<Rec>,
 }
+
+/// Whom a seller-portal access token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenSubject {
+    /// One seller (external id): it reads only that seller's recommendations.
+    Seller(String),
+    /// Support staff: reads any seller's recommendations.
+    Operator,
+}
+
+/// A seller-portal access token (`tokens`). The secret itself is never stored: only its
+/// SHA-256 digest, compared in constant time when a request presents the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// SHA-256 of the secret.
+    pub digest: [u8; 32],
+    /// Whom it speaks for.
+    pub subject: TokenSubject,
+    /// Unix seconds when issued.
+    pub created_at: u64,
+    /// Unix seconds when revoked (`None`: valid).
+    pub revoked_at: Option<u64>,
+}

@@ -7,4 +7,5 @@ mod eval;
 mod ingest;
 mod recommend;
 mod schema;
+mod serve;
 mod util;

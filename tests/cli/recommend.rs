@@ -9,7 +9,7 @@ use demandlink::store::{Namespace, OpenMode, Store};
 
 use crate::util::{Drop, fails, ok};
 
-fn sample_db(tmp: &Path) -> PathBuf {
+pub(crate) fn sample_db(tmp: &Path) -> PathBuf {
     let db = tmp.join("db");
     let dbs = db.to_str().unwrap();
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data");

@@ -54,3 +54,25 @@ fn another_schema_version_is_refused() {
         );
     }
 }
+
+#[test]
+fn readers_open_a_database_written_before_the_newest_column_family() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let dbs = db.to_str().unwrap();
+    let d = Drop::new(tmp.path(), "q1");
+    d.file("views.tsv", &["product_id\tviews", "p1\t3"]);
+    ok(&["ingest", "--db", dbs, d.path()]);
+    {
+        // What an older build left: no `tokens` column family.
+        let opts = rocksdb::Options::default();
+        let names = rocksdb::DB::list_cf(&opts, db.join("store")).unwrap();
+        let mut raw = rocksdb::DB::open_cf(&opts, db.join("store"), &names).unwrap();
+        raw.drop_cf("tokens").unwrap();
+    }
+    // Read-only commands read it as empty; a writer creates it.
+    assert!(ok(&["stats", "--db", dbs]).contains("sellers"));
+    assert_eq!(ok(&["tokens", "list", "--db", dbs]), "");
+    ok(&["tokens", "issue", "--db", dbs, "--operator"]);
+    assert!(ok(&["tokens", "list", "--db", dbs]).contains("operator"));
+}

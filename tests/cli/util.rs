@@ -123,3 +123,92 @@ pub fn large_drop(parent: &Path, name: &str, listings: usize, pairs: usize) -> D
     d.bytes("copurchases.tsv", text.as_bytes());
     d
 }
+
+/// A `demandlink serve` started by a test on a free loopback port, stopped when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Where its stderr (the request log, at `RUST_LOG=trace`) goes.
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn start(db: &Path) -> Server {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let log = db.with_extension("serve.log");
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--db",
+                db.to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn demandlink serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Server { child, addr, log }
+    }
+
+    /// Sends raw request bytes on a new connection and returns (status, body).
+    pub fn raw(&self, request: &[u8]) -> (u16, String) {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        s.write_all(request).unwrap();
+        let mut response = Vec::new();
+        // The server may close before reading everything of an over-long request.
+        let _ = s.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        (status, body)
+    }
+
+    /// `GET path` with an optional bearer token; returns (status, body).
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        self.raw(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
+                self.addr
+            )
+            .as_bytes(),
+        )
+    }
+
+    /// `GET path` answered 200, parsed as JSON.
+    pub fn json(&self, path: &str, token: &str) -> serde_json::Value {
+        let (status, body) = self.get(path, Some(token));
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl std::ops::Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
