@@ -17,7 +17,9 @@ use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
 use crate::inspect::{self, Inspection};
 use crate::progress::Progress;
-use crate::recommend::{self, CategoryChoice, RecommendError, RecommendOptions, Recommender};
+use crate::recommend::{
+    self, CategoryChoice, RecommendError, RecommendOptions, Recommender, Search,
+};
 use crate::serve::{self, auth};
 use crate::stats::{self, DEFAULT_COPURCHASE_THRESHOLD, Stats};
 use crate::store::{Namespace, OpenMode, Store, TokenSubject};
@@ -138,6 +140,10 @@ enum Command {
         /// Minimum score.
         #[arg(long, default_value_t = RecommendOptions::default().threshold)]
         threshold: f32,
+        /// Search for the full run: auto (exact in memory up to 150 k candidates, where it is
+        /// faster than the trees), exact, or index (the arroy index).
+        #[arg(long, value_parser = ["auto", "exact", "index"], default_value = "auto")]
+        search: String,
     },
     /// Explain one seller's recommendations: categories, anchor products, each
     /// recommendation's score and why, and what was excluded as already listed.
@@ -516,6 +522,7 @@ fn run(cli: Cli) -> Result<()> {
             all_categories,
             k,
             threshold,
+            search,
         } => {
             anyhow::ensure!(k > 0, "--k must be at least 1");
             anyhow::ensure!(
@@ -531,6 +538,11 @@ fn run(cli: Cli) -> Result<()> {
                 k,
                 threshold,
                 category: choice,
+                search: match search.as_str() {
+                    "exact" => Search::Exact,
+                    "index" => Search::Index,
+                    _ => Search::Auto,
+                },
                 ..RecommendOptions::default()
             };
             let mode = if seller.is_some() {

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::features::text::{cosine, normalize};
-use crate::index::{Ann, IndexError, stage::candidates};
+use crate::index::{Ann, ExactIndex, IndexError, stage::candidates};
 use crate::progress::Progress;
 use crate::store::{Id, Rec, RecList, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
@@ -65,6 +65,17 @@ pub enum CategoryChoice {
     All,
 }
 
+/// Which nearest-neighbour search serves a full recommend run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Search {
+    /// Exact search in memory up to [`EXACT_UP_TO`] candidates, the ANN index above.
+    Auto,
+    /// Always exact search in memory.
+    Exact,
+    /// Always the on-disk ANN index.
+    Index,
+}
+
 /// Options of `demandlink recommend`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecommendOptions {
@@ -76,6 +87,8 @@ pub struct RecommendOptions {
     pub category: CategoryChoice,
     /// Sellers per committed chunk.
     pub batch: usize,
+    /// Nearest-neighbour search for full runs (single sellers always use the index).
+    pub search: Search,
 }
 
 impl Default for RecommendOptions {
@@ -85,6 +98,7 @@ impl Default for RecommendOptions {
             threshold: 0.5,
             category: CategoryChoice::Primary,
             batch: 2_000,
+            search: Search::Auto,
         }
     }
 }
@@ -109,8 +123,16 @@ pub struct Recommender<'a> {
     /// Candidate unit vectors and categories, when preloaded (all sellers); `None` reads the
     /// few vectors one seller needs from the store instead (`--seller`, `inspect`).
     candidates: Option<HashMap<Id, (String, Vec<f32>)>>,
+    /// Exact search over the preloaded candidates, used instead of `ann` when there are few
+    /// enough of them (see [`EXACT_UP_TO`]).
+    exact: Option<ExactIndex>,
     opts: RecommendOptions,
 }
+
+/// Up to this many candidates, exact search over vectors in memory is faster than the arroy
+/// trees (measured: 2.3 ms against 2.8 ms per query at 100 k × 128 d over all items, and a
+/// category of 8 k items scans in a tenth of the trees' time), and it is exact.
+pub const EXACT_UP_TO: usize = 150_000;
 
 impl<'a> Recommender<'a> {
     /// Loads the active model and, with `preload` (for many sellers), the candidates' vectors.
@@ -123,18 +145,29 @@ impl<'a> Recommender<'a> {
         preload: bool,
     ) -> Result<Self> {
         let model = ActiveModel::load(store)?.ok_or(RecommendError::NoModel)?;
-        let candidates = if preload {
+        let (candidates, exact) = if preload {
             let all = candidates(store, &model, category_depth)?.items;
-            Some(
-                all.into_iter()
-                    .map(|(id, category, mut v)| {
-                        normalize(&mut v);
-                        (id, (category, v))
-                    })
-                    .collect(),
-            )
+            let exact_wanted = match opts.search {
+                Search::Auto => all.len() <= EXACT_UP_TO,
+                Search::Exact => true,
+                Search::Index => false,
+            };
+            let exact = match all.first() {
+                Some((_, _, v)) if exact_wanted => {
+                    Some(ExactIndex::new(v.len(), all.iter().cloned())?)
+                }
+                _ => None,
+            };
+            let table = all
+                .into_iter()
+                .map(|(id, category, mut v)| {
+                    normalize(&mut v);
+                    (id, (category, v))
+                })
+                .collect();
+            (Some(table), exact)
         } else {
-            None
+            (None, None)
         };
         Ok(Recommender {
             store,
@@ -142,8 +175,17 @@ impl<'a> Recommender<'a> {
             model,
             index_generation,
             candidates,
+            exact,
             opts,
         })
+    }
+
+    /// The nearest-neighbour search in use.
+    fn search(&self) -> &dyn Ann {
+        match &self.exact {
+            Some(exact) => exact,
+            None => self.ann,
+        }
     }
 
     /// The active model.
@@ -159,7 +201,7 @@ impl<'a> Recommender<'a> {
         if query.iter().all(|&x| x == 0.0) {
             return Ok(Vec::new());
         }
-        let known = self.ann.categories();
+        let known = self.search().categories();
         let categories: Vec<String> = match &self.opts.category {
             CategoryChoice::Primary => {
                 let primary = self
@@ -225,7 +267,9 @@ impl<'a> Recommender<'a> {
                 .count(),
             None => listed.len(),
         };
-        let hits = self.ann.nearest(Some(category), query, self.opts.k + own)?;
+        let hits = self
+            .search()
+            .nearest(Some(category), query, self.opts.k + own)?;
         let mut excluded = Vec::new();
         let mut items: Vec<Rec> = Vec::with_capacity(hits.len());
         for (product, _) in hits {

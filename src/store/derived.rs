@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::records::{
     self, Feature, Listing, ProductRecord, ProductText, RecList, SellerProfile, SellerRecord,
 };
-use super::{Cf, Id, Namespace, Result, Store, corrupt, keys, meta_key, pair_of};
+use super::{Cf, Id, Namespace, Result, Store, StoreError, corrupt, keys, meta_key, pair_of};
 
 fn embedding_key(model: u32, ns: Namespace, id: Id) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -128,9 +128,17 @@ impl Store {
         self.decode_at(Cf::Model, name.as_bytes())
     }
 
-    /// A named job's saved state.
+    /// A named job's saved state. A state that does not decode (written by a build with
+    /// another layout of it) counts as none: a job without state starts over, which is always
+    /// correct, only slower.
     pub fn job<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        self.decode_at(Cf::Jobs, name.as_bytes())
+        match self.decode_at(Cf::Jobs, name.as_bytes()) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                tracing::warn!(job = name, %reason, "ignoring a job state that does not decode");
+                Ok(None)
+            }
+            other => other,
+        }
     }
 
     /// A seller's listings, by product id.
