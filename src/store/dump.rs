@@ -124,6 +124,11 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
                 d.products_without_text
             )
         }
+        Cf::CustomerTails => format!(
+            "customer:{} {:?}",
+            String::from_utf8_lossy(k),
+            records::decode::<Vec<(u32, i64)>>(v).map_err(bad)?
+        ),
         Cf::Model | Cf::Jobs => format!("{} = {} bytes", String::from_utf8_lossy(k), v.len()),
     })
 }

@@ -31,7 +31,7 @@ pub use records::{
 pub use writer::DropWriter;
 
 /// Version of the on-disk layout described in `schema/store.md`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors at the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -112,12 +112,13 @@ pub(crate) enum Cf {
     Model,
     Embeddings,
     Jobs,
+    CustomerTails,
     Drops,
     Recommendations,
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 17] = [
+    pub(crate) const ALL: [Cf; 18] = [
         Cf::Meta,
         Cf::Ids,
         Cf::Entities,
@@ -133,6 +134,7 @@ impl Cf {
         Cf::Model,
         Cf::Embeddings,
         Cf::Jobs,
+        Cf::CustomerTails,
         Cf::Drops,
         Cf::Recommendations,
     ];
@@ -154,6 +156,7 @@ impl Cf {
             Cf::Model => "model",
             Cf::Embeddings => "embeddings",
             Cf::Jobs => "jobs",
+            Cf::CustomerTails => "customer_tails",
             Cf::Drops => "drops",
             Cf::Recommendations => "recommendations",
         }
@@ -294,6 +297,22 @@ impl Store {
     /// Folder where rejected drop rows are written, one file per drop.
     pub fn rejects_dir(&self) -> PathBuf {
         self.root.join("rejects")
+    }
+
+    /// Scratch folder for files a stage can recreate (the sort runs of `orders.tsv`); never
+    /// part of the database's state.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// A customer's stored tail: their latest purchases (product, unix seconds) kept for
+    /// co-purchase windows that span drops; empty when none is stored.
+    pub fn customer_tail(&self, customer: &str) -> Result<Vec<(Id, i64)>> {
+        let key = customer.as_bytes();
+        self.get(Cf::CustomerTails, key)?
+            .map(|v| records::decode(&v).map_err(|r| corrupt(Cf::CustomerTails, key, r)))
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
     /// Folder of the on-disk ANN index (an LMDB environment beside RocksDB).

@@ -123,3 +123,45 @@ pub fn large_drop(parent: &Path, name: &str, listings: usize, pairs: usize) -> D
     d.bytes("copurchases.tsv", text.as_bytes());
     d
 }
+
+/// A deterministic `orders.tsv` drop of `rows` orders: 20 000 customers, 5 000 products,
+/// timestamps over 60 days in file order unrelated to customer order.
+pub fn large_orders(parent: &Path, name: &str, rows: usize) -> Drop {
+    let d = Drop::new(parent, name);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut text = String::from("customer_id\tproduct_id\tts\n");
+    for _ in 0..rows {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let r = state.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let (c, p, t) = (r % 20_000, (r >> 20) % 5_000, (r >> 36) % (60 * 86_400));
+        text.push_str(&format!("c{c:05}\tp{p:05}\t{}\n", 1_700_000_000 + t));
+    }
+    d.bytes("orders.tsv", text.as_bytes());
+    d
+}
+
+/// Co-purchase counts by external product ids, each unordered pair once as (smaller, larger),
+/// read from `demandlink dump` (which shows internal ids).
+pub fn copurchase_counts(db: &Path) -> std::collections::BTreeMap<(String, String), u64> {
+    let text = dump(db);
+    let mut external = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("ids product:") {
+            let (name, id) = rest.rsplit_once(" -> ").unwrap();
+            external.insert(id.to_string(), name.to_string());
+        }
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("copurchase ") {
+            let f: Vec<&str> = rest.split(' ').collect();
+            let (a, b) = (&external[f[0]], &external[f[1]]);
+            if a < b {
+                counts.insert((a.clone(), b.clone()), f[3].parse().unwrap());
+            }
+        }
+    }
+    counts
+}
