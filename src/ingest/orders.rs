@@ -150,6 +150,7 @@ pub(super) fn apply(
     }
     let mut merge = runs.finish().map_err(scratch_err)?;
     progress.finish();
+    tracing::info!(drop = %record.name, file = %c.file.name, runs = merge.runs(), "orders sorted");
 
     let window = opts.copurchase_window_secs;
     let cutoff = last_ts.saturating_sub(window);
@@ -190,6 +191,7 @@ pub(super) fn apply(
     drop(merge);
     std::fs::remove_dir_all(&scratch).map_err(scratch_err)?;
     progress.finish();
+    tracing::info!(drop = %record.name, file = %c.file.name, customers, "orders paired");
     Ok(())
 }
 

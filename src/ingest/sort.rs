@@ -14,9 +14,12 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// One order as sorted: field order is sort order.
+/// One order as sorted: field order is sort order, (customer, ts, product).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Order {
+    /// The customer id's first 8 bytes, big-endian, zero-padded: decides most comparisons
+    /// without following two pointers (a function of `customer`, so the order is unchanged).
+    prefix: u64,
     customer: Box<str>,
     ts: i64,
     product: Box<str>,
@@ -52,6 +55,7 @@ impl Runs {
     /// Adds one order; writes a run when `run_rows` are pending.
     pub fn push(&mut self, customer: &str, product: &str, ts: i64) -> io::Result<()> {
         self.pending.push(Order {
+            prefix: prefix(customer),
             customer: customer.into(),
             ts,
             product: product.into(),
@@ -112,6 +116,11 @@ pub struct CustomerOrders {
 }
 
 impl Merge {
+    /// Number of runs being merged.
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
     /// The next customer (in byte order of their id) with all of their orders.
     pub fn next_customer(&mut self) -> io::Result<Option<CustomerOrders>> {
         let Some(Reverse((first, run))) = self.heap.pop() else {
@@ -140,6 +149,13 @@ impl Merge {
     }
 }
 
+fn prefix(customer: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = customer.len().min(8);
+    bytes[..n].copy_from_slice(&customer.as_bytes()[..n]);
+    u64::from_be_bytes(bytes)
+}
+
 fn write_field(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
     let len = u32::try_from(bytes.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "id longer than 4 GiB"))?;
@@ -160,6 +176,7 @@ fn read_order(run: &mut impl Read) -> io::Result<Option<Order>> {
     run.read_exact(&mut len)?;
     let product = read_str(run, u32::from_le_bytes(len))?;
     Ok(Some(Order {
+        prefix: prefix(&customer),
         customer,
         ts: i64::from_le_bytes(ts),
         product,
@@ -202,12 +219,18 @@ mod tests {
             ("c1", "p3", 1),
             ("c3", "p1", -4),
             ("c1", "p3", 1),
+            ("c1\u{0}", "p1", 0),
+            ("c1234567890", "p1", 0),
+            ("c12345678", "p2", 0),
         ];
         let expected = vec![
             (
                 "c1".to_string(),
                 vec![("p3".into(), 1), ("p3".into(), 1), ("p9".into(), 7)],
             ),
+            ("c1\u{0}".to_string(), vec![("p1".into(), 0)]),
+            ("c12345678".to_string(), vec![("p2".into(), 0)]),
+            ("c1234567890".to_string(), vec![("p1".into(), 0)]),
             ("c2".to_string(), vec![("p0".into(), 5), ("p1".into(), 5)]),
             ("c3".to_string(), vec![("p1".into(), -4)]),
         ];

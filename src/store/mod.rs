@@ -172,9 +172,9 @@ impl Cf {
             Cf::ListingsBySeller | Cf::ListingsByProduct => {
                 o.set_merge_operator_associative(merge::FIRST_WINS, merge::first_wins)
             }
-            Cf::Ids => {
-                // Interning probes many ids that do not exist yet; a bloom filter answers those
-                // without reading a block.
+            Cf::Ids | Cf::CustomerTails => {
+                // Interning, and reading the tails of customers, probe many keys that do not
+                // exist yet; a bloom filter answers those without reading a block.
                 let mut t = BlockBasedOptions::default();
                 t.set_bloom_filter(10.0, false);
                 o.set_block_based_table_factory(&t);
