@@ -95,6 +95,15 @@ fn contribution(
     Contribution { pairs, tail }
 }
 
+/// Drops the entries of a stored tail (of a customer without orders in this drop) that are
+/// older than `cutoff`; rewrites it only when that changes it.
+fn expire(w: &mut DropWriter, customer: &str, tail: &[(Id, i64)], cutoff: i64) {
+    let kept: Vec<(Id, i64)> = tail.iter().copied().filter(|&(_, t)| t >= cutoff).collect();
+    if kept.len() != tail.len() {
+        w.put_customer_tail(customer, &kept);
+    }
+}
+
 /// Applies the orders file `c` (file `index` of the drop), skipping the first `done`
 /// customers of the merged order (committed by an interrupted run).
 #[allow(clippy::too_many_arguments)]
@@ -156,21 +165,34 @@ pub(super) fn apply(
     let cutoff = last_ts.saturating_sub(window);
     progress.start(&format!("{}: {} pairs", record.name, c.file.name), c.rows);
     let (mut customers, mut staged) = (0u64, 0usize);
+    // The last customer of the merged order handled so far: stored tails of customers between
+    // it and the next one did not order in this drop and only lose what has expired.
+    let mut previous: Option<Box<str>> = None;
     while let Some(next) = merge.next_customer().map_err(scratch_err)? {
         customers += 1;
         if customers <= done {
+            previous = Some(next.customer);
             continue;
         }
         let mut current = Vec::with_capacity(next.orders.len());
         for (p, ts) in &next.orders {
             current.push((product(w, record, p)?, *ts));
         }
-        let tail = store.customer_tail(&next.customer)?;
+        let mut tail = Vec::new();
+        store.for_each_customer_tail(previous.as_deref(), Some(&next.customer), |c, stored| {
+            if c == &*next.customer {
+                tail = stored;
+            } else {
+                expire(w, c, &stored, cutoff);
+            }
+            Ok(())
+        })?;
         let contribution = contribution(&tail, &current, window, cutoff);
         for &(a, b) in &contribution.pairs {
             w.add_copurchase(a, b, 1);
         }
         w.put_customer_tail(&next.customer, &contribution.tail);
+        previous = Some(next.customer);
         record.files[index].applied += current.len() as u64;
         staged += current.len();
         if staged >= opts.batch_rows {
@@ -188,6 +210,12 @@ pub(super) fn apply(
             }
         }
     }
+    // Customers after the last one in this drop; staged here, committed with the cursor that
+    // moves past the file.
+    store.for_each_customer_tail(previous.as_deref(), None, |c, stored| {
+        expire(w, c, &stored, cutoff);
+        Ok(())
+    })?;
     drop(merge);
     std::fs::remove_dir_all(&scratch).map_err(scratch_err)?;
     progress.finish();

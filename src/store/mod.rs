@@ -305,14 +305,34 @@ impl Store {
         self.root.join("tmp")
     }
 
-    /// A customer's stored tail: their latest purchases (product, unix seconds) kept for
-    /// co-purchase windows that span drops; empty when none is stored.
-    pub fn customer_tail(&self, customer: &str) -> Result<Vec<(Id, i64)>> {
-        let key = customer.as_bytes();
-        self.get(Cf::CustomerTails, key)?
-            .map(|v| records::decode(&v).map_err(|r| corrupt(Cf::CustomerTails, key, r)))
-            .transpose()
-            .map(Option::unwrap_or_default)
+    /// Calls `f(customer, tail)` for every stored customer tail — their latest purchases
+    /// (product, unix seconds), kept for co-purchase windows that span drops — whose customer
+    /// id sorts after `after` and not after `upto` (`None`: from the start, to the end), in
+    /// byte order of the ids.
+    pub fn for_each_customer_tail(
+        &self,
+        after: Option<&str>,
+        upto: Option<&str>,
+        mut f: impl FnMut(&str, Vec<(Id, i64)>) -> Result<()>,
+    ) -> Result<()> {
+        // Appending a zero byte gives the smallest key greater than an id.
+        let successor = |id: &str| [id.as_bytes(), &[0]].concat();
+        let mut ro = ReadOptions::default();
+        if let Some(upto) = upto {
+            ro.set_iterate_upper_bound(successor(upto));
+        }
+        let start = after.map(successor).unwrap_or_default();
+        let mode = IteratorMode::From(&start, Direction::Forward);
+        for item in self
+            .db
+            .iterator_cf_opt(self.cf(Cf::CustomerTails), ro, mode)
+        {
+            let (k, v) = item.map_err(|e| self.rocks(e))?;
+            let bad = |reason: String| corrupt(Cf::CustomerTails, &k, reason);
+            let customer = std::str::from_utf8(&k).map_err(|e| bad(e.to_string()))?;
+            f(customer, records::decode(&v).map_err(bad)?)?;
+        }
+        Ok(())
     }
 
     /// Folder of the on-disk ANN index (an LMDB environment beside RocksDB).

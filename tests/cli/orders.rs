@@ -83,7 +83,8 @@ fn windows_span_drops_and_counts_accumulate() {
     // c1 buys a at the end of q1 and b three days later, in q2: +1 in q2.
     // c2 buys a and b in q1 (+1), and again in q3 (+1: once per customer per drop).
     // c3 bought x ten days before q1 ended: too old to pair with y at the start of q2, and
-    // dropped from the stored tails.
+    // dropped from the stored tails. c4 orders only in q1: their tail expires in q3, which
+    // ends three months later.
     orders(
         &q1,
         &[
@@ -91,6 +92,7 @@ fn windows_span_drops_and_counts_accumulate() {
             ("c2", "a", T - DAY),
             ("c2", "b", T - DAY),
             ("c3", "x", T - 10 * DAY),
+            ("c4", "z", T),
         ],
     );
     orders(&q2, &[("c1", "b", T + 3 * DAY), ("c3", "y", T + 1)]);
@@ -108,8 +110,19 @@ fn windows_span_drops_and_counts_accumulate() {
 
     ingest(&db, &[q2.path()]);
     assert_eq!(copurchase_counts(&db), counts(&[("a", "b", 2)]));
+    assert!(dump(&db).contains("customer_tails customer:c4 "));
     ingest(&db, &[q3.path()]);
     assert_eq!(copurchase_counts(&db), counts(&[("a", "b", 3)]));
+    let tails: Vec<String> = dump(&db)
+        .lines()
+        .filter_map(|l| l.strip_prefix("customer_tails customer:"))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        tails,
+        ["c2"],
+        "only q3's customer is within the window of q3's end"
+    );
 
     // A one-day window: c1's pair across the drops no longer counts.
     let narrow = tmp.path().join("narrow");
@@ -129,7 +142,7 @@ fn windows_span_drops_and_counts_accumulate() {
 #[test]
 fn the_external_sort_gives_the_same_counts_whatever_the_run_size() {
     let tmp = tempfile::tempdir().unwrap();
-    let drop = large_orders(tmp.path(), "big", 300_000);
+    let drop = large_orders(tmp.path(), "big", 300_000, 20_000, T);
     let small = tmp.path().join("small-runs");
     let large = tmp.path().join("large-runs");
     ingest(&small, &["--sort-run-rows", "1000", drop.path()]);

@@ -124,19 +124,19 @@ pub fn large_drop(parent: &Path, name: &str, listings: usize, pairs: usize) -> D
     d
 }
 
-/// A deterministic `orders.tsv` drop of `rows` orders: 20 000 customers, 5 000 products,
-/// timestamps over 60 days in file order unrelated to customer order.
-pub fn large_orders(parent: &Path, name: &str, rows: usize) -> Drop {
+/// A deterministic `orders.tsv` drop of `rows` orders by `customers` customers over 5 000
+/// products, timestamps over the 60 days from `start` in file order unrelated to customers.
+pub fn large_orders(parent: &Path, name: &str, rows: usize, customers: u64, start: i64) -> Drop {
     let d = Drop::new(parent, name);
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut state = 0x2545_f491_4f6c_dd1du64 ^ start as u64;
     let mut text = String::from("customer_id\tproduct_id\tts\n");
     for _ in 0..rows {
         state ^= state >> 12;
         state ^= state << 25;
         state ^= state >> 27;
         let r = state.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let (c, p, t) = (r % 20_000, (r >> 20) % 5_000, (r >> 36) % (60 * 86_400));
-        text.push_str(&format!("c{c:05}\tp{p:05}\t{}\n", 1_700_000_000 + t));
+        let (c, p, t) = (r % customers, (r >> 20) % 5_000, (r >> 36) % (60 * 86_400));
+        text.push_str(&format!("c{c:05}\tp{p:05}\t{}\n", start + t as i64));
     }
     d.bytes("orders.tsv", text.as_bytes());
     d
