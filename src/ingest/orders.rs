@@ -95,13 +95,27 @@ fn contribution(
     Contribution { pairs, tail }
 }
 
-/// Drops the entries of a stored tail (of a customer without orders in this drop) that are
-/// older than `cutoff`; rewrites it only when that changes it.
-fn expire(w: &mut DropWriter, customer: &str, tail: &[(Id, i64)], cutoff: i64) {
-    let kept: Vec<(Id, i64)> = tail.iter().copied().filter(|&(_, t)| t >= cutoff).collect();
-    if kept.len() != tail.len() {
-        w.put_customer_tail(customer, &kept);
-    }
+/// Expires the stored tails of the customers after `after` and up to `upto` (`None`: from the
+/// start, to the end) that are not in `present` (sorted; their tails are being rewritten):
+/// entries older than `cutoff` go, and a tail is rewritten only when that changes it.
+fn expire_absent(
+    store: &Store,
+    w: &mut DropWriter,
+    after: Option<&str>,
+    upto: Option<&str>,
+    present: &[Box<str>],
+    cutoff: i64,
+) -> Result<()> {
+    store.for_each_customer_tail(after, upto, |customer, tail| {
+        if present.binary_search_by(|p| (**p).cmp(customer)).is_err() {
+            let kept: Vec<(Id, i64)> = tail.iter().copied().filter(|&(_, t)| t >= cutoff).collect();
+            if kept.len() != tail.len() {
+                w.put_customer_tail(customer, &kept);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Applies the orders file `c` (file `index` of the drop), skipping the first `done`
@@ -165,37 +179,35 @@ pub(super) fn apply(
     let cutoff = last_ts.saturating_sub(window);
     progress.start(&format!("{}: {} pairs", record.name, c.file.name), c.rows);
     let (mut customers, mut staged) = (0u64, 0usize);
-    // The last customer of the merged order handled so far: stored tails of customers between
-    // it and the next one did not order in this drop and only lose what has expired.
-    let mut previous: Option<Box<str>> = None;
+    // Stored tails of customers absent from this drop only lose what has expired. One range
+    // scan per chunk finds them: the keys after the previous chunk's last customer up to this
+    // chunk's last, less this chunk's customers (in merged, i.e. byte, order).
+    let mut scanned_to: Option<Box<str>> = None;
+    let mut chunk: Vec<Box<str>> = Vec::new();
     while let Some(next) = merge.next_customer().map_err(scratch_err)? {
         customers += 1;
         if customers <= done {
-            previous = Some(next.customer);
+            scanned_to = Some(next.customer);
             continue;
         }
         let mut current = Vec::with_capacity(next.orders.len());
         for (p, ts) in &next.orders {
             current.push((product(w, record, p)?, *ts));
         }
-        let mut tail = Vec::new();
-        store.for_each_customer_tail(previous.as_deref(), Some(&next.customer), |c, stored| {
-            if c == &*next.customer {
-                tail = stored;
-            } else {
-                expire(w, c, &stored, cutoff);
-            }
-            Ok(())
-        })?;
+        let tail = store.customer_tail(&next.customer)?;
         let contribution = contribution(&tail, &current, window, cutoff);
         for &(a, b) in &contribution.pairs {
             w.add_copurchase(a, b, 1);
         }
         w.put_customer_tail(&next.customer, &contribution.tail);
-        previous = Some(next.customer);
+        chunk.push(next.customer);
         record.files[index].applied += current.len() as u64;
         staged += current.len();
         if staged >= opts.batch_rows {
+            let upto = chunk.last().map(|c| &**c);
+            expire_absent(store, w, scanned_to.as_deref(), upto, &chunk, cutoff)?;
+            scanned_to = chunk.pop();
+            chunk.clear();
             record.cursor = Cursor {
                 file: index as u32,
                 line: customers,
@@ -210,12 +222,9 @@ pub(super) fn apply(
             }
         }
     }
-    // Customers after the last one in this drop; staged here, committed with the cursor that
+    // The last chunk and every customer after it; staged here, committed with the cursor that
     // moves past the file.
-    store.for_each_customer_tail(previous.as_deref(), None, |c, stored| {
-        expire(w, c, &stored, cutoff);
-        Ok(())
-    })?;
+    expire_absent(store, w, scanned_to.as_deref(), None, &chunk, cutoff)?;
     drop(merge);
     std::fs::remove_dir_all(&scratch).map_err(scratch_err)?;
     progress.finish();

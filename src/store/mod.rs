@@ -305,6 +305,15 @@ impl Store {
         self.root.join("tmp")
     }
 
+    /// A customer's stored tail (see [`Store::for_each_customer_tail`]); empty when none.
+    pub fn customer_tail(&self, customer: &str) -> Result<Vec<(Id, i64)>> {
+        let key = customer.as_bytes();
+        self.get(Cf::CustomerTails, key)?
+            .map(|v| records::decode(&v).map_err(|r| corrupt(Cf::CustomerTails, key, r)))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
     /// Calls `f(customer, tail)` for every stored customer tail — their latest purchases
     /// (product, unix seconds), kept for co-purchase windows that span drops — whose customer
     /// id sorts after `after` and not after `upto` (`None`: from the start, to the end), in

@@ -123,6 +123,14 @@ fn windows_span_drops_and_counts_accumulate() {
         ["c2"],
         "only q3's customer is within the window of q3's end"
     );
+    // One customer per commit: the same state (tails of absent customers expire between
+    // chunks as well as after the last one).
+    let chunked = tmp.path().join("chunked");
+    ingest(
+        &chunked,
+        &["--batch-rows", "1", q1.path(), q2.path(), q3.path()],
+    );
+    assert_eq!(dump(&chunked), dump(&db));
 
     // A one-day window: c1's pair across the drops no longer counts.
     let narrow = tmp.path().join("narrow");
