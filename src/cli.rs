@@ -53,6 +53,14 @@ enum Command {
         /// Rows per committed chunk (a crash loses at most one chunk of work).
         #[arg(long, default_value_t = 100_000)]
         batch_rows: usize,
+        /// orders.tsv: two purchases of one customer at most this many days apart make a
+        /// co-purchase pair (counted once per customer and drop).
+        #[arg(long, default_value_t = 7)]
+        copurchase_window_days: u32,
+        /// orders.tsv: orders sorted in memory at a time before they are merged from disk
+        /// (about 100 bytes each); smaller uses less memory and more temporary files.
+        #[arg(long, default_value_t = 1_000_000)]
+        sort_run_rows: usize,
         /// Drop folders (.tsv / .tsv.gz files; see schema/drop.md).
         #[arg(required = true)]
         drops: Vec<PathBuf>,
@@ -365,6 +373,8 @@ fn run(cli: Cli) -> Result<()> {
             db,
             max_bad_fraction,
             batch_rows,
+            copurchase_window_days,
+            sort_run_rows,
             drops,
         } => {
             anyhow::ensure!(
@@ -372,11 +382,14 @@ fn run(cli: Cli) -> Result<()> {
                 "--max-bad-fraction must be between 0 and 1, got {max_bad_fraction}"
             );
             anyhow::ensure!(batch_rows > 0, "--batch-rows must be at least 1");
+            anyhow::ensure!(sort_run_rows > 0, "--sort-run-rows must be at least 1");
             let store = Store::open(&db, OpenMode::ReadWrite)?;
             let cancel = cancel_on_ctrl_c();
             let opts = IngestOptions {
                 max_bad_fraction,
                 batch_rows,
+                copurchase_window_secs: i64::from(copurchase_window_days) * 86_400,
+                sort_run_rows,
             };
             for dir in &drops {
                 let outcome = ingest::ingest_drop(&store, dir, &opts, &Bars::default(), &cancel)

@@ -18,18 +18,19 @@ pub enum FileKind {
     Views,
     /// `high_demand.tsv`
     HighDemand,
-    /// `orders.tsv` (recognised so it can be refused, not ignored)
+    /// `orders.tsv`: raw purchases, turned into co-purchase counts (see `orders.rs`)
     Orders,
 }
 
 impl FileKind {
     /// Files applied by ingest, in order.
-    pub const APPLY_ORDER: [FileKind; 7] = [
+    pub const APPLY_ORDER: [FileKind; 8] = [
         FileKind::Sellers,
         FileKind::Products,
         FileKind::Vectors,
         FileKind::Listings,
         FileKind::Copurchases,
+        FileKind::Orders,
         FileKind::Views,
         FileKind::HighDemand,
     ];
@@ -198,6 +199,15 @@ pub enum Row<'a> {
         /// External product id.
         product: &'a str,
     },
+    /// `orders.tsv`
+    Order {
+        /// External customer id (customers are not interned: only their tails are stored).
+        customer: &'a str,
+        /// External product id.
+        product: &'a str,
+        /// Unix seconds of the purchase.
+        ts: i64,
+    },
 }
 
 impl Header {
@@ -226,6 +236,10 @@ impl Header {
                 .map_err(|_| format!("bad number in `{what}`: `{v}` (expected a whole number ≥ 0)"))
         };
         let optional = |i: usize| col(i).map(str::trim).filter(|v| !v.is_empty());
+        let ts = |v: &str| {
+            v.parse::<i64>()
+                .map_err(|_| format!("bad number in `ts`: `{v}` (expected unix seconds)"))
+        };
         Ok(match self.kind {
             FileKind::Sellers => Row::Seller {
                 id: id(0, "seller_id")?,
@@ -256,13 +270,7 @@ impl Header {
             FileKind::Listings => Row::Listing {
                 seller: id(0, "seller_id")?,
                 product: id(1, "product_id")?,
-                ts: optional(2)
-                    .map(|v| {
-                        v.parse::<i64>().map_err(|_| {
-                            format!("bad number in `ts`: `{v}` (expected unix seconds)")
-                        })
-                    })
-                    .transpose()?,
+                ts: optional(2).map(ts).transpose()?,
             },
             FileKind::Copurchases => {
                 let (a, b) = (id(0, "product_a")?, id(1, "product_b")?);
@@ -282,7 +290,11 @@ impl Header {
             FileKind::HighDemand => Row::HighDemand {
                 product: id(0, "product_id")?,
             },
-            FileKind::Orders => unreachable!("orders.tsv is refused before rows are read"),
+            FileKind::Orders => Row::Order {
+                customer: id(0, "customer_id")?,
+                product: id(1, "product_id")?,
+                ts: ts(col(2).unwrap_or_default().trim())?,
+            },
         })
     }
 }
@@ -323,5 +335,12 @@ mod tests {
         );
         assert!(h.row("a\ta\t1").unwrap_err().contains("paired with itself"));
         assert!(h.row(" \tb\t1").unwrap_err().contains("empty product_a"));
+        let h = Header::parse(FileKind::Orders, "customer_id\tproduct_id\tts").unwrap();
+        assert!(
+            h.row("c1\tp1\t")
+                .unwrap_err()
+                .contains("bad number in `ts`: ``")
+        );
+        assert!(h.row("c1\t \t5").unwrap_err().contains("empty product_id"));
     }
 }

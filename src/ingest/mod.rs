@@ -6,6 +6,8 @@
 //! run killed at any moment and rerun continues exactly where the last commit stopped.
 
 mod files;
+mod orders;
+mod sort;
 mod tsv;
 
 use std::fs;
@@ -36,7 +38,7 @@ pub enum IngestError {
     /// No known drop file in the folder.
     #[error(
         "{0}: empty drop: no drop files found (expected one or more of sellers, products, \
-         vectors, listings, copurchases, views, high_demand as .tsv or .tsv.gz)"
+         vectors, listings, copurchases, orders, views, high_demand as .tsv or .tsv.gz)"
     )]
     EmptyDrop(PathBuf),
     /// A whole file is unusable (empty, bad header, unreadable, ambiguous).
@@ -47,12 +49,6 @@ pub enum IngestError {
         /// What is wrong and what was expected.
         reason: String,
     },
-    /// A file kind this version recognises but does not ingest yet.
-    #[error(
-        "{0}: orders.tsv is not supported yet; aggregate orders into copurchases.tsv \
-         (product_a, product_b, count) — the drop was not applied"
-    )]
-    OrdersNotSupported(PathBuf),
     /// Too many rejected rows in one file: the drop is refused whole.
     #[error(transparent)]
     TooManyBadRows(Box<TooManyBadRows>),
@@ -120,6 +116,10 @@ pub struct IngestOptions {
     pub max_bad_fraction: f64,
     /// Rows per committed chunk.
     pub batch_rows: usize,
+    /// Two purchases of one customer at most this many seconds apart make a co-purchase.
+    pub copurchase_window_secs: i64,
+    /// Orders sorted in memory at a time (one run of the external sort of `orders.tsv`).
+    pub sort_run_rows: usize,
 }
 
 impl Default for IngestOptions {
@@ -127,6 +127,8 @@ impl Default for IngestOptions {
         IngestOptions {
             max_bad_fraction: 0.001,
             batch_rows: 100_000,
+            copurchase_window_secs: 7 * 86_400,
+            sort_run_rows: 1_000_000,
         }
     }
 }
@@ -302,13 +304,11 @@ fn discover(dir: &Path) -> Result<(Vec<DropFile>, Vec<String>)> {
         let kind = stem.and_then(|s| {
             FileKind::APPLY_ORDER
                 .iter()
-                .chain([&FileKind::Orders])
                 .find(|k| k.stem() == s)
                 .copied()
         });
         let path = entry.path();
         match kind {
-            Some(FileKind::Orders) => return Err(IngestError::OrdersNotSupported(path)),
             Some(kind) => {
                 if let Some(twin) = found.iter().find(|f| f.kind == kind) {
                     return Err(IngestError::BadFile {
@@ -504,6 +504,21 @@ fn apply(
         } else {
             (0, 0)
         };
+        if c.file.kind == FileKind::Orders {
+            orders::apply(
+                store,
+                &mut w,
+                &mut record,
+                i,
+                c,
+                line,
+                opts,
+                progress,
+                cancel,
+            )?;
+            next_file(&mut w, &mut record, i, checked.len())?;
+            continue;
+        }
         let read_err = |line, source| IngestError::Read {
             path: c.file.path.clone(),
             line,
@@ -548,15 +563,8 @@ fn apply(
                 }
             }
         }
-        record.cursor = Cursor {
-            file: i as u32 + 1,
-            line: 0,
-            offset: 0,
-        };
-        if i + 1 < checked.len() {
-            w.commit(&record)?;
-        }
         progress.finish();
+        next_file(&mut w, &mut record, i, checked.len())?;
     }
     if checked.iter().any(|c| c.file.kind == FileKind::HighDemand) {
         w.set_high_demand_current();
@@ -565,6 +573,20 @@ fn apply(
     record.finished_at = Some(now());
     w.commit(&record)?;
     Ok(record)
+}
+
+/// Moves the cursor past file `i`, committing unless it was the last file (the final commit
+/// also marks the drop applied).
+fn next_file(w: &mut DropWriter, record: &mut DropRecord, i: usize, files: usize) -> Result<()> {
+    record.cursor = Cursor {
+        file: i as u32 + 1,
+        line: 0,
+        offset: 0,
+    };
+    if i + 1 < files {
+        w.commit(record)?;
+    }
+    Ok(())
 }
 
 /// Interns a product; a product first named outside `products.tsv` has no text yet.
@@ -625,6 +647,7 @@ fn apply_row(w: &mut DropWriter, record: &mut DropRecord, row: Row) -> Result<()
             let pid = product(w, record, p)?;
             w.put_high_demand(pid);
         }
+        Row::Order { .. } => unreachable!("orders are applied per customer by `orders::apply`"),
     }
     Ok(())
 }

@@ -130,6 +130,11 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
             let id: String = k.iter().map(|b| format!("{b:02x}")).collect();
             format!("{id} {:?} revoked={}", t.subject, t.revoked_at.is_some())
         }
+        Cf::CustomerTails => format!(
+            "customer:{} {:?}",
+            String::from_utf8_lossy(k),
+            records::decode::<Vec<(u32, i64)>>(v).map_err(bad)?
+        ),
         Cf::Model | Cf::Jobs => format!("{} = {} bytes", String::from_utf8_lossy(k), v.len()),
     })
 }

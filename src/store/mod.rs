@@ -33,7 +33,7 @@ pub use tokens::TokenId;
 pub use writer::DropWriter;
 
 /// Version of the on-disk layout described in `schema/store.md`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors at the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -114,13 +114,14 @@ pub(crate) enum Cf {
     Model,
     Embeddings,
     Jobs,
+    CustomerTails,
     Drops,
     Recommendations,
     Tokens,
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 18] = [
+    pub(crate) const ALL: [Cf; 19] = [
         Cf::Meta,
         Cf::Ids,
         Cf::Entities,
@@ -136,6 +137,7 @@ impl Cf {
         Cf::Model,
         Cf::Embeddings,
         Cf::Jobs,
+        Cf::CustomerTails,
         Cf::Drops,
         Cf::Recommendations,
         Cf::Tokens,
@@ -158,6 +160,7 @@ impl Cf {
             Cf::Model => "model",
             Cf::Embeddings => "embeddings",
             Cf::Jobs => "jobs",
+            Cf::CustomerTails => "customer_tails",
             Cf::Drops => "drops",
             Cf::Recommendations => "recommendations",
             Cf::Tokens => "tokens",
@@ -174,9 +177,9 @@ impl Cf {
             Cf::ListingsBySeller | Cf::ListingsByProduct => {
                 o.set_merge_operator_associative(merge::FIRST_WINS, merge::first_wins)
             }
-            Cf::Ids => {
-                // Interning probes many ids that do not exist yet; a bloom filter answers those
-                // without reading a block.
+            Cf::Ids | Cf::CustomerTails => {
+                // Interning, and reading the tails of customers, probe many keys that do not
+                // exist yet; a bloom filter answers those without reading a block.
                 let mut t = BlockBasedOptions::default();
                 t.set_bloom_filter(10.0, false);
                 o.set_block_based_table_factory(&t);
@@ -339,6 +342,51 @@ impl Store {
     /// Folder where rejected drop rows are written, one file per drop.
     pub fn rejects_dir(&self) -> PathBuf {
         self.root.join("rejects")
+    }
+
+    /// Scratch folder for files a stage can recreate (the sort runs of `orders.tsv`); never
+    /// part of the database's state.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// A customer's stored tail (see [`Store::for_each_customer_tail`]); empty when none.
+    pub fn customer_tail(&self, customer: &str) -> Result<Vec<(Id, i64)>> {
+        let key = customer.as_bytes();
+        self.get(Cf::CustomerTails, key)?
+            .map(|v| records::decode(&v).map_err(|r| corrupt(Cf::CustomerTails, key, r)))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Calls `f(customer, tail)` for every stored customer tail — their latest purchases
+    /// (product, unix seconds), kept for co-purchase windows that span drops — whose customer
+    /// id sorts after `after` and not after `upto` (`None`: from the start, to the end), in
+    /// byte order of the ids.
+    pub fn for_each_customer_tail(
+        &self,
+        after: Option<&str>,
+        upto: Option<&str>,
+        mut f: impl FnMut(&str, Vec<(Id, i64)>) -> Result<()>,
+    ) -> Result<()> {
+        // Appending a zero byte gives the smallest key greater than an id.
+        let successor = |id: &str| [id.as_bytes(), &[0]].concat();
+        let mut ro = ReadOptions::default();
+        if let Some(upto) = upto {
+            ro.set_iterate_upper_bound(successor(upto));
+        }
+        let start = after.map(successor).unwrap_or_default();
+        let mode = IteratorMode::From(&start, Direction::Forward);
+        for item in self
+            .db
+            .iterator_cf_opt(self.cf(Cf::CustomerTails), ro, mode)
+        {
+            let (k, v) = item.map_err(|e| self.rocks(e))?;
+            let bad = |reason: String| corrupt(Cf::CustomerTails, &k, reason);
+            let customer = std::str::from_utf8(&k).map_err(|e| bad(e.to_string()))?;
+            f(customer, records::decode(&v).map_err(bad)?)?;
+        }
+        Ok(())
     }
 
     /// Folder of the on-disk ANN index (an LMDB environment beside RocksDB).

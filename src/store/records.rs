@@ -54,7 +54,8 @@ pub struct Listing {
 pub struct Cursor {
     /// Index into [`DropRecord::files`] of the file being applied.
     pub file: u32,
-    /// Lines consumed in that file, header included.
+    /// Lines consumed in that file, header included; for `orders.tsv`, the customers
+    /// committed in the merged order (customer id bytes, ts, product).
     pub line: u64,
     /// Uncompressed bytes consumed in that file.
     pub offset: u64,

@@ -5,12 +5,20 @@ use rocksdb::WriteBatch;
 use super::records::{self, DropRecord, Listing, ProductRecord, ProductText, SellerRecord};
 use super::{Cf, Id, Interner, Namespace, Result, Store, keys, meta_key};
 
+/// What a staged write does to its key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Put,
+    Merge,
+    Delete,
+}
+
 /// One staged write; its key and value live in [`DropWriter::bytes`] at `at`.
 struct Op {
     cf: Cf,
     /// The key's first 8 bytes, big-endian: orders most keys (two ids) without a memcmp.
     prefix: u64,
-    merge: bool,
+    kind: Kind,
     at: u32,
     key_len: u16,
     value_len: u32,
@@ -134,6 +142,17 @@ impl<'a> DropWriter<'a> {
         self.merge(Cf::Copurchase, &keys::pair(b, a), &count);
     }
 
+    /// Replaces a customer's tail (latest purchases as (product, unix seconds)); an empty
+    /// tail removes the record.
+    pub fn put_customer_tail(&mut self, customer: &str, tail: &[(Id, i64)]) {
+        let key = customer.as_bytes();
+        if tail.is_empty() {
+            self.stage(Cf::CustomerTails, Kind::Delete, key, &[]);
+        } else {
+            self.put(Cf::CustomerTails, key, &records::encode(&tail));
+        }
+    }
+
     /// Adds page views of a product in this drop's period.
     pub fn add_views(&mut self, product: Id, views: u64) {
         self.merge(
@@ -213,10 +232,10 @@ impl<'a> DropWriter<'a> {
             let k = key(op);
             let start = op.at as usize + k.len();
             let v = &bytes[start..start + op.value_len as usize];
-            if op.merge {
-                batch.merge_cf(cf, k, v);
-            } else {
-                batch.put_cf(cf, k, v);
+            match op.kind {
+                Kind::Put => batch.put_cf(cf, k, v),
+                Kind::Merge => batch.merge_cf(cf, k, v),
+                Kind::Delete => batch.delete_cf(cf, k),
             }
         }
         self.ops.clear();
@@ -224,14 +243,14 @@ impl<'a> DropWriter<'a> {
         self.store.db.write(batch).map_err(|e| self.store.rocks(e))
     }
 
-    fn stage(&mut self, cf: Cf, merge: bool, key: &[u8], value: &[u8]) {
+    fn stage(&mut self, cf: Cf, kind: Kind, key: &[u8], value: &[u8]) {
         let mut prefix = [0u8; 8];
         let n = key.len().min(8);
         prefix[..n].copy_from_slice(&key[..n]);
         self.ops.push(Op {
             cf,
             prefix: u64::from_be_bytes(prefix),
-            merge,
+            kind,
             at: self.bytes.len() as u32,
             key_len: key.len() as u16,
             value_len: value.len() as u32,
@@ -241,10 +260,10 @@ impl<'a> DropWriter<'a> {
     }
 
     fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
-        self.stage(cf, false, key, value);
+        self.stage(cf, Kind::Put, key, value);
     }
 
     fn merge(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
-        self.stage(cf, true, key, value);
+        self.stage(cf, Kind::Merge, key, value);
     }
 }

@@ -58,6 +58,20 @@ fn rows_over_the_bad_fraction_refuse_the_drop() {
             "copurchases.tsv:2: product `p1` paired with itself",
         ),
         (
+            "orders.tsv",
+            &[
+                "customer_id\tproduct_id\tts",
+                "c1\tp1\t5",
+                "c1\tp2\tyesterday",
+            ],
+            "orders.tsv:3: bad number in `ts`: `yesterday` (expected unix seconds)",
+        ),
+        (
+            "orders.tsv",
+            &["customer_id\tproduct_id\tts", "\tp1\t5"],
+            "orders.tsv:2: empty customer_id",
+        ),
+        (
             "vectors.tsv",
             &[
                 "product_id\tv1\tv2\tv3",
@@ -141,12 +155,6 @@ fn whole_file_problems_refuse_the_drop() {
     let d = Drop::new(tmp.path(), "empty-file");
     d.bytes("listings.tsv", b"");
     refused(tmp.path(), &d, &["listings.tsv", "file is empty"]);
-
-    // orders.tsv is refused, never ignored.
-    let tmp = tempfile::tempdir().unwrap();
-    let d = Drop::new(tmp.path(), "orders");
-    d.file("orders.tsv", &["customer_id\tproduct_id\tts", "c1\tp1\t5"]);
-    refused(tmp.path(), &d, &["orders.tsv", "not supported yet"]);
 
     // A corrupt gzip file.
     let tmp = tempfile::tempdir().unwrap();

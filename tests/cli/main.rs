@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod eval;
 mod ingest;
+mod orders;
 mod recommend;
 mod schema;
 mod serve;

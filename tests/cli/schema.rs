@@ -49,7 +49,7 @@ fn another_schema_version_is_refused() {
     ] {
         let e = fails(&args);
         assert!(
-            e.contains("database schema version 99, but this demandlink reads version 1"),
+            e.contains("database schema version 99, but this demandlink reads version 2"),
             "{e}"
         );
     }

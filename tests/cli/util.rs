@@ -212,3 +212,45 @@ impl std::ops::Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A deterministic `orders.tsv` drop of `rows` orders by `customers` customers over 5 000
+/// products, timestamps over the 60 days from `start` in file order unrelated to customers.
+pub fn large_orders(parent: &Path, name: &str, rows: usize, customers: u64, start: i64) -> Drop {
+    let d = Drop::new(parent, name);
+    let mut state = 0x2545_f491_4f6c_dd1du64 ^ start as u64;
+    let mut text = String::from("customer_id\tproduct_id\tts\n");
+    for _ in 0..rows {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let r = state.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let (c, p, t) = (r % customers, (r >> 20) % 5_000, (r >> 36) % (60 * 86_400));
+        text.push_str(&format!("c{c:05}\tp{p:05}\t{}\n", start + t as i64));
+    }
+    d.bytes("orders.tsv", text.as_bytes());
+    d
+}
+
+/// Co-purchase counts by external product ids, each unordered pair once as (smaller, larger),
+/// read from `demandlink dump` (which shows internal ids).
+pub fn copurchase_counts(db: &Path) -> std::collections::BTreeMap<(String, String), u64> {
+    let text = dump(db);
+    let mut external = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("ids product:") {
+            let (name, id) = rest.rsplit_once(" -> ").unwrap();
+            external.insert(id.to_string(), name.to_string());
+        }
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("copurchase ") {
+            let f: Vec<&str> = rest.split(' ').collect();
+            let (a, b) = (&external[f[0]], &external[f[1]]);
+            if a < b {
+                counts.insert((a.clone(), b.clone()), f[3].parse().unwrap());
+            }
+        }
+    }
+    counts
+}
