@@ -135,7 +135,7 @@ pub fn seller_vectors(
         if !affected || resume_after.is_some_and(|c| seller <= c) {
             return false;
         }
-        let (vector, profile) = compute(record, listings, &products, opts.window);
+        let (vector, profile) = compute(record, listings, &products);
         batch.put_embedding(CONTENT_GENERATION, Namespace::Seller, seller, &vector);
         batch.put_profile(seller, &profile);
         recomputed += 1;
@@ -251,7 +251,6 @@ fn compute(
     record: Option<&SellerRecord>,
     listings: &[(Id, Listing)],
     products: &Products,
-    _window: u32,
 ) -> (Vec<f32>, SellerProfile) {
     let dim = products
         .vectors
@@ -349,6 +348,7 @@ fn sample_examples(
         return;
     }
     let n = products.vectors.len() as u64;
+    let (full, _) = compute(None, listings, products);
     for (i, (p, _)) in listings.iter().enumerate() {
         let Some(target) = &products.vectors[*p as usize] else {
             continue;
@@ -359,14 +359,13 @@ fn sample_examples(
             .filter(|(j, _)| *j != i)
             .map(|(_, l)| *l)
             .collect();
-        let (loo, _) = compute(None, &rest, products, opts.window);
+        let (loo, _) = compute(None, &rest, products);
         examples.push((cosine(&loo, target), true));
         let h = xxh3_64(&[seller.to_le_bytes(), p.to_le_bytes()].concat());
         let q = (h % n) as usize;
         if let Some(other) = &products.vectors[q]
             && !listings.iter().any(|(l, _)| *l as usize == q)
         {
-            let (full, _) = compute(None, listings, products, opts.window);
             examples.push((cosine(&full, other), false));
         }
     }
