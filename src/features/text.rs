@@ -80,13 +80,17 @@ pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
         }
         // Character n-grams of the word with boundary marks, so `knife` and `knives` share
         // `^kni`, `kni`, `nif`/`niv`…: robust to inflection and typos.
-        let marked: Vec<char> = std::iter::once('^')
-            .chain(w.chars())
-            .chain(std::iter::once('$'))
+        // Grams are hashed as slices of one marked string (no allocation per gram).
+        let marked = format!("^{w}$");
+        let bounds: Vec<usize> = marked
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(marked.len()))
             .collect();
-        for n in 3..=5 {
-            for gram in marked.windows(n) {
-                add(b'c', gram.iter().collect::<String>().as_bytes());
+        let chars = bounds.len() - 1;
+        for n in 3..=5.min(chars) {
+            for start in 0..=chars - n {
+                add(b'c', &marked.as_bytes()[bounds[start]..bounds[start + n]]);
             }
         }
         prev = Some(w);
