@@ -204,17 +204,17 @@ pub fn featurize(
     let text_of: std::collections::HashMap<u32, &ProductText> =
         texts.iter().map(|(id, t)| (*id, t)).collect();
     let empty = ProductText::default();
-    let hash_of = |id: u32| {
-        content_hash(
-            &model,
-            text_of.get(&id).copied().unwrap_or(&empty),
-            imported.get(&id).map(Vec::as_slice),
-        )
-    };
-    let changed: Vec<u32> = ids
+    // Each product's new hash, kept for the ones that changed (it is stored with the vector).
+    let changed: Vec<(u32, u64)> = ids
         .par_iter()
-        .copied()
-        .filter(|&id| stored.get(&id) != Some(&hash_of(id)))
+        .filter_map(|&id| {
+            let hash = content_hash(
+                &model,
+                text_of.get(&id).copied().unwrap_or(&empty),
+                imported.get(&id).map(Vec::as_slice),
+            );
+            (stored.get(&id) != Some(&hash)).then_some((id, hash))
+        })
         .collect();
 
     tracing::info!(
@@ -234,7 +234,7 @@ pub fn featurize(
     for chunk in changed.chunks(opts.batch.max(1)) {
         let features: Vec<(u32, Feature)> = chunk
             .par_iter()
-            .map(|&id| {
+            .map(|&(id, hash)| {
                 let (source, vector) = match imported.get(&id) {
                     Some(v) => {
                         let mut v = v.clone();
@@ -249,7 +249,7 @@ pub fn featurize(
                     }
                 };
                 let feature = Feature {
-                    hash: hash_of(id),
+                    hash,
                     run: model.run,
                     source,
                     vector,
