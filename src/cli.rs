@@ -617,12 +617,12 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let store = Store::open(&db, OpenMode::ReadOnly)?;
-            let index = match store.active_index()? {
-                Some((generation, _)) => Some((ArroyIndex::open(&store.index_dir())?, generation)),
-                None => None,
-            };
-            let reader = match &index {
-                Some((index, generation)) => Some((index.reader(*generation)?, *generation)),
+            // Without an index, inspect still shows the stored list, only not the exclusions.
+            let reader = match store.active_index()? {
+                Some((generation, _)) => Some((
+                    ArroyIndex::open(&store.index_dir())?.reader(generation)?,
+                    generation,
+                )),
                 None => None,
             };
             let depth = features::category_depth(&store)?;
