@@ -16,6 +16,7 @@ use crate::features::{self, FeaturesError, FeaturizeOptions, SellerOptions};
 use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
 use crate::inspect::{self, Inspection};
+use crate::model::{self, GraphOptions, Init, ModelConfig, Sampling, TrainOptions};
 use crate::progress::Progress;
 use crate::recommend::{
     self, CategoryChoice, RecommendError, RecommendOptions, Recommender, Search,
@@ -105,6 +106,29 @@ enum Command {
         /// Relative IDF change above which every product vector is recomputed.
         #[arg(long, default_value_t = FeaturizeOptions::default().idf_drift)]
         idf_drift: f64,
+    },
+    /// Train the graph model (GraphSAGE-style link prediction on listing and co-purchase
+    /// edges, initialised from the text vectors) and make its embeddings the active model.
+    ///
+    /// Checkpoints (weights, optimiser state, cursor, changed input rows) are committed every
+    /// --checkpoint-secs: a killed or interrupted run, rerun with the same options, resumes
+    /// from the last checkpoint and ends with the same embeddings as an uninterrupted run.
+    /// Training is deterministic for a seed. Run `index` and `recommend` afterwards.
+    Train {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Seconds between checkpoints.
+        #[arg(long, default_value_t = 60)]
+        checkpoint_secs: u64,
+        /// Also checkpoint every this many batches.
+        #[arg(long)]
+        checkpoint_batches: Option<u64>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Build the ANN index of candidate products (the current high-demand list, else every
     /// product), one per category plus one over all; `index check` measures it.
@@ -330,6 +354,100 @@ enum IndexCommand {
     },
 }
 
+/// The graph model's hyper-parameters (defaults chosen on a validation split carved from
+/// training data; see the README).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Encoder layers (1–4).
+    #[arg(long, default_value_t = ModelConfig::default().layers)]
+    layers: usize,
+    /// Embedding dimension.
+    #[arg(long, default_value_t = ModelConfig::default().dim)]
+    dim: usize,
+    /// Passes over the root edges.
+    #[arg(long, default_value_t = ModelConfig::default().epochs)]
+    epochs: u32,
+    /// Root edges per mini-batch.
+    #[arg(long, default_value_t = ModelConfig::default().batch)]
+    batch: usize,
+    /// Negatives per root edge, drawn ∝ degree^0.75 (the batch's other products are added).
+    #[arg(long, default_value_t = ModelConfig::default().negatives)]
+    negatives: usize,
+    /// Neighbours sampled per node and relation at the first hop.
+    #[arg(long, default_value_t = ModelConfig::default().fanout)]
+    fanout: usize,
+    /// Neighbours sampled per node and relation at deeper hops (stratified sampling).
+    #[arg(long, default_value_t = ModelConfig::default().fanout_deep)]
+    fanout_deep: usize,
+    /// Root edges: `stratified` (high-demand or top-viewed listings; capped deep fan-out) or
+    /// `uniform` (every listing edge).
+    #[arg(long, value_enum, default_value = "stratified")]
+    sampling: Sampling,
+    /// Input embeddings from the text vectors, or random (ablation).
+    #[arg(long, value_enum, default_value = "text")]
+    init: Init,
+    /// Relations: `listing` or `listing,copurchase`.
+    #[arg(long, default_value = "listing,copurchase")]
+    relations: String,
+    /// Auxiliary products (neither listed nor high-demand) as co-purchase neighbours.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    aux: String,
+    /// Co-purchase count at which a pair is an edge [default: 2, or 1 when no pair counts
+    /// more than 1].
+    #[arg(long)]
+    copurchase_threshold: Option<u64>,
+    /// Share of scored products whose listing edges are hidden in training (simulated cold).
+    #[arg(long, default_value_t = ModelConfig::default().cold_share)]
+    cold_share: f32,
+    /// Adam step size of the weights.
+    #[arg(long, default_value_t = ModelConfig::default().lr)]
+    lr: f32,
+    /// AdaGrad step size of the input embeddings.
+    #[arg(long, default_value_t = ModelConfig::default().lr_embedding)]
+    lr_embedding: f32,
+    /// Periods (drops) of views that rank a seller's most-viewed listings.
+    #[arg(long, default_value_t = GraphOptions::default().views_window)]
+    views_window: u32,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = ModelConfig::default().seed)]
+    seed: u64,
+}
+
+impl ModelArgs {
+    /// The configuration these arguments describe.
+    pub fn config(&self) -> Result<ModelConfig> {
+        let copurchase = match self.relations.replace(' ', "").as_str() {
+            "listing" => false,
+            "listing,copurchase" | "copurchase,listing" => true,
+            other => anyhow::bail!(
+                "--relations {other}: expected `listing` or `listing,copurchase`"
+            ),
+        };
+        Ok(ModelConfig {
+            layers: self.layers,
+            dim: self.dim,
+            epochs: self.epochs,
+            batch: self.batch,
+            negatives: self.negatives,
+            fanout: self.fanout,
+            fanout_deep: self.fanout_deep,
+            sampling: self.sampling,
+            init: self.init,
+            graph: GraphOptions {
+                copurchase_threshold: self.copurchase_threshold,
+                copurchase,
+                auxiliary: self.aux == "on",
+                views_window: self.views_window,
+            },
+            cold_share: self.cold_share,
+            lr: self.lr,
+            lr_embedding: self.lr_embedding,
+            seed: self.seed,
+            ..ModelConfig::default()
+        })
+    }
+}
+
 /// Runs the CLI and returns the process exit code: 0 success, 1 error, 2 usage, 130
 /// interrupted.
 pub fn main() -> i32 {
@@ -409,6 +527,40 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
                 print_stats(&s);
+            }
+            Ok(())
+        }
+        Command::Train {
+            db,
+            model,
+            checkpoint_secs,
+            checkpoint_batches,
+            json,
+        } => {
+            let cfg = model.config()?;
+            let store = Store::open(&db, OpenMode::ReadWrite)?;
+            let cancel = cancel_on_ctrl_c();
+            let opts = TrainOptions {
+                every: std::time::Duration::from_secs(checkpoint_secs),
+                every_batches: checkpoint_batches,
+            };
+            let t = model::train(&store, &cfg, &opts, &Bars::default(), &cancel)?;
+            if json {
+                println!("{}", serde_json::to_string(&t)?);
+            } else {
+                println!(
+                    "train: model generation {}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {} → {}; {} node embeddings written in {:.1} s",
+                    t.generation,
+                    if t.resumed { " (resumed)" } else { "" },
+                    t.epochs,
+                    t.root_edges,
+                    t.train_seconds,
+                    t.root_edges as f64 * f64::from(t.epochs) / t.train_seconds.max(1e-9),
+                    t.epoch_losses.first().map_or("-".into(), |l| format!("{l:.4}")),
+                    t.epoch_losses.last().map_or("-".into(), |l| format!("{l:.4}")),
+                    t.nodes,
+                    t.infer_seconds,
+                );
             }
             Ok(())
         }

@@ -10,6 +10,7 @@ pub mod features;
 pub mod index;
 pub mod ingest;
 pub mod inspect;
+pub mod model;
 pub mod progress;
 pub mod recommend;
 pub mod serve;

@@ -3,6 +3,7 @@
 //! Index, recommend and inspect read vectors only through [`ActiveModel`].
 
 use crate::features::{CONTENT_GENERATION, ContentModel, calibrate::CONTENT_MODEL};
+use crate::model::{GRAPH_MODEL, GraphModel};
 use crate::store::{Id, Namespace, Result, Store};
 
 /// The model whose vectors serve retrieval.
@@ -15,8 +16,20 @@ pub struct ActiveModel {
 }
 
 impl ActiveModel {
-    /// The active model, or `None` before featurize has run.
+    /// The active model — the trained graph model if there is one, else the content model —
+    /// or `None` before featurize has run.
     pub fn load(store: &Store) -> Result<Option<ActiveModel>> {
+        if let Some(graph) = store.model::<GraphModel>(GRAPH_MODEL)? {
+            return Ok(Some(ActiveModel {
+                generation: graph.generation,
+                calibration: ContentModel {
+                    alpha: graph.alpha,
+                    beta: graph.beta,
+                    positives: 0,
+                    negatives: 0,
+                },
+            }));
+        }
         Ok(store
             .model::<ContentModel>(CONTENT_MODEL)?
             .map(|calibration| ActiveModel {

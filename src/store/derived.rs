@@ -236,6 +236,13 @@ impl<'a> StageBatch<'a> {
         );
     }
 
+    /// Removes every vector of a model generation.
+    pub fn delete_embeddings(&mut self, model: u32) {
+        let cf = self.store.cf(Cf::Embeddings);
+        let end = model.checked_add(1).map_or([0xFF; 4], u32::to_be_bytes);
+        self.batch.delete_range_cf(cf, model.to_be_bytes(), end);
+    }
+
     /// Stages a named model record.
     pub fn put_model<T: Serialize>(&mut self, name: &str, value: &T) {
         self.put(Cf::Model, name.as_bytes(), &records::encode(value));

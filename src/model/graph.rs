@@ -1,0 +1,200 @@
+//! The training graph: an in-memory CSR snapshot of the store's listing and co-purchase edges,
+//! with the per-product facts sampling needs (views, high-demand, auxiliary). The store is the
+//! source of truth; the snapshot is rebuilt for every training run.
+
+use crate::store::{Id, Namespace, Store, StoreError};
+
+/// A relation between node kinds; the encoder has one weight matrix per enabled relation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Relation {
+    /// Seller → the products it lists.
+    Lists,
+    /// Product → the sellers that list it.
+    ListedBy,
+    /// Product ↔ product bought together (count at or above the threshold).
+    Copurchase,
+}
+
+/// Adjacency lists: node `v`'s neighbours are `indices[indptr[v]..indptr[v + 1]]`, ascending.
+#[derive(Clone, Debug, Default)]
+pub struct Adjacency {
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+}
+
+impl Adjacency {
+    /// Builds `rows` adjacency lists from `(row, neighbour)` pairs, dropping repeats.
+    pub fn from_pairs(rows: usize, pairs: &mut Vec<(u32, u32)>) -> Adjacency {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut indptr = vec![0usize; rows + 1];
+        for &(r, _) in pairs.iter() {
+            indptr[r as usize + 1] += 1;
+        }
+        for r in 0..rows {
+            indptr[r + 1] += indptr[r];
+        }
+        let indices = pairs.iter().map(|&(_, n)| n).collect();
+        Adjacency { indptr, indices }
+    }
+
+    /// The neighbours of `v` (empty past the last row).
+    pub fn neighbours(&self, v: u32) -> &[u32] {
+        let v = v as usize;
+        if v + 1 >= self.indptr.len() {
+            return &[];
+        }
+        &self.indices[self.indptr[v]..self.indptr[v + 1]]
+    }
+
+    /// Number of neighbours of `v`.
+    pub fn degree(&self, v: u32) -> usize {
+        self.neighbours(v).len()
+    }
+
+    /// Whether `n` is a neighbour of `v`.
+    pub fn contains(&self, v: u32, n: u32) -> bool {
+        self.neighbours(v).binary_search(&n).is_ok()
+    }
+
+    /// Number of stored (directed) edges.
+    pub fn edges(&self) -> usize {
+        self.indices.len()
+    }
+}
+
+/// Which products and edges the graph keeps.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GraphOptions {
+    /// Co-purchase count at which a pair becomes an edge; `None` = automatic (2, or 1 when no
+    /// pair counts more than 1: pre-aggregated "also bought" lists carry no counts, and a
+    /// threshold of 2 would drop every edge).
+    pub copurchase_threshold: Option<u64>,
+    /// Keep the co-purchase relation.
+    pub copurchase: bool,
+    /// Keep auxiliary products (neither listed nor high-demand) as co-purchase neighbours.
+    pub auxiliary: bool,
+    /// View periods (drops) summed for "most viewed".
+    pub views_window: u32,
+}
+
+impl Default for GraphOptions {
+    fn default() -> Self {
+        GraphOptions {
+            copurchase_threshold: None,
+            copurchase: true,
+            auxiliary: true,
+            views_window: 2,
+        }
+    }
+}
+
+/// The snapshot. Node ids are the store's dense ids, per kind.
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// Number of sellers (ids `0..sellers`).
+    pub sellers: u32,
+    /// Number of products (ids `0..products`).
+    pub products: u32,
+    /// Seller → products.
+    pub lists: Adjacency,
+    /// Product → sellers.
+    pub listed_by: Adjacency,
+    /// Product → co-purchased products.
+    pub copurchase: Adjacency,
+    /// Views per product over the window.
+    pub views: Vec<f32>,
+    /// Whether a product is on the current high-demand list.
+    pub high_demand: Vec<bool>,
+    /// The co-purchase threshold in effect.
+    pub threshold: u64,
+}
+
+impl Graph {
+    /// Reads the snapshot from the store.
+    pub fn load(store: &Store, opts: &GraphOptions) -> Result<Graph, StoreError> {
+        let sellers = store.entity_count(Namespace::Seller)?;
+        let products = store.entity_count(Namespace::Product)?;
+        let mut listing = Vec::new();
+        store.for_each_listing(|s, p, _| listing.push((s, p)))?;
+        let mut by_product: Vec<(u32, u32)> = listing.iter().map(|&(s, p)| (p, s)).collect();
+        let lists = Adjacency::from_pairs(sellers as usize, &mut listing);
+        let listed_by = Adjacency::from_pairs(products as usize, &mut by_product);
+        drop(listing);
+
+        let mut high_demand = vec![false; products as usize];
+        if let Some(period) = store.high_demand_period()? {
+            for id in store.high_demand(period)? {
+                high_demand[id as usize] = true;
+            }
+        }
+        let mut pairs = Vec::new();
+        let mut max_count = 0;
+        if opts.copurchase {
+            store.for_each_copurchase(|a, b, c| {
+                max_count = max_count.max(c);
+                pairs.push((a, b, c));
+            })?;
+        }
+        let threshold = opts
+            .copurchase_threshold
+            .unwrap_or(if max_count > 1 { 2 } else { 1 });
+        let kept = |p: Id| opts.auxiliary || high_demand[p as usize] || listed_by.degree(p) > 0;
+        let mut edges: Vec<(u32, u32)> = pairs
+            .into_iter()
+            .filter(|&(a, b, c)| c >= threshold && a != b && kept(a) && kept(b))
+            .map(|(a, b, _)| (a, b))
+            .collect();
+        // Pairs are stored once per direction; symmetrise anyway so a one-sided pair is an
+        // edge both ways.
+        let reversed: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (b, a)).collect();
+        edges.extend(reversed);
+        let copurchase = Adjacency::from_pairs(products as usize, &mut edges);
+
+        let latest = store.next_drop_seq()?.saturating_sub(1);
+        let first = latest.saturating_sub(opts.views_window.max(1) - 1).max(1);
+        let mut views = vec![0f32; products as usize];
+        store.for_each_views(|p, period, v| {
+            if (first..=latest).contains(&period) {
+                views[p as usize] += v as f32;
+            }
+        })?;
+        Ok(Graph {
+            sellers,
+            products,
+            lists,
+            listed_by,
+            copurchase,
+            views,
+            high_demand,
+            threshold,
+        })
+    }
+
+    /// Total nodes: sellers first, then products.
+    pub fn nodes(&self) -> usize {
+        (self.sellers + self.products) as usize
+    }
+
+    /// The node index of a product.
+    pub fn product_node(&self, p: Id) -> u32 {
+        self.sellers + p
+    }
+
+    /// Whether a node index is a seller.
+    pub fn is_seller(&self, node: u32) -> bool {
+        node < self.sellers
+    }
+
+    /// Whether a node has an identity of its own: every seller, and every product with a
+    /// listing. Cold products (no listing, like every high-demand product) are represented
+    /// by their text and their neighbours only, in training as at inference.
+    pub fn is_warm(&self, node: u32) -> bool {
+        self.is_seller(node) || self.listed_by.degree(node - self.sellers) > 0
+    }
+
+    /// Whether a product is auxiliary: neither listed nor high-demand.
+    pub fn is_auxiliary(&self, p: Id) -> bool {
+        !self.high_demand[p as usize] && self.listed_by.degree(p) == 0
+    }
+}

@@ -1,0 +1,325 @@
+//! Edge sampling: which listing edges are training roots, the negatives drawn for each, and
+//! the per-layer computation blocks of a mini-batch (the sampled neighbourhoods, with the
+//! root edges excluded and, for simulated-cold products, every listing edge hidden).
+
+use std::collections::{HashMap, HashSet};
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::index;
+use rand::{RngExt, SeedableRng};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::graph::{Graph, Relation};
+use super::layer::{Block, BlockAdjacency, Pair};
+use super::{ModelConfig, Sampling};
+use crate::store::Id;
+
+/// A deterministic generator for one purpose, derived from the run's seed and a few numbers
+/// (epoch, batch, shard …), so any batch can be replayed without stored generator state.
+pub fn rng_for(seed: u64, parts: &[u64]) -> Xoshiro256PlusPlus {
+    let mut bytes = seed.to_le_bytes().to_vec();
+    for p in parts {
+        bytes.extend_from_slice(&p.to_le_bytes());
+    }
+    Xoshiro256PlusPlus::seed_from_u64(xxh3_64(&bytes))
+}
+
+/// The root (training) edges: under stratified sampling, per seller only the edges to
+/// high-demand products or to the seller's `top_viewed` most-viewed listed products; under
+/// uniform sampling, every listing edge.
+pub fn root_edges(graph: &Graph, cfg: &ModelConfig) -> Vec<(Id, Id)> {
+    let mut roots = Vec::new();
+    for s in 0..graph.sellers {
+        let products = graph.lists.neighbours(s);
+        match cfg.sampling {
+            Sampling::Uniform => roots.extend(products.iter().map(|&p| (s, p))),
+            Sampling::Stratified => {
+                let mut ranked: Vec<Id> = products.to_vec();
+                // Most viewed first; ties by id, so the choice is reproducible.
+                ranked.sort_by(|&a, &b| {
+                    graph.views[b as usize]
+                        .total_cmp(&graph.views[a as usize])
+                        .then(a.cmp(&b))
+                });
+                for (rank, &p) in ranked.iter().enumerate() {
+                    if rank < cfg.top_viewed || graph.high_demand[p as usize] {
+                        roots.push((s, p));
+                    }
+                }
+            }
+        }
+    }
+    roots
+}
+
+/// Draws negatives from the products a recommendation could name (listed or high-demand, not
+/// auxiliary) with probability ∝ (degree + 1)^0.75, degree counting listing and co-purchase
+/// edges.
+pub struct NegativeSampler {
+    products: Vec<Id>,
+    cumulative: Vec<f64>,
+}
+
+impl NegativeSampler {
+    /// The sampler of a graph.
+    pub fn new(graph: &Graph) -> NegativeSampler {
+        let mut products = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut total = 0f64;
+        for p in 0..graph.products {
+            if graph.is_auxiliary(p) {
+                continue;
+            }
+            let degree = graph.listed_by.degree(p) + graph.copurchase.degree(p);
+            total += ((degree + 1) as f64).powf(0.75);
+            products.push(p);
+            cumulative.push(total);
+        }
+        NegativeSampler {
+            products,
+            cumulative,
+        }
+    }
+
+    /// One product, or `None` from an empty pool.
+    pub fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> Option<Id> {
+        let total = *self.cumulative.last()?;
+        let x = rng.random::<f64>() * total;
+        let i = self.cumulative.partition_point(|&c| c <= x);
+        Some(self.products[i.min(self.products.len() - 1)])
+    }
+}
+
+/// The blocks and scored pairs of one mini-batch shard.
+#[derive(Debug, Default)]
+pub struct Sample {
+    /// Blocks from the input layer up; the last block's destinations are the scored nodes.
+    pub blocks: Vec<Block>,
+    /// Scored pairs, as rows of the last block's destinations.
+    pub pairs: Vec<Pair>,
+    /// Products treated as cold in this sample (listing edges and identity rows hidden).
+    pub hidden: HashSet<u32>,
+}
+
+/// Builds mini-batch samples over one graph.
+pub struct Sampler<'g> {
+    graph: &'g Graph,
+    cfg: &'g ModelConfig,
+    relations: Vec<Relation>,
+    negatives: NegativeSampler,
+}
+
+/// Node positions of a block's sources while it is assembled.
+struct Frontier {
+    src: Vec<u32>,
+    position: HashMap<u32, u32>,
+}
+
+impl Frontier {
+    fn new(nodes: Vec<u32>) -> Frontier {
+        let position = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, i as u32))
+            .collect();
+        Frontier {
+            src: nodes,
+            position,
+        }
+    }
+
+    fn add(&mut self, node: u32) -> u32 {
+        let next = self.src.len() as u32;
+        let at = *self.position.entry(node).or_insert(next);
+        if at == next {
+            self.src.push(node);
+        }
+        at
+    }
+}
+
+impl<'g> Sampler<'g> {
+    /// A sampler for `graph` under `cfg`.
+    pub fn new(graph: &'g Graph, cfg: &'g ModelConfig) -> Sampler<'g> {
+        Sampler {
+            graph,
+            cfg,
+            relations: cfg.relations(),
+            negatives: NegativeSampler::new(graph),
+        }
+    }
+
+    /// The sample of `roots`, whose pairs are weighted for a batch of `batch_size` roots.
+    pub fn sample(
+        &self,
+        roots: &[(Id, Id)],
+        batch_size: usize,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Sample {
+        let g = self.graph;
+        let mut top = Frontier::new(Vec::new());
+        let mut pairs = Vec::new();
+        let weight = 1.0 / batch_size.max(1) as f32;
+        let mut per_root: Vec<Vec<Id>> = Vec::with_capacity(roots.len());
+        for &(s, p) in roots {
+            let mut negs = Vec::with_capacity(self.cfg.negatives + roots.len());
+            for _ in 0..self.cfg.negatives {
+                match self.negatives.draw(rng) {
+                    Some(n) if n != p && !g.lists.contains(s, n) => negs.push(n),
+                    _ => {}
+                }
+            }
+            // In-batch negatives: the other roots' products.
+            negs.extend(
+                roots
+                    .iter()
+                    .map(|&(_, q)| q)
+                    .filter(|&q| q != p && !g.lists.contains(s, q)),
+            );
+            per_root.push(negs);
+        }
+        for (&(s, p), negs) in roots.iter().zip(&per_root) {
+            let a = top.add(s);
+            let b = top.add(g.product_node(p));
+            pairs.push(Pair {
+                a,
+                b,
+                label: 1.0,
+                weight,
+            });
+            let w = if negs.is_empty() {
+                0.0
+            } else {
+                weight / negs.len() as f32
+            };
+            for &n in negs {
+                let b = top.add(g.product_node(n));
+                pairs.push(Pair {
+                    a,
+                    b,
+                    label: 0.0,
+                    weight: w,
+                });
+            }
+        }
+        // Coldness: a share of the scored products lose every listing edge for this batch,
+        // as high-demand products have none at inference.
+        let hidden: HashSet<u32> = top
+            .src
+            .iter()
+            .copied()
+            .filter(|&n| !g.is_seller(n) && rng.random::<f32>() < self.cfg.cold_share)
+            .collect();
+        let excluded: HashSet<(Id, Id)> = roots.iter().copied().collect();
+
+        let mut blocks = Vec::with_capacity(self.cfg.layers);
+        let mut frontier = top;
+        for hop in 0..self.cfg.layers {
+            let fanout = match (hop, self.cfg.sampling) {
+                (0, _) | (_, Sampling::Uniform) => self.cfg.fanout,
+                _ => self.cfg.fanout_deep,
+            };
+            let (block, next) = self.expand(frontier, fanout, &hidden, &excluded, rng);
+            blocks.push(block);
+            frontier = next;
+        }
+        blocks.reverse();
+        Sample {
+            blocks,
+            pairs,
+            hidden,
+        }
+    }
+
+    /// A block over `nodes` with every neighbour (inference).
+    pub fn full_block(&self, nodes: Vec<u32>) -> Block {
+        let mut unused = rng_for(0, &[]);
+        let none = HashSet::new();
+        self.expand(Frontier::new(nodes), usize::MAX, &none, &HashSet::new(), &mut unused)
+            .0
+    }
+
+    /// The block whose destinations are `frontier`, with up to `fanout` neighbours per node
+    /// and relation, and the next frontier (its sources).
+    fn expand(
+        &self,
+        frontier: Frontier,
+        fanout: usize,
+        hidden: &HashSet<u32>,
+        excluded: &HashSet<(Id, Id)>,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> (Block, Frontier) {
+        let n_dst = frontier.src.len();
+        let mut next = Frontier::new(frontier.src.clone());
+        let mut adjacency = vec![
+            BlockAdjacency {
+                indptr: vec![0],
+                indices: Vec::new()
+            };
+            self.relations.len()
+        ];
+        let mut candidates = Vec::new();
+        for &v in &frontier.src {
+            for (r, rel) in self.relations.iter().enumerate() {
+                candidates.clear();
+                self.neighbours(v, *rel, hidden, excluded, &mut candidates);
+                let adj = &mut adjacency[r];
+                if candidates.len() <= fanout {
+                    for &u in &candidates {
+                        adj.indices.push(next.add(u));
+                    }
+                } else {
+                    for k in index::sample(rng, candidates.len(), fanout) {
+                        adj.indices.push(next.add(candidates[k]));
+                    }
+                }
+                adj.indptr.push(adj.indices.len() as u32);
+            }
+        }
+        let block = Block {
+            n_dst,
+            dst_is_seller: frontier.src.iter().map(|&n| self.graph.is_seller(n)).collect(),
+            src: next.src.clone(),
+            adjacency,
+        };
+        (block, next)
+    }
+
+    /// The neighbours of node `v` under `rel` that the batch may see.
+    fn neighbours(
+        &self,
+        v: u32,
+        rel: Relation,
+        hidden: &HashSet<u32>,
+        excluded: &HashSet<(Id, Id)>,
+        out: &mut Vec<u32>,
+    ) {
+        let g = self.graph;
+        match (rel, g.is_seller(v)) {
+            (Relation::Lists, true) => out.extend(
+                g.lists
+                    .neighbours(v)
+                    .iter()
+                    .filter(|&&p| !excluded.contains(&(v, p)) && !hidden.contains(&g.product_node(p)))
+                    .map(|&p| g.product_node(p)),
+            ),
+            (Relation::ListedBy, false) if !hidden.contains(&v) => {
+                let p = v - g.sellers;
+                out.extend(
+                    g.listed_by
+                        .neighbours(p)
+                        .iter()
+                        .copied()
+                        .filter(|&s| !excluded.contains(&(s, p))),
+                )
+            }
+            (Relation::Copurchase, false) => out.extend(
+                g.copurchase
+                    .neighbours(v - g.sellers)
+                    .iter()
+                    .map(|&q| g.product_node(q)),
+            ),
+            _ => {}
+        }
+    }
+}

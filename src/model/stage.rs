@@ -1,0 +1,322 @@
+//! `demandlink train` against the store: loads the graph snapshot and the input vectors,
+//! resumes from the last checkpoint, trains, writes every node's output embedding under a new
+//! model generation and makes it the active model. A checkpoint (dense weights, Adam state,
+//! cursor, and the input rows changed since the previous checkpoint with their AdaGrad
+//! accumulators) is one write batch, so a killed run resumes exactly where it was.
+
+use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use ndarray::{Array2, ArrayView1};
+use serde::{Deserialize, Serialize};
+
+use super::train::{TrainState, Trainer, noise_table};
+use super::{Graph, Init, ModelConfig, ModelError};
+use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
+use crate::progress::Progress;
+use crate::store::{Namespace, StageBatch, Store};
+
+/// Name of the active graph model's record (`model` column family).
+pub const GRAPH_MODEL: &str = "graph";
+
+const JOB: &str = "train";
+
+/// Model generation under which the input-embedding rows (and their accumulators) of the
+/// latest training are kept; output generations count up from 1.
+const INPUT_GENERATION: u32 = u32::MAX - 1;
+
+/// Nodes whose output vectors are committed per write batch.
+const WRITE_CHUNK: usize = 50_000;
+
+/// A trained graph model: the generation holding its vectors and its score calibration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GraphModel {
+    /// Model generation of the output embeddings.
+    pub generation: u32,
+    /// Score slope.
+    pub alpha: f32,
+    /// Score intercept.
+    pub beta: f32,
+    /// The configuration it was trained with.
+    pub config: ModelConfig,
+    /// Root edges per epoch.
+    pub root_edges: u64,
+    /// Mean batch loss per epoch.
+    pub epoch_losses: Vec<f64>,
+    /// Seconds of training (all runs of the job).
+    pub train_seconds: f64,
+    /// Co-purchase threshold in effect.
+    pub copurchase_threshold: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+enum Phase {
+    Training,
+    /// Output vectors of nodes below this one are written.
+    Writing(u32),
+    Done,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TrainJob {
+    config: ModelConfig,
+    generation: u32,
+    phase: Phase,
+    state: TrainState,
+}
+
+/// When to checkpoint.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Checkpoint at least this often.
+    pub every: Duration,
+    /// Also checkpoint every this many batches (tests use 1).
+    pub every_batches: Option<u64>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            every: Duration::from_secs(60),
+            every_batches: None,
+        }
+    }
+}
+
+/// What a training run did.
+#[derive(Debug, Serialize)]
+pub struct TrainSummary {
+    /// The new model generation.
+    pub generation: u32,
+    /// Root edges per epoch.
+    pub root_edges: u64,
+    /// Epochs trained.
+    pub epochs: u32,
+    /// Mean batch loss per epoch.
+    pub epoch_losses: Vec<f64>,
+    /// Seconds of training over all runs of this job.
+    pub train_seconds: f64,
+    /// Seconds of inference and writing in this run.
+    pub infer_seconds: f64,
+    /// Whether this run continued an interrupted one.
+    pub resumed: bool,
+    /// Nodes embedded.
+    pub nodes: u64,
+}
+
+/// Trains the graph model (or resumes its interrupted training) and activates it.
+pub fn train(
+    store: &Store,
+    cfg: &ModelConfig,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<TrainSummary, ModelError> {
+    cfg.validate()?;
+    store
+        .model::<TextModel>(TEXT_MODEL)?
+        .ok_or(ModelError::NotFeaturized)?;
+    let graph = Graph::load(store, &cfg.graph)?;
+    if graph.lists.edges() == 0 {
+        return Err(ModelError::NoEdges);
+    }
+    let previous = store.job::<TrainJob>(JOB)?;
+    let active = store.model::<GraphModel>(GRAPH_MODEL)?;
+    let (base, dims) = input_features(store, cfg, &graph)?;
+    let mut table = Array2::<f32>::zeros(base.raw_dim());
+    let mut accum = Array2::<f32>::zeros(base.raw_dim());
+    let (job, resumed) = match previous {
+        Some(job) if job.phase != Phase::Done && job.config == *cfg => {
+            restore_rows(store, &graph, &mut table, &mut accum)?;
+            (job, true)
+        }
+        other => {
+            let last = other
+                .map(|j| j.generation)
+                .into_iter()
+                .chain(active.as_ref().map(|m| m.generation))
+                .max()
+                .unwrap_or(CONTENT_GENERATION);
+            let job = TrainJob {
+                config: cfg.clone(),
+                generation: last + 1,
+                phase: Phase::Training,
+                state: Trainer::fresh_state(cfg, dims),
+            };
+            let mut batch = StageBatch::new(store);
+            batch.delete_embeddings(INPUT_GENERATION);
+            batch.delete_embeddings(job.generation);
+            batch.commit(JOB, &job)?;
+            (job, false)
+        }
+    };
+    let generation = job.generation;
+    let mut trainer = Trainer::new(&graph, cfg, job.state, base, table, accum);
+    if trainer.root_count() == 0 {
+        return Err(ModelError::NoEdges);
+    }
+    let per_epoch = trainer.batches_per_epoch();
+    let done_batches = |t: &Trainer| u64::from(t.state.epoch) * per_epoch + t.state.batch;
+    let last_checkpoint = Cell::new((Instant::now(), done_batches(&trainer)));
+    progress.start("train", u64::from(cfg.epochs) * per_epoch);
+    progress.set(done_batches(&trainer));
+    trainer.run(
+        cancel,
+        |t| progress.set(done_batches(t)),
+        |t| {
+            let (at, batches) = last_checkpoint.get();
+            at.elapsed() >= opts.every
+                || opts
+                    .every_batches
+                    .is_some_and(|n| done_batches(t) - batches >= n)
+        },
+        |t| {
+            last_checkpoint.set((Instant::now(), done_batches(t)));
+            checkpoint(store, &graph, t, cfg, generation)
+        },
+    )?;
+    progress.finish();
+
+    let started = Instant::now();
+    let start_node = match store.job::<TrainJob>(JOB)?.map(|j| j.phase) {
+        Some(Phase::Writing(next)) => next,
+        _ => 0,
+    };
+    let embeddings = trainer.infer();
+    let nodes = graph.nodes();
+    progress.start("write embeddings", nodes as u64);
+    let mut job = TrainJob {
+        config: cfg.clone(),
+        generation,
+        phase: Phase::Training,
+        state: trainer.state.clone(),
+    };
+    let mut node = start_node as usize;
+    while node < nodes {
+        let end = (node + WRITE_CHUNK).min(nodes);
+        let mut batch = StageBatch::new(store);
+        for n in node..end {
+            let (ns, id) = kind(&graph, n as u32);
+            let row = embeddings.rows.row(n);
+            batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
+        }
+        job.phase = Phase::Writing(end as u32);
+        batch.commit(JOB, &job)?;
+        progress.set(end as u64);
+        node = end;
+    }
+    progress.finish();
+
+    let model = GraphModel {
+        generation,
+        alpha: trainer.state.params.alpha(),
+        beta: trainer.state.params.beta(),
+        config: cfg.clone(),
+        root_edges: trainer.root_count() as u64,
+        epoch_losses: trainer.state.epoch_losses.clone(),
+        train_seconds: trainer.state.seconds,
+        copurchase_threshold: graph.threshold,
+    };
+    let mut batch = StageBatch::new(store);
+    if let Some(old) = active.filter(|m| m.generation != generation) {
+        batch.delete_embeddings(old.generation);
+    }
+    batch.put_model(GRAPH_MODEL, &model);
+    job.phase = Phase::Done;
+    batch.commit(JOB, &job)?;
+    Ok(TrainSummary {
+        generation,
+        root_edges: model.root_edges,
+        epochs: cfg.epochs,
+        epoch_losses: model.epoch_losses,
+        train_seconds: model.train_seconds,
+        infer_seconds: started.elapsed().as_secs_f64(),
+        resumed,
+        nodes: nodes as u64,
+    })
+}
+
+/// The store namespace and id of a graph node.
+fn kind(graph: &Graph, node: u32) -> (Namespace, u32) {
+    if graph.is_seller(node) {
+        (Namespace::Seller, node)
+    } else {
+        (Namespace::Product, node - graph.sellers)
+    }
+}
+
+/// The fixed input features: seeded noise, plus (under `--init text`) each product's text
+/// vector and each seller's view-weighted vector; and their dimension.
+fn input_features(
+    store: &Store,
+    cfg: &ModelConfig,
+    graph: &Graph,
+) -> Result<(Array2<f32>, usize), ModelError> {
+    let mut dims = None;
+    store.for_each_feature(|_, f| {
+        dims.get_or_insert(f.vector.len());
+    })?;
+    let dims = dims.ok_or(ModelError::NotFeaturized)?;
+    let mut table = noise_table(cfg, dims, graph.nodes());
+    if cfg.init == Init::Text {
+        let mut add = |node: u32, v: &[f32]| {
+            if v.len() == dims && (node as usize) < table.nrows() {
+                table.row_mut(node as usize).scaled_add(1.0, &ArrayView1::from(v));
+            }
+        };
+        store.for_each_feature(|p, f| add(graph.product_node(p), &f.vector))?;
+        store.for_each_embedding(CONTENT_GENERATION, Namespace::Seller, |s, v| add(s, &v))?;
+    }
+    Ok((table, dims))
+}
+
+/// Overwrites the rows a previous run checkpointed (row then accumulator).
+fn restore_rows(
+    store: &Store,
+    graph: &Graph,
+    table: &mut Array2<f32>,
+    accum: &mut Array2<f32>,
+) -> Result<(), ModelError> {
+    let d = table.ncols();
+    for ns in [Namespace::Seller, Namespace::Product] {
+        store.for_each_embedding(INPUT_GENERATION, ns, |id, v| {
+            let node = match ns {
+                Namespace::Seller => id,
+                Namespace::Product => graph.product_node(id),
+            } as usize;
+            if v.len() == 2 * d && node < table.nrows() {
+                table.row_mut(node).assign(&ArrayView1::from(&v[..d]));
+                accum.row_mut(node).assign(&ArrayView1::from(&v[d..]));
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes the dirty rows and the job state in one batch.
+fn checkpoint(
+    store: &Store,
+    graph: &Graph,
+    trainer: &mut Trainer,
+    cfg: &ModelConfig,
+    generation: u32,
+) -> Result<(), ModelError> {
+    let mut batch = StageBatch::new(store);
+    let mut value = Vec::with_capacity(2 * trainer.table.ncols());
+    for node in trainer.take_dirty() {
+        let (ns, id) = kind(graph, node);
+        value.clear();
+        value.extend(trainer.table.row(node as usize));
+        value.extend(trainer.accum.row(node as usize));
+        batch.put_embedding(INPUT_GENERATION, ns, id, &value);
+    }
+    let job = TrainJob {
+        config: cfg.clone(),
+        generation,
+        phase: Phase::Training,
+        state: trainer.state.clone(),
+    };
+    batch.commit(JOB, &job)?;
+    Ok(())
+}

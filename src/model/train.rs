@@ -1,0 +1,413 @@
+//! Mini-batch training and layer-wise inference. A batch is split into a fixed number of
+//! shards that run in parallel; their gradients are summed in shard order and every random
+//! choice comes from a generator derived from (seed, epoch, batch, shard), so a run is
+//! reproducible for a seed whatever the thread count, and can resume at any batch boundary.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use ndarray::{Array2, Axis};
+use rand::RngExt;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::graph::Graph;
+use super::layer::{self, Params};
+use super::optim::{Adam, adagrad};
+use super::sample::{Sampler, rng_for, root_edges};
+use super::{Init, ModelConfig, ModelError};
+use crate::store::Id;
+
+/// Where a run is and its optimiser state: with the input table, everything a resumed run
+/// needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Dense weights.
+    pub params: Params,
+    /// Adam's moments.
+    pub adam: Adam,
+    /// Current epoch (0-based).
+    pub epoch: u32,
+    /// Next batch within the epoch.
+    pub batch: u64,
+    /// Mean loss per batch over each finished epoch.
+    pub epoch_losses: Vec<f64>,
+    /// Loss summed over the current epoch's batches so far.
+    pub loss_so_far: f64,
+    /// Seconds spent training, over all runs.
+    pub seconds: f64,
+}
+
+/// Seeded noise rows, one per node: small under `--init text` (the text vectors are added on
+/// top, and nodes without text still differ), unit-scale under `--init random`.
+pub fn noise_table(cfg: &ModelConfig, dims: usize, nodes: usize) -> Array2<f32> {
+    let mut table = Array2::<f32>::zeros((nodes, dims));
+    let noise = match cfg.init {
+        Init::Text => 0.1,
+        Init::Random => 1.0,
+    } / (dims as f32).sqrt();
+    table
+        .as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(dims.max(1))
+        .enumerate()
+        .for_each(|(node, row)| {
+            let mut rng = rng_for(cfg.seed, &[1, node as u64]);
+            for x in row.iter_mut() {
+                *x = noise * gaussian(&mut rng);
+            }
+        });
+    table
+}
+
+/// A standard normal draw (Box–Muller).
+fn gaussian(rng: &mut impl RngExt) -> f32 {
+    let u1 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+    let u2 = rng.random::<f32>();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// Fresh dense weights: scaled Gaussian matrices, zero biases, α = 5, β = 0.
+pub fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
+    let mut dims = vec![input_dims];
+    dims.extend(std::iter::repeat_n(cfg.dim, cfg.layers));
+    let relations = cfg.relations().len();
+    let mut params = Params::zeros(&dims, relations);
+    let mut rng = rng_for(cfg.seed, &[2]);
+    let per_layer = relations + 2;
+    let last = params.tensors.len() - 1;
+    for (i, t) in params.tensors.iter_mut().enumerate() {
+        if i == last {
+            t.data = vec![5.0, 0.0];
+        } else if i % per_layer != per_layer - 1 {
+            let scale = 1.0 / (t.rows as f32).sqrt();
+            for x in t.data.iter_mut() {
+                *x = scale * gaussian(&mut rng);
+            }
+        }
+    }
+    params
+}
+
+/// The trainer: graph, configuration, state and the input-embedding table with its AdaGrad
+/// accumulators. Rows touched since the last checkpoint are marked dirty.
+pub struct Trainer<'g> {
+    graph: &'g Graph,
+    cfg: &'g ModelConfig,
+    sampler: Sampler<'g>,
+    roots: Vec<(Id, Id)>,
+    order: Vec<u32>,
+    /// Optimiser state and cursor.
+    pub state: TrainState,
+    /// Fixed input features, one row per node (sellers, then products): text vectors plus
+    /// seeded noise.
+    base: Array2<f32>,
+    /// Trainable identity offsets added to the features of warm nodes.
+    pub table: Array2<f32>,
+    /// AdaGrad accumulators of `table`.
+    pub accum: Array2<f32>,
+    /// Rows changed since [`Trainer::take_dirty`] was last called.
+    dirty: Vec<bool>,
+}
+
+/// What one shard computed.
+struct ShardOut {
+    loss: f64,
+    grads: Params,
+    rows: Vec<u32>,
+    row_grads: Array2<f32>,
+}
+
+impl<'g> Trainer<'g> {
+    /// A trainer continuing from `state` with `table` / `accum`.
+    pub fn new(
+        graph: &'g Graph,
+        cfg: &'g ModelConfig,
+        state: TrainState,
+        base: Array2<f32>,
+        table: Array2<f32>,
+        accum: Array2<f32>,
+    ) -> Trainer<'g> {
+        let roots = root_edges(graph, cfg);
+        let mut t = Trainer {
+            graph,
+            cfg,
+            sampler: Sampler::new(graph, cfg),
+            order: Vec::new(),
+            roots,
+            state,
+            dirty: vec![false; table.nrows()],
+            base,
+            table,
+            accum,
+        };
+        t.shuffle();
+        t
+    }
+
+    /// A fresh state for `cfg` with `input_dims`-dimensional inputs.
+    pub fn fresh_state(cfg: &ModelConfig, input_dims: usize) -> TrainState {
+        let params = initial_params(cfg, input_dims);
+        TrainState {
+            adam: Adam::new(&params),
+            params,
+            epoch: 0,
+            batch: 0,
+            epoch_losses: Vec::new(),
+            loss_so_far: 0.0,
+            seconds: 0.0,
+        }
+    }
+
+    /// Root edges per epoch.
+    pub fn root_count(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self) -> u64 {
+        self.roots.len().div_ceil(self.cfg.batch) as u64
+    }
+
+    /// Whether every epoch has run.
+    pub fn finished(&self) -> bool {
+        self.state.epoch >= self.cfg.epochs
+    }
+
+    fn shuffle(&mut self) {
+        self.order = (0..self.roots.len() as u32).collect();
+        let mut rng = rng_for(self.cfg.seed, &[3, u64::from(self.state.epoch)]);
+        self.order.shuffle(&mut rng);
+    }
+
+    /// The rows changed since the last call, and clears the marks.
+    pub fn take_dirty(&mut self) -> Vec<u32> {
+        let rows = (0..self.dirty.len() as u32)
+            .filter(|&i| self.dirty[i as usize])
+            .collect();
+        self.dirty.fill(false);
+        rows
+    }
+
+    /// Trains one batch and advances the cursor; returns the batch loss.
+    pub fn step(&mut self) -> f64 {
+        let started = Instant::now();
+        let b = self.state.batch as usize;
+        let ids = &self.order[b * self.cfg.batch..((b + 1) * self.cfg.batch).min(self.order.len())];
+        let batch: Vec<(Id, Id)> = ids.iter().map(|&i| self.roots[i as usize]).collect();
+        let per_shard = batch.len().div_ceil(self.cfg.shards).max(1);
+        let (epoch, seed) = (u64::from(self.state.epoch), self.cfg.seed);
+        let outs: Vec<ShardOut> = batch
+            .par_chunks(per_shard)
+            .enumerate()
+            .map(|(shard, roots)| {
+                let mut rng = rng_for(seed, &[4, epoch, b as u64, shard as u64]);
+                self.shard(roots, batch.len(), &mut rng)
+            })
+            .collect();
+
+        let mut grads = Params::zeros_like(&self.state.params);
+        let mut loss = 0.0;
+        let mut position: HashMap<u32, usize> = HashMap::new();
+        let mut rows: Vec<u32> = Vec::new();
+        let mut row_grads: Vec<f32> = Vec::new();
+        let d = self.table.ncols();
+        for out in outs {
+            loss += out.loss;
+            grads.add_assign(&out.grads);
+            for (&node, g) in out.rows.iter().zip(out.row_grads.outer_iter()) {
+                let at = *position.entry(node).or_insert_with(|| {
+                    rows.push(node);
+                    row_grads.extend(std::iter::repeat_n(0.0, d));
+                    rows.len() - 1
+                });
+                for (x, y) in row_grads[at * d..(at + 1) * d].iter_mut().zip(g) {
+                    *x += y;
+                }
+            }
+        }
+        self.state
+            .adam
+            .step(&mut self.state.params, &grads, self.cfg.lr);
+        for (i, &node) in rows.iter().enumerate() {
+            let n = node as usize;
+            adagrad(
+                self.table.row_mut(n).as_slice_mut().expect("standard layout"),
+                self.accum.row_mut(n).as_slice_mut().expect("standard layout"),
+                &row_grads[i * d..(i + 1) * d],
+                self.cfg.lr_embedding,
+            );
+            self.dirty[n] = true;
+        }
+
+        self.state.loss_so_far += loss;
+        self.state.batch += 1;
+        if self.state.batch >= self.batches_per_epoch() {
+            let mean = self.state.loss_so_far / self.batches_per_epoch().max(1) as f64;
+            self.state.epoch_losses.push(mean);
+            self.state.loss_so_far = 0.0;
+            self.state.batch = 0;
+            self.state.epoch += 1;
+            self.shuffle();
+        }
+        self.state.seconds += started.elapsed().as_secs_f64();
+        loss
+    }
+
+    /// Forward and backward over one shard of roots.
+    fn shard(
+        &self,
+        roots: &[(Id, Id)],
+        batch: usize,
+        rng: &mut rand::rngs::Xoshiro256PlusPlus,
+    ) -> ShardOut {
+        let sample = self.sampler.sample(roots, batch, rng);
+        let params = &self.state.params;
+        let layers = sample.blocks.len();
+        let (mut h, identity) = inputs(
+            self.graph,
+            &self.base,
+            &self.table,
+            &sample.blocks[0].src,
+            &sample.hidden,
+        );
+        let mut caches = Vec::with_capacity(layers);
+        for (l, block) in sample.blocks.iter().enumerate() {
+            let (out, cache) = layer::forward(params, l, block, h, l + 1 == layers);
+            caches.push(cache);
+            h = out;
+        }
+        let (z, norms) = layer::normalize_rows(&h);
+        let (loss, dz, d_score) = layer::pair_loss(&z, &sample.pairs, params.alpha(), params.beta());
+        let mut grads = Params::zeros_like(params);
+        grads.tensors.last_mut().expect("score tensor").data = d_score.to_vec();
+        let mut dh = layer::normalize_backward(&z, &norms, dz);
+        for (l, cache) in caches.into_iter().enumerate().rev() {
+            dh = layer::backward(params, l, &sample.blocks[l], cache, dh, l + 1 == layers, &mut grads);
+        }
+        let keep: Vec<usize> = (0..identity.len()).filter(|&i| identity[i]).collect();
+        ShardOut {
+            loss,
+            grads,
+            rows: keep.iter().map(|&i| sample.blocks[0].src[i]).collect(),
+            row_grads: dh.select(Axis(0), &keep),
+        }
+    }
+
+    /// Trains until the last epoch, calling `checkpoint` whenever `due()` says so and at the
+    /// end; stops early (after a checkpoint) when `cancel` is set.
+    pub fn run(
+        &mut self,
+        cancel: &AtomicBool,
+        mut on_batch: impl FnMut(&Trainer) ,
+        mut due: impl FnMut(&Trainer) -> bool,
+        mut checkpoint: impl FnMut(&mut Trainer) -> Result<(), ModelError>,
+    ) -> Result<(), ModelError> {
+        while !self.finished() {
+            if cancel.load(Ordering::Relaxed) {
+                checkpoint(self)?;
+                return Err(ModelError::Interrupted);
+            }
+            self.step();
+            on_batch(self);
+            if due(self) {
+                checkpoint(self)?;
+            }
+        }
+        checkpoint(self)
+    }
+
+    /// Output embeddings of every node with full neighbourhoods, layer by layer.
+    pub fn infer(&self) -> Embeddings {
+        infer(
+            self.graph,
+            self.cfg,
+            &self.state.params,
+            &self.base,
+            &self.table,
+        )
+    }
+}
+
+/// The input rows of `nodes`: features, plus the identity offset of warm nodes not hidden;
+/// and which rows got an offset (only those receive gradients).
+fn inputs(
+    graph: &Graph,
+    base: &Array2<f32>,
+    table: &Array2<f32>,
+    nodes: &[u32],
+    hidden: &HashSet<u32>,
+) -> (Array2<f32>, Vec<bool>) {
+    let mut h = base.select(Axis(0), &as_usize(nodes));
+    let identity: Vec<bool> = nodes
+        .iter()
+        .map(|&n| graph.is_warm(n) && !hidden.contains(&n))
+        .collect();
+    for ((mut row, &n), &on) in h.outer_iter_mut().zip(nodes).zip(&identity) {
+        if on {
+            row += &table.row(n as usize);
+        }
+    }
+    (h, identity)
+}
+
+fn as_usize(ids: &[u32]) -> Vec<usize> {
+    ids.iter().map(|&i| i as usize).collect()
+}
+
+/// Unit-length output vectors: sellers' rows then products'.
+pub struct Embeddings {
+    /// One row per node.
+    pub rows: Array2<f32>,
+    /// Sellers in the graph.
+    pub sellers: u32,
+}
+
+impl Embeddings {
+    /// A seller's vector.
+    pub fn seller(&self, s: Id) -> ndarray::ArrayView1<'_, f32> {
+        self.rows.row(s as usize)
+    }
+
+    /// A product's vector.
+    pub fn product(&self, p: Id) -> ndarray::ArrayView1<'_, f32> {
+        self.rows.row((self.sellers + p) as usize)
+    }
+}
+
+/// Layer-wise inference: every layer is computed for every node from the previous layer's
+/// rows, with each node's full neighbourhood (no sampling, nothing hidden).
+pub fn infer(
+    graph: &Graph,
+    cfg: &ModelConfig,
+    params: &Params,
+    base: &Array2<f32>,
+    table: &Array2<f32>,
+) -> Embeddings {
+    const CHUNK: usize = 4096;
+    let sampler = Sampler::new(graph, cfg);
+    let nodes = graph.nodes();
+    let layers = params.layers();
+    let all: Vec<u32> = (0..nodes as u32).collect();
+    let mut h = inputs(graph, base, table, &all, &HashSet::new()).0;
+    drop(all);
+    for l in 0..layers {
+        let chunks: Vec<Array2<f32>> = (0..nodes.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let ids: Vec<u32> = (c * CHUNK..((c + 1) * CHUNK).min(nodes)).map(|i| i as u32).collect();
+                let block = sampler.full_block(ids);
+                let input = h.select(Axis(0), &as_usize(&block.src));
+                layer::forward(params, l, &block, input, l + 1 == layers).0
+            })
+            .collect();
+        let views: Vec<_> = chunks.iter().map(|c| c.view()).collect();
+        h = ndarray::concatenate(Axis(0), &views).expect("chunks share a width");
+    }
+    Embeddings {
+        rows: layer::normalize_rows(&h).0,
+        sellers: graph.sellers,
+    }
+}
