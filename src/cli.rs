@@ -373,6 +373,12 @@ pub struct ModelArgs {
     /// Negatives per root edge, drawn ∝ degree^0.75 (the batch's other products are added).
     #[arg(long, default_value_t = ModelConfig::default().negatives)]
     negatives: usize,
+    /// Negatives are drawn ∝ (degree + 1)^power (0: uniformly).
+    #[arg(long, default_value_t = ModelConfig::default().negative_power)]
+    negative_power: f32,
+    /// Also use the batch's other products as negatives.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    in_batch_negatives: String,
     /// Neighbours sampled per node and relation at the first hop.
     #[arg(long, default_value_t = ModelConfig::default().fanout)]
     fanout: usize,
@@ -408,6 +414,13 @@ pub struct ModelArgs {
     /// Periods (drops) of views that rank a seller's most-viewed listings.
     #[arg(long, default_value_t = GraphOptions::default().views_window)]
     views_window: u32,
+    /// Trainable seller identity rows (`off`: sellers are their listings only).
+    #[arg(long, default_value = "off", value_parser = ["on", "off"])]
+    seller_identity: String,
+    /// Share of root edges held out of training to fit the final score
+    /// σ(α·cos + w·co-purchase link + β) (0: the trained σ(α·cos + β), no co-purchase term).
+    #[arg(long, default_value_t = ModelConfig::default().validation_share)]
+    validation_share: f32,
     /// Seed of every random choice.
     #[arg(long, default_value_t = ModelConfig::default().seed)]
     seed: u64,
@@ -419,9 +432,9 @@ impl ModelArgs {
         let copurchase = match self.relations.replace(' ', "").as_str() {
             "listing" => false,
             "listing,copurchase" | "copurchase,listing" => true,
-            other => anyhow::bail!(
-                "--relations {other}: expected `listing` or `listing,copurchase`"
-            ),
+            other => {
+                anyhow::bail!("--relations {other}: expected `listing` or `listing,copurchase`")
+            }
         };
         Ok(ModelConfig {
             layers: self.layers,
@@ -429,6 +442,8 @@ impl ModelArgs {
             epochs: self.epochs,
             batch: self.batch,
             negatives: self.negatives,
+            negative_power: self.negative_power,
+            in_batch_negatives: self.in_batch_negatives == "on",
             fanout: self.fanout,
             fanout_deep: self.fanout_deep,
             sampling: self.sampling,
@@ -442,6 +457,8 @@ impl ModelArgs {
             cold_share: self.cold_share,
             lr: self.lr,
             lr_embedding: self.lr_embedding,
+            seller_identity: self.seller_identity == "on",
+            validation_share: self.validation_share,
             seed: self.seed,
             ..ModelConfig::default()
         })
@@ -549,17 +566,25 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&t)?);
             } else {
                 println!(
-                    "train: model generation {}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {} → {}; {} node embeddings written in {:.1} s",
+                    "train: model generation {}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {} → {}; {} node embeddings written in {:.1} s; score = σ({:.2}·cos {:+.2}·link₁ {:+.2}·link₂ {:+.2})",
                     t.generation,
                     if t.resumed { " (resumed)" } else { "" },
                     t.epochs,
                     t.root_edges,
                     t.train_seconds,
                     t.root_edges as f64 * f64::from(t.epochs) / t.train_seconds.max(1e-9),
-                    t.epoch_losses.first().map_or("-".into(), |l| format!("{l:.4}")),
-                    t.epoch_losses.last().map_or("-".into(), |l| format!("{l:.4}")),
+                    t.epoch_losses
+                        .first()
+                        .map_or("-".into(), |l| format!("{l:.4}")),
+                    t.epoch_losses
+                        .last()
+                        .map_or("-".into(), |l| format!("{l:.4}")),
                     t.nodes,
                     t.infer_seconds,
+                    t.score[0],
+                    t.score[1],
+                    t.score[2],
+                    t.score[3],
                 );
             }
             Ok(())

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod copurchase;
 pub mod eval;
 pub mod features;
 pub mod index;

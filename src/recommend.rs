@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::features::text::{cosine, normalize};
+use crate::copurchase::{Links, Partners};
+use crate::features::text::{category_at, cosine, normalize};
 use crate::index::{Ann, ExactIndex, IndexError, stage::candidates};
 use crate::progress::Progress;
 use crate::store::{Id, Rec, RecList, StageBatch, Store, StoreError};
@@ -127,6 +128,11 @@ pub struct Recommender<'a> {
     /// enough of them (see [`EXACT_UP_TO`]).
     exact: Option<ExactIndex>,
     opts: RecommendOptions,
+    /// Co-purchase partners, when the model's score has a link term.
+    partners: Option<Partners<'a>>,
+    /// Without preloaded candidates: the high-demand list (`None`: every product is one).
+    high_demand: Option<HashSet<Id>>,
+    category_depth: usize,
 }
 
 /// Up to this many candidates, exact search over vectors in memory is faster than the arroy
@@ -169,6 +175,18 @@ impl<'a> Recommender<'a> {
         } else {
             (None, None)
         };
+        let threshold = model.copurchase_threshold;
+        let partners = match (model.uses_links(), preload) {
+            (false, _) => None,
+            (true, true) => Some(Partners::load(store, threshold)?),
+            (true, false) => Some(Partners::lazy(store, threshold)),
+        };
+        let high_demand = match store.high_demand_period()? {
+            Some(period) if partners.is_some() && !preload => {
+                Some(store.high_demand(period)?.into_iter().collect())
+            }
+            _ => None,
+        };
         Ok(Recommender {
             store,
             ann,
@@ -177,6 +195,9 @@ impl<'a> Recommender<'a> {
             candidates,
             exact,
             opts,
+            partners,
+            high_demand,
+            category_depth,
         })
     }
 
@@ -222,17 +243,22 @@ impl<'a> Recommender<'a> {
             }
             CategoryChoice::All => known.clone(),
         };
-        let listed: HashSet<Id> = self
+        let listed: Vec<Id> = self
             .store
             .listings_of(seller)?
             .into_iter()
             .map(|(p, _)| p)
             .collect();
+        let links = match &self.partners {
+            Some(partners) => partners.link_scores(&listed)?,
+            None => HashMap::new(),
+        };
+        let listed: HashSet<Id> = listed.into_iter().collect();
         let computed_at = now();
         let mut out = Vec::with_capacity(categories.len());
         for category in categories {
             let (items, excluded) = if known.contains(&category) {
-                self.top(&query, &category, &listed)?
+                self.top(&query, &category, &listed, &links)?
             } else {
                 (Vec::new(), Vec::new())
             };
@@ -252,11 +278,15 @@ impl<'a> Recommender<'a> {
         Ok(out)
     }
 
+    /// The best `k` of one category: the nearest candidates by cosine plus, when the score
+    /// has a link term, every candidate co-purchased with one of the seller's products
+    /// (`links`), all scored by the model.
     fn top(
         &self,
         query: &[f32],
         category: &str,
         listed: &HashSet<Id>,
+        links: &Links,
     ) -> Result<(Vec<Rec>, Vec<Id>)> {
         // Over-fetch by the seller's own listings among the results; without the candidate
         // table, by all of its listings (an upper bound).
@@ -267,12 +297,27 @@ impl<'a> Recommender<'a> {
                 .count(),
             None => listed.len(),
         };
-        let hits = self
+        let mut hits: Vec<Id> = self
             .search()
-            .nearest(Some(category), query, self.opts.k + own)?;
+            .nearest(Some(category), query, self.opts.k + own)?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        let found: HashSet<Id> = hits.iter().copied().collect();
+        let mut linked: Vec<Id> = links
+            .keys()
+            .copied()
+            .filter(|p| !found.contains(p) && !listed.contains(p))
+            .collect();
+        linked.sort_unstable();
+        for p in linked {
+            if self.is_candidate_in(p, category)? {
+                hits.push(p);
+            }
+        }
         let mut excluded = Vec::new();
         let mut items: Vec<Rec> = Vec::with_capacity(hits.len());
-        for (product, _) in hits {
+        for product in hits {
             if listed.contains(&product) {
                 excluded.push(product);
                 continue;
@@ -287,7 +332,9 @@ impl<'a> Recommender<'a> {
                     None => continue,
                 },
             };
-            let score = self.model.score(cos);
+            let score = self
+                .model
+                .score(cos, links.get(&product).copied().unwrap_or_default());
             if score >= self.opts.threshold {
                 items.push(Rec { product, score });
             }
@@ -295,6 +342,21 @@ impl<'a> Recommender<'a> {
         items.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.cmp(&b.product)));
         items.truncate(self.opts.k);
         Ok((items, excluded))
+    }
+}
+
+impl Recommender<'_> {
+    /// Whether `p` is a candidate of `category`.
+    fn is_candidate_in(&self, p: Id, category: &str) -> Result<bool> {
+        if let Some(candidates) = &self.candidates {
+            return Ok(candidates.get(&p).is_some_and(|(c, _)| c == category));
+        }
+        if self.high_demand.as_ref().is_some_and(|h| !h.contains(&p)) {
+            return Ok(false);
+        }
+        let text = self.store.product_text(p)?;
+        let own = text.map(|t| category_at(&t.category, self.category_depth));
+        Ok(category.is_empty() || own.as_deref() == Some(category))
     }
 }
 

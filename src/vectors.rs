@@ -2,7 +2,8 @@
 //! active model keeps its seller and product vectors and how it turns similarity into a score.
 //! Index, recommend and inspect read vectors only through [`ActiveModel`].
 
-use crate::features::{CONTENT_GENERATION, ContentModel, calibrate::CONTENT_MODEL};
+use crate::features::calibrate::{CONTENT_MODEL, sigmoid};
+use crate::features::{CONTENT_GENERATION, ContentModel};
 use crate::model::{GRAPH_MODEL, GraphModel};
 use crate::store::{Id, Namespace, Result, Store};
 
@@ -13,6 +14,11 @@ pub struct ActiveModel {
     pub generation: u32,
     /// Maps cosine similarity to a probability.
     pub calibration: ContentModel,
+    /// Weights of the co-purchase link features ([`crate::copurchase`]) in the score; 0 for
+    /// the content model.
+    pub link_weights: [f32; 2],
+    /// Co-purchase count at which a pair is a link.
+    pub copurchase_threshold: u64,
 }
 
 impl ActiveModel {
@@ -28,13 +34,23 @@ impl ActiveModel {
                     positives: 0,
                     negatives: 0,
                 },
+                link_weights: graph.link_weights,
+                copurchase_threshold: graph.copurchase_threshold,
             }));
         }
+        Self::content(store)
+    }
+
+    /// The content model (text vectors and view-weighted seller means), whichever model is
+    /// active; `None` before featurize has run.
+    pub fn content(store: &Store) -> Result<Option<ActiveModel>> {
         Ok(store
             .model::<ContentModel>(CONTENT_MODEL)?
             .map(|calibration| ActiveModel {
                 generation: CONTENT_GENERATION,
                 calibration,
+                link_weights: [0.0; 2],
+                copurchase_threshold: 1,
             }))
     }
 
@@ -74,8 +90,16 @@ impl ActiveModel {
         store.for_each_embedding(self.generation, Namespace::Seller, f)
     }
 
-    /// Score in [0, 1] of a cosine similarity.
-    pub fn score(&self, cosine: f32) -> f32 {
-        self.calibration.score(cosine)
+    /// Whether scores depend on co-purchase links as well as on the cosine.
+    pub fn uses_links(&self) -> bool {
+        self.link_weights != [0.0; 2]
+    }
+
+    /// Score in [0, 1] of a cosine similarity and the co-purchase link features.
+    pub fn score(&self, cosine: f32, links: [f32; 2]) -> f32 {
+        let [w1, w2] = self.link_weights;
+        sigmoid(
+            self.calibration.alpha * cosine + w1 * links[0] + w2 * links[1] + self.calibration.beta,
+        )
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{AlsOptions, Csr, evaluate, fit, stack_copurchases};
+use crate::copurchase::Partners;
 use crate::features;
 use crate::index::stage::candidates;
 use crate::index::{Ann, ExactIndex, IndexError};
@@ -180,21 +181,48 @@ pub fn run(
         evaluate(&ranked, &setup.heldout, &opts.ks, setup.candidates.len()).to_map()
     };
 
-    // The active model: exact cosine over every candidate (the ANN is checked separately);
+    // A model ranks by exact search over every candidate (the ANN is checked separately);
     // candidates without a vector rank last.
-    let dims = items.first().map_or(0, |(_, _, v)| v.len());
-    let exact = ExactIndex::new(dims, items)?;
-    let model_ranked = |model: &ActiveModel| -> Result<HashMap<Id, Vec<Id>>, EvalError> {
+    let exact_for = |items: Vec<(Id, String, Vec<f32>)>| {
+        let dims = items.first().map_or(0, |(_, _, v)| v.len());
+        ExactIndex::new(dims, items)
+    };
+    let exact = exact_for(items)?;
+    // With a co-purchase link term every candidate is scored; without, the nearest suffice.
+    let partners = match model.uses_links() {
+        true => Some(Partners::load(store, model.copurchase_threshold)?),
+        false => None,
+    };
+    let model_ranked = |model: &ActiveModel,
+                        exact: &ExactIndex,
+                        unusable: &[Id]|
+     -> Result<HashMap<Id, Vec<Id>>, EvalError> {
+        let partners = partners.as_ref().filter(|_| model.uses_links());
         setup
             .sellers
             .par_iter()
             .map(|&s| {
                 let list = match model.seller(store, s)? {
                     Some(q) if q.iter().any(|&x| x != 0.0) => {
-                        let extra = setup.listed.get(&s).map_or(0, HashSet::len);
-                        let hits = exact.nearest(None, &q, setup.max_k + extra)?;
+                        let listed: Vec<Id> = setup
+                            .listed
+                            .get(&s)
+                            .map_or(Vec::new(), |l| l.iter().copied().collect());
+                        let (links, wanted) = match partners {
+                            Some(p) => (p.link_scores(&listed)?, setup.candidates.len()),
+                            None => (HashMap::new(), setup.max_k + listed.len()),
+                        };
+                        let hits = exact
+                            .nearest(None, &q, wanted)?
+                            .into_iter()
+                            .map(|(p, cos)| {
+                                (
+                                    p,
+                                    model.score(cos, links.get(&p).copied().unwrap_or_default()),
+                                )
+                            });
                         let last = unusable.iter().map(|&p| (p, f32::NEG_INFINITY));
-                        setup.top(s, hits.into_iter().chain(last))
+                        setup.top(s, hits.chain(last))
                     }
                     _ => Vec::new(),
                 };
@@ -204,7 +232,7 @@ pub fn run(
     };
     progress.start("eval: model", 1);
     let started = Instant::now();
-    let ranked = model_ranked(&model)?;
+    let ranked = model_ranked(&model, &exact, &unusable)?;
     let model_result = MethodResult {
         metrics: score(ranked),
         train_seconds: 0.0,
@@ -253,11 +281,10 @@ pub fn run(
         })?;
         baselines.insert("views".to_string(), views);
         let text = timed("text_knn", &|| {
-            let content = ActiveModel {
-                generation: features::CONTENT_GENERATION,
-                ..model.clone()
-            };
-            Ok((0.0, model_ranked(&content)?))
+            let content = ActiveModel::content(store)?.ok_or(EvalError::NoModel)?;
+            let all = candidates(store, &content, depth)?;
+            let exact = exact_for(all.items)?;
+            Ok((0.0, model_ranked(&content, &exact, &all.unusable)?))
         })?;
         baselines.insert("text_knn".to_string(), text);
         let copurchase = timed("copurchase", &|| {

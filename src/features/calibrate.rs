@@ -50,42 +50,107 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn fit(examples: &[(f32, bool)]) -> Option<ContentModel> {
     let positives = examples.iter().filter(|e| e.1).count() as u64;
     let negatives = examples.len() as u64 - positives;
-    if positives == 0 || negatives == 0 {
-        return None;
-    }
-    let (mut a, mut b) = (1f64, 0f64);
-    let ridge = 1e-6 * examples.len() as f64;
-    for _ in 0..50 {
-        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (ridge * a, 0.0, ridge, 0.0, 1e-9);
-        for &(x, y) in examples {
-            let x = f64::from(x);
-            let p = 1.0 / (1.0 + (-(a * x + b)).exp());
-            let r = p - if y { 1.0 } else { 0.0 };
-            ga += r * x;
-            gb += r;
-            let w = p * (1.0 - p);
-            haa += w * x * x;
-            hab += w * x;
-            hbb += w;
-        }
-        let det = haa * hbb - hab * hab;
-        if det.abs() < 1e-12 {
-            break;
-        }
-        let da = (hbb * ga - hab * gb) / det;
-        let db = (haa * gb - hab * ga) / det;
-        a -= da;
-        b -= db;
-        if da.abs() + db.abs() < 1e-9 {
-            break;
-        }
-    }
+    let rows: Vec<([f32; 1], bool, f32)> = examples.iter().map(|&(x, y)| ([x], y, 1.0)).collect();
+    let w = fit_logistic(&rows)?;
     Some(ContentModel {
-        alpha: a as f32,
-        beta: b as f32,
+        alpha: w[0],
+        beta: w[1],
         positives,
         negatives,
     })
+}
+
+/// Weighted logistic regression by Newton's method: the coefficients of the `N` features and
+/// then the intercept, for `(features, label, weight)` examples; a small ridge penalty keeps
+/// separable data finite. `None` without both classes.
+pub fn fit_logistic<const N: usize>(examples: &[([f32; N], bool, f32)]) -> Option<Vec<f32>> {
+    if !(examples.iter().any(|e| e.1) && examples.iter().any(|e| !e.1)) {
+        return None;
+    }
+    let n = N + 1;
+    let total: f64 = examples.iter().map(|e| f64::from(e.2)).sum();
+    let ridge = 1e-4 * total;
+    let features =
+        |f: &[f32; N]| -> Vec<f64> { f.iter().map(|&v| f64::from(v)).chain([1.0]).collect() };
+    // The penalised log-loss, for the step-halving line search that keeps Newton stable on
+    // nearly separable data.
+    let loss = |w: &[f64]| -> f64 {
+        let mut l: f64 = ridge * w[..N].iter().map(|v| v * v).sum::<f64>() / 2.0;
+        for (f, label, weight) in examples {
+            let z: f64 = w.iter().zip(features(f)).map(|(a, b)| a * b).sum();
+            let softplus = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+            l += f64::from(*weight) * if *label { softplus(-z) } else { softplus(z) };
+        }
+        l
+    };
+    let mut w = vec![0f64; n];
+    w[0] = 1.0;
+    let mut current = loss(&w);
+    for _ in 0..50 {
+        let mut grad: Vec<f64> = (0..n)
+            .map(|i| if i < N { ridge * w[i] } else { 0.0 })
+            .collect();
+        let mut hess = vec![vec![0f64; n]; n];
+        for (i, row) in hess.iter_mut().enumerate() {
+            row[i] = if i < N { ridge } else { 1e-9 };
+        }
+        for (f, label, weight) in examples {
+            let x = features(f);
+            let z: f64 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
+            let p = 1.0 / (1.0 + (-z).exp());
+            let weight = f64::from(*weight);
+            let r = weight * (p - if *label { 1.0 } else { 0.0 });
+            let c = weight * p * (1.0 - p);
+            for i in 0..n {
+                grad[i] += r * x[i];
+                for j in 0..n {
+                    hess[i][j] += c * x[i] * x[j];
+                }
+            }
+        }
+        let step = solve(hess, grad)?;
+        let mut t = 1.0;
+        let next = loop {
+            let candidate: Vec<f64> = w.iter().zip(&step).map(|(wi, si)| wi - t * si).collect();
+            let l = loss(&candidate);
+            if l <= current || t < 1e-6 {
+                break (candidate, l);
+            }
+            t /= 2.0;
+        };
+        let moved: f64 = w.iter().zip(&next.0).map(|(a, b)| (a - b).abs()).sum();
+        (w, current) = next;
+        if moved < 1e-9 {
+            break;
+        }
+    }
+    Some(w.into_iter().map(|v| v as f32).collect())
+}
+
+/// Solves `a · x = b` by Gaussian elimination with partial pivoting; `None` when singular.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..n {
+            let f = a[row][col] / a[col][col];
+            for k in col..n {
+                a[row][k] -= f * a[col][k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = vec![0f64; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row][row];
+    }
+    Some(x)
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! with the per-product facts sampling needs (views, high-demand, auxiliary). The store is the
 //! source of truth; the snapshot is rebuilt for every training run.
 
+use xxhash_rust::xxh3::xxh3_64;
+
 use crate::store::{Id, Namespace, Store, StoreError};
 
 /// A relation between node kinds; the encoder has one weight matrix per enabled relation.
@@ -90,7 +92,7 @@ impl Default for GraphOptions {
 }
 
 /// The snapshot. Node ids are the store's dense ids, per kind.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Graph {
     /// Number of sellers (ids `0..sellers`).
     pub sellers: u32,
@@ -184,6 +186,52 @@ impl Graph {
     /// Whether a node index is a seller.
     pub fn is_seller(&self, node: u32) -> bool {
         node < self.sellers
+    }
+
+    /// Validation products, like the cold split's high-demand set: a seeded `share` (at most
+    /// `cap`) of the products listed by at least two sellers.
+    pub fn validation_products(&self, share: f32, cap: usize, seed: u64) -> Vec<Id> {
+        let threshold = (f64::from(share) * u64::MAX as f64) as u64;
+        let mut picked: Vec<(u64, Id)> = (0..self.products)
+            .filter(|&p| self.listed_by.degree(p) >= 2 && !self.high_demand[p as usize])
+            .map(|p| {
+                let key = [seed.to_le_bytes(), u64::from(p).to_le_bytes()];
+                (xxh3_64(key.as_flattened()), p)
+            })
+            .filter(|&(h, _)| h < threshold)
+            .collect();
+        picked.sort_unstable();
+        picked.truncate(cap);
+        let mut products: Vec<Id> = picked.into_iter().map(|(_, p)| p).collect();
+        products.sort_unstable();
+        products
+    }
+
+    /// This graph without any listing edge of `products` (which become cold, as high-demand
+    /// products are), and the removed `(seller, product)` edges.
+    pub fn hold_out(&self, products: &[Id]) -> (Graph, Vec<(Id, Id)>) {
+        let mut held = vec![false; self.products as usize];
+        for &p in products {
+            held[p as usize] = true;
+        }
+        let mut kept = Vec::new();
+        let mut removed = Vec::new();
+        for s in 0..self.sellers {
+            for &p in self.lists.neighbours(s) {
+                if held[p as usize] {
+                    removed.push((s, p));
+                } else {
+                    kept.push((s, p));
+                }
+            }
+        }
+        let mut by_product: Vec<(u32, u32)> = kept.iter().map(|&(s, p)| (p, s)).collect();
+        let graph = Graph {
+            lists: Adjacency::from_pairs(self.sellers as usize, &mut kept),
+            listed_by: Adjacency::from_pairs(self.products as usize, &mut by_product),
+            ..self.clone()
+        };
+        (graph, removed)
     }
 
     /// Whether a node has an identity of its own: every seller, and every product with a

@@ -310,7 +310,12 @@ pub struct Pair {
 
 /// The weighted binary cross-entropy of `σ(α·cos + β)` over `pairs` of rows of the unit rows
 /// `z`: the loss, `dL/dz`, and `dL/dα`, `dL/dβ`.
-pub fn pair_loss(z: &Array2<f32>, pairs: &[Pair], alpha: f32, beta: f32) -> (f64, Array2<f32>, [f32; 2]) {
+pub fn pair_loss(
+    z: &Array2<f32>,
+    pairs: &[Pair],
+    alpha: f32,
+    beta: f32,
+) -> (f64, Array2<f32>, [f32; 2]) {
     let mut dz = Array2::<f32>::zeros(z.raw_dim());
     let (mut loss, mut d_alpha, mut d_beta) = (0f64, 0f32, 0f32);
     for p in pairs {
@@ -319,7 +324,14 @@ pub fn pair_loss(z: &Array2<f32>, pairs: &[Pair], alpha: f32, beta: f32) -> (f64
         let logit = alpha * cos + beta;
         // log(1 + e^x) computed stably.
         let softplus = |x: f32| x.max(0.0) + (-x.abs()).exp().ln_1p();
-        loss += f64::from(p.weight * if p.label > 0.5 { softplus(-logit) } else { softplus(logit) });
+        loss += f64::from(
+            p.weight
+                * if p.label > 0.5 {
+                    softplus(-logit)
+                } else {
+                    softplus(logit)
+                },
+        );
         let d_logit = p.weight * (sigmoid(logit) - p.label);
         d_alpha += d_logit * cos;
         d_beta += d_logit;
@@ -332,3 +344,254 @@ pub fn pair_loss(z: &Array2<f32>, pairs: &[Pair], alpha: f32, beta: f32) -> (f64
     (loss, dz, [d_alpha, d_beta])
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::{RngExt, SeedableRng};
+
+    fn random(rng: &mut Xoshiro256PlusPlus, rows: usize, cols: usize) -> Array2<f32> {
+        Array2::from_shape_fn((rows, cols), |_| rng.random::<f32>() * 2.0 - 1.0)
+    }
+
+    fn random_params(rng: &mut Xoshiro256PlusPlus, dims: &[usize], relations: usize) -> Params {
+        let mut p = Params::zeros(dims, relations);
+        for t in &mut p.tensors {
+            for x in &mut t.data {
+                *x = rng.random::<f32>() * 2.0 - 1.0;
+            }
+        }
+        p
+    }
+
+    /// 7 sources, the first 4 are destinations; relation 0 gives destination 2 no neighbours,
+    /// and one neighbour list repeats a source.
+    fn block() -> Block {
+        let adj = |rows: &[&[u32]]| {
+            let mut a = BlockAdjacency {
+                indptr: vec![0],
+                indices: Vec::new(),
+            };
+            for r in rows {
+                a.indices.extend_from_slice(r);
+                a.indptr.push(a.indices.len() as u32);
+            }
+            a
+        };
+        Block {
+            n_dst: 4,
+            src: (0..7).collect(),
+            dst_is_seller: vec![true, false, false, true],
+            adjacency: vec![
+                adj(&[&[4, 5], &[6], &[], &[1, 2, 4]]),
+                adj(&[&[6], &[0, 5, 5], &[3], &[4]]),
+                adj(&[&[2], &[4], &[5, 6], &[]]),
+            ],
+        }
+    }
+
+    /// Central difference of `f` at `x[i]`.
+    fn numeric(x: &mut [f32], i: usize, f: &mut dyn FnMut(&[f32]) -> f64) -> f64 {
+        const EPS: f32 = 1e-3;
+        let keep = x[i];
+        x[i] = keep + EPS;
+        let up = f(x);
+        x[i] = keep - EPS;
+        let down = f(x);
+        x[i] = keep;
+        (up - down) / (2.0 * f64::from(EPS))
+    }
+
+    fn assert_close(analytic: f32, numeric: f64, what: &str) {
+        let (a, n) = (f64::from(analytic), numeric);
+        assert!(
+            (a - n).abs() <= 2e-3 + 1e-2 * a.abs().max(n.abs()),
+            "{what}: analytic {a} vs numeric {n}"
+        );
+    }
+
+    fn check_layer(last: bool) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let params = random_params(&mut rng, &[5, 4], 3);
+        let block = block();
+        let h = random(&mut rng, 7, 5);
+        let c = random(&mut rng, 4, 4);
+        let loss = |p: &Params, h: &Array2<f32>| -> f64 {
+            let (out, _) = forward(p, 0, &block, h.clone(), last);
+            out.iter()
+                .zip(c.iter())
+                .map(|(o, c)| f64::from(o * c))
+                .sum()
+        };
+        let (_, cache) = forward(&params, 0, &block, h.clone(), last);
+        let mut grads = Params::zeros_like(&params);
+        let d_in = backward(&params, 0, &block, cache, c.clone(), last, &mut grads);
+
+        for t in 0..params.tensors.len() - 1 {
+            for i in 0..params.tensors[t].data.len() {
+                let mut p = params.clone();
+                let n = numeric(&mut p.tensors[t].data.clone(), i, &mut |x| {
+                    p.tensors[t].data = x.to_vec();
+                    loss(&p, &h)
+                });
+                assert_close(grads.tensors[t].data[i], n, &format!("tensor {t}[{i}]"));
+            }
+        }
+        let mut flat = h.clone().into_raw_vec_and_offset().0;
+        for i in 0..flat.len() {
+            let n = numeric(&mut flat, i, &mut |x| {
+                loss(
+                    &params,
+                    &Array2::from_shape_vec((7, 5), x.to_vec()).unwrap(),
+                )
+            });
+            assert_close(d_in.as_slice().unwrap()[i], n, &format!("input[{i}]"));
+        }
+    }
+
+    #[test]
+    fn relu_layer_gradients_match_finite_differences() {
+        check_layer(false);
+    }
+
+    #[test]
+    fn linear_last_layer_gradients_match_finite_differences() {
+        check_layer(true);
+    }
+
+    #[test]
+    fn normalised_pair_loss_gradients_match_finite_differences() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let h = random(&mut rng, 5, 4);
+        let pairs = [
+            Pair {
+                a: 0,
+                b: 2,
+                label: 1.0,
+                weight: 0.5,
+            },
+            Pair {
+                a: 0,
+                b: 3,
+                label: 0.0,
+                weight: 0.25,
+            },
+            Pair {
+                a: 1,
+                b: 3,
+                label: 1.0,
+                weight: 0.5,
+            },
+            Pair {
+                a: 1,
+                b: 4,
+                label: 0.0,
+                weight: 0.25,
+            },
+            Pair {
+                a: 0,
+                b: 4,
+                label: 0.0,
+                weight: 0.25,
+            },
+        ];
+        let (alpha, beta) = (3.0f32, -0.5f32);
+        let loss = |h: &Array2<f32>, alpha: f32, beta: f32| {
+            pair_loss(&normalize_rows(h).0, &pairs, alpha, beta).0
+        };
+        let (z, norms) = normalize_rows(&h);
+        let (_, dz, [d_alpha, d_beta]) = pair_loss(&z, &pairs, alpha, beta);
+        let dh = normalize_backward(&z, &norms, dz);
+        let mut flat = h.clone().into_raw_vec_and_offset().0;
+        for i in 0..flat.len() {
+            let n = numeric(&mut flat, i, &mut |x| {
+                loss(
+                    &Array2::from_shape_vec((5, 4), x.to_vec()).unwrap(),
+                    alpha,
+                    beta,
+                )
+            });
+            assert_close(dh.as_slice().unwrap()[i], n, &format!("h[{i}]"));
+        }
+        let n = numeric(&mut [alpha, beta], 0, &mut |x| loss(&h, x[0], x[1]));
+        assert_close(d_alpha, n, "alpha");
+        let n = numeric(&mut [alpha, beta], 1, &mut |x| loss(&h, x[0], x[1]));
+        assert_close(d_beta, n, "beta");
+    }
+
+    #[test]
+    fn two_stacked_layers_backpropagate_through_normalisation_and_loss() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let params = random_params(&mut rng, &[5, 4, 3], 3);
+        // Bottom block: 7 sources → 4 destinations; top block: those 4 → 2 scored nodes.
+        let bottom = block();
+        let top = Block {
+            n_dst: 3,
+            src: (0..4).collect(),
+            dst_is_seller: vec![true, false, false],
+            adjacency: vec![
+                BlockAdjacency {
+                    indptr: vec![0, 2, 2, 2],
+                    indices: vec![1, 3],
+                },
+                BlockAdjacency {
+                    indptr: vec![0, 0, 1, 2],
+                    indices: vec![0, 3],
+                },
+                BlockAdjacency {
+                    indptr: vec![0, 0, 1, 3],
+                    indices: vec![3, 2, 3],
+                },
+            ],
+        };
+        let pairs = [
+            Pair {
+                a: 0,
+                b: 1,
+                label: 1.0,
+                weight: 1.0,
+            },
+            Pair {
+                a: 0,
+                b: 2,
+                label: 0.0,
+                weight: 1.0,
+            },
+        ];
+        let run = |p: &Params, h: &Array2<f32>| {
+            let (h1, c0) = forward(p, 0, &bottom, h.clone(), false);
+            let (h2, c1) = forward(p, 1, &top, h1, true);
+            let (z, norms) = normalize_rows(&h2);
+            let (loss, dz, d_score) = pair_loss(&z, &pairs, p.alpha(), p.beta());
+            (loss, c0, c1, z, norms, dz, d_score)
+        };
+        let h = random(&mut rng, 7, 5);
+        let (_, c0, c1, z, norms, dz, d_score) = run(&params, &h);
+        let mut grads = Params::zeros_like(&params);
+        grads.tensors.last_mut().unwrap().data = d_score.to_vec();
+        let d2 = normalize_backward(&z, &norms, dz);
+        let d1 = backward(&params, 1, &top, c1, d2, true, &mut grads);
+        let d0 = backward(&params, 0, &bottom, c0, d1, false, &mut grads);
+        for t in 0..params.tensors.len() {
+            for i in 0..params.tensors[t].data.len() {
+                let mut p = params.clone();
+                let n = numeric(&mut p.tensors[t].data.clone(), i, &mut |x| {
+                    p.tensors[t].data = x.to_vec();
+                    run(&p, &h).0
+                });
+                assert_close(grads.tensors[t].data[i], n, &format!("tensor {t}[{i}]"));
+            }
+        }
+        let mut flat = h.clone().into_raw_vec_and_offset().0;
+        for i in 0..flat.len() {
+            let n = numeric(&mut flat, i, &mut |x| {
+                run(
+                    &params,
+                    &Array2::from_shape_vec((7, 5), x.to_vec()).unwrap(),
+                )
+                .0
+            });
+            assert_close(d0.as_slice().unwrap()[i], n, &format!("input[{i}]"));
+        }
+    }
+}

@@ -72,6 +72,10 @@ pub struct ModelConfig {
     pub batch: usize,
     /// Sampled negatives per root edge (plus the batch's other products).
     pub negatives: usize,
+    /// Negatives are drawn ∝ (degree + 1)^power.
+    pub negative_power: f32,
+    /// Also use the batch's other products as negatives.
+    pub in_batch_negatives: bool,
     /// Neighbours sampled per node and relation at the first hop.
     pub fanout: usize,
     /// Neighbours sampled per node and relation at deeper hops (stratified sampling).
@@ -90,6 +94,12 @@ pub struct ModelConfig {
     pub lr: f32,
     /// AdaGrad step size of the input embedding rows.
     pub lr_embedding: f32,
+    /// Sellers have a trainable identity row (else they are represented by their listings
+    /// only, and sellers with a single listing give no root edge).
+    pub seller_identity: bool,
+    /// Share of root edges held out of training to fit the final score (0: no co-purchase
+    /// term; the score is the trained `σ(α·cos + β)`).
+    pub validation_share: f32,
     /// Seed of every random choice.
     pub seed: u64,
     /// Fixed shards per batch, computed in parallel and summed in order (determinism does not
@@ -102,9 +112,11 @@ impl Default for ModelConfig {
         ModelConfig {
             layers: 2,
             dim: 64,
-            epochs: 10,
-            batch: 512,
+            epochs: 20,
+            batch: 128,
             negatives: 5,
+            negative_power: 0.0,
+            in_batch_negatives: true,
             fanout: 10,
             fanout_deep: 3,
             sampling: Sampling::Stratified,
@@ -114,6 +126,8 @@ impl Default for ModelConfig {
             cold_share: 1.0,
             lr: 0.01,
             lr_embedding: 0.1,
+            seller_identity: false,
+            validation_share: 0.05,
             seed: 0,
             shards: 4,
         }
@@ -138,6 +152,9 @@ impl ModelConfig {
         }
         if self.dim == 0 || self.batch == 0 || self.shards == 0 || self.fanout == 0 {
             return bad("--dim, --batch, --shards and --fanout must be positive");
+        }
+        if !(0.0..0.5).contains(&self.validation_share) {
+            return bad("--validation-share must be at least 0 and below 0.5");
         }
         if !(0.0..=1.0).contains(&self.cold_share) {
             return bad("--cold-share must be between 0 and 1");

@@ -21,7 +21,13 @@ const EPS: f32 = 1e-8;
 impl Adam {
     /// Zero moments shaped like `params`.
     pub fn new(params: &Params) -> Adam {
-        let zeros = || params.tensors.iter().map(|t| vec![0.0; t.data.len()]).collect();
+        let zeros = || {
+            params
+                .tensors
+                .iter()
+                .map(|t| vec![0.0; t.data.len()])
+                .collect()
+        };
         Adam {
             m: zeros(),
             v: zeros(),

@@ -31,6 +31,9 @@ pub fn root_edges(graph: &Graph, cfg: &ModelConfig) -> Vec<(Id, Id)> {
     let mut roots = Vec::new();
     for s in 0..graph.sellers {
         let products = graph.lists.neighbours(s);
+        if !cfg.seller_identity && products.len() < 2 {
+            continue;
+        }
         match cfg.sampling {
             Sampling::Uniform => roots.extend(products.iter().map(|&p| (s, p))),
             Sampling::Stratified => {
@@ -53,7 +56,7 @@ pub fn root_edges(graph: &Graph, cfg: &ModelConfig) -> Vec<(Id, Id)> {
 }
 
 /// Draws negatives from the products a recommendation could name (listed or high-demand, not
-/// auxiliary) with probability ∝ (degree + 1)^0.75, degree counting listing and co-purchase
+/// auxiliary) with probability ∝ (degree + 1)^power, degree counting listing and co-purchase
 /// edges.
 pub struct NegativeSampler {
     products: Vec<Id>,
@@ -62,7 +65,7 @@ pub struct NegativeSampler {
 
 impl NegativeSampler {
     /// The sampler of a graph.
-    pub fn new(graph: &Graph) -> NegativeSampler {
+    pub fn new(graph: &Graph, power: f32) -> NegativeSampler {
         let mut products = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0f64;
@@ -71,7 +74,7 @@ impl NegativeSampler {
                 continue;
             }
             let degree = graph.listed_by.degree(p) + graph.copurchase.degree(p);
-            total += ((degree + 1) as f64).powf(0.75);
+            total += ((degree + 1) as f64).powf(f64::from(power));
             products.push(p);
             cumulative.push(total);
         }
@@ -99,6 +102,8 @@ pub struct Sample {
     pub pairs: Vec<Pair>,
     /// Products treated as cold in this sample (listing edges and identity rows hidden).
     pub hidden: HashSet<u32>,
+    /// The root edges, invisible to the sample's neighbourhoods and seller features.
+    pub excluded: HashSet<(Id, Id)>,
 }
 
 /// Builds mini-batch samples over one graph.
@@ -145,7 +150,7 @@ impl<'g> Sampler<'g> {
             graph,
             cfg,
             relations: cfg.relations(),
-            negatives: NegativeSampler::new(graph),
+            negatives: NegativeSampler::new(graph, cfg.negative_power),
         }
     }
 
@@ -169,13 +174,14 @@ impl<'g> Sampler<'g> {
                     _ => {}
                 }
             }
-            // In-batch negatives: the other roots' products.
-            negs.extend(
-                roots
-                    .iter()
-                    .map(|&(_, q)| q)
-                    .filter(|&q| q != p && !g.lists.contains(s, q)),
-            );
+            if self.cfg.in_batch_negatives {
+                negs.extend(
+                    roots
+                        .iter()
+                        .map(|&(_, q)| q)
+                        .filter(|&q| q != p && !g.lists.contains(s, q)),
+                );
+            }
             per_root.push(negs);
         }
         for (&(s, p), negs) in roots.iter().zip(&per_root) {
@@ -228,6 +234,7 @@ impl<'g> Sampler<'g> {
             blocks,
             pairs,
             hidden,
+            excluded,
         }
     }
 
@@ -235,8 +242,14 @@ impl<'g> Sampler<'g> {
     pub fn full_block(&self, nodes: Vec<u32>) -> Block {
         let mut unused = rng_for(0, &[]);
         let none = HashSet::new();
-        self.expand(Frontier::new(nodes), usize::MAX, &none, &HashSet::new(), &mut unused)
-            .0
+        self.expand(
+            Frontier::new(nodes),
+            usize::MAX,
+            &none,
+            &HashSet::new(),
+            &mut unused,
+        )
+        .0
     }
 
     /// The block whose destinations are `frontier`, with up to `fanout` neighbours per node
@@ -278,7 +291,11 @@ impl<'g> Sampler<'g> {
         }
         let block = Block {
             n_dst,
-            dst_is_seller: frontier.src.iter().map(|&n| self.graph.is_seller(n)).collect(),
+            dst_is_seller: frontier
+                .src
+                .iter()
+                .map(|&n| self.graph.is_seller(n))
+                .collect(),
             src: next.src.clone(),
             adjacency,
         };
@@ -300,7 +317,9 @@ impl<'g> Sampler<'g> {
                 g.lists
                     .neighbours(v)
                     .iter()
-                    .filter(|&&p| !excluded.contains(&(v, p)) && !hidden.contains(&g.product_node(p)))
+                    .filter(|&&p| {
+                        !excluded.contains(&(v, p)) && !hidden.contains(&g.product_node(p))
+                    })
                     .map(|&p| g.product_node(p)),
             ),
             (Relation::ListedBy, false) if !hidden.contains(&v) => {

@@ -26,6 +26,9 @@ const JOB: &str = "train";
 /// latest training are kept; output generations count up from 1.
 const INPUT_GENERATION: u32 = u32::MAX - 1;
 
+/// Most validation products held out of training.
+const VALIDATION_CAP: usize = 2_000;
+
 /// Nodes whose output vectors are committed per write batch.
 const WRITE_CHUNK: usize = 50_000;
 
@@ -38,6 +41,9 @@ pub struct GraphModel {
     pub alpha: f32,
     /// Score intercept.
     pub beta: f32,
+    /// Weights of the co-purchase link features (direct, two-step) in the score (0 without
+    /// validation products).
+    pub link_weights: [f32; 2],
     /// The configuration it was trained with.
     pub config: ModelConfig,
     /// Root edges per epoch.
@@ -103,6 +109,8 @@ pub struct TrainSummary {
     pub resumed: bool,
     /// Nodes embedded.
     pub nodes: u64,
+    /// The final score's `[α, w₁, w₂, β]`: `σ(α·cos + w₁·link₁ + w₂·link₂ + β)`.
+    pub score: [f32; 4],
 }
 
 /// Trains the graph model (or resumes its interrupted training) and activates it.
@@ -117,10 +125,13 @@ pub fn train(
     store
         .model::<TextModel>(TEXT_MODEL)?
         .ok_or(ModelError::NotFeaturized)?;
-    let graph = Graph::load(store, &cfg.graph)?;
-    if graph.lists.edges() == 0 {
+    let full = Graph::load(store, &cfg.graph)?;
+    if full.lists.edges() == 0 {
         return Err(ModelError::NoEdges);
     }
+    // Validation products lose their listings for training; they fit the final score.
+    let validation = full.validation_products(cfg.validation_share, VALIDATION_CAP, cfg.seed);
+    let (graph, held) = full.hold_out(&validation);
     let previous = store.job::<TrainJob>(JOB)?;
     let active = store.model::<GraphModel>(GRAPH_MODEL)?;
     let (base, dims) = input_features(store, cfg, &graph)?;
@@ -183,8 +194,8 @@ pub fn train(
         Some(Phase::Writing(next)) => next,
         _ => 0,
     };
-    let embeddings = trainer.infer();
-    let nodes = graph.nodes();
+    let embeddings = trainer.infer_on(&full);
+    let nodes = full.nodes();
     progress.start("write embeddings", nodes as u64);
     let mut job = TrainJob {
         config: cfg.clone(),
@@ -208,10 +219,19 @@ pub fn train(
     }
     progress.finish();
 
+    let (alpha, link_weights, beta) = match trainer.fit_score(&held).as_deref() {
+        Some(&[a, w1, w2, b]) => (a, [w1, w2], b),
+        _ => (
+            trainer.state.params.alpha(),
+            [0.0; 2],
+            trainer.state.params.beta(),
+        ),
+    };
     let model = GraphModel {
         generation,
-        alpha: trainer.state.params.alpha(),
-        beta: trainer.state.params.beta(),
+        alpha,
+        beta,
+        link_weights,
         config: cfg.clone(),
         root_edges: trainer.root_count() as u64,
         epoch_losses: trainer.state.epoch_losses.clone(),
@@ -234,6 +254,7 @@ pub fn train(
         infer_seconds: started.elapsed().as_secs_f64(),
         resumed,
         nodes: nodes as u64,
+        score: [alpha, link_weights[0], link_weights[1], beta],
     })
 }
 
@@ -247,7 +268,8 @@ fn kind(graph: &Graph, node: u32) -> (Namespace, u32) {
 }
 
 /// The fixed input features: seeded noise, plus (under `--init text`) each product's text
-/// vector and each seller's view-weighted vector; and their dimension.
+/// vector; and their dimension. (Sellers' text features, the view-weighted mean of their
+/// products' vectors, are computed per batch by the trainer.)
 fn input_features(
     store: &Store,
     cfg: &ModelConfig,
@@ -260,13 +282,26 @@ fn input_features(
     let dims = dims.ok_or(ModelError::NotFeaturized)?;
     let mut table = noise_table(cfg, dims, graph.nodes());
     if cfg.init == Init::Text {
-        let mut add = |node: u32, v: &[f32]| {
-            if v.len() == dims && (node as usize) < table.nrows() {
-                table.row_mut(node as usize).scaled_add(1.0, &ArrayView1::from(v));
+        let mut has_text = vec![false; graph.products as usize];
+        store.for_each_feature(|p, f| {
+            let node = graph.product_node(p) as usize;
+            if f.vector.len() == dims && node < table.nrows() && f.vector.iter().any(|&x| x != 0.0)
+            {
+                table
+                    .row_mut(node)
+                    .scaled_add(1.0, &ArrayView1::from(&f.vector[..]));
+                has_text[p as usize] = true;
             }
-        };
-        store.for_each_feature(|p, f| add(graph.product_node(p), &f.vector))?;
-        store.for_each_embedding(CONTENT_GENERATION, Namespace::Seller, |s, v| add(s, &v))?;
+        })?;
+        // A product without text gets unit-length noise instead: a fixed random signature as
+        // strong as a text vector, which still tells its neighbours apart when it is cold.
+        for p in (0..graph.products).filter(|&p| !has_text[p as usize]) {
+            let mut row = table.row_mut(graph.product_node(p) as usize);
+            let norm = row.dot(&row).sqrt();
+            if norm > 0.0 {
+                row /= norm;
+            }
+        }
     }
     Ok((table, dims))
 }

@@ -14,10 +14,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::graph::Graph;
-use super::layer::{self, Params};
+use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
-use super::sample::{Sampler, rng_for, root_edges};
+use super::sample::{Sample, Sampler, rng_for, root_edges};
 use super::{Init, ModelConfig, ModelError};
+use crate::copurchase;
+use crate::features::calibrate;
 use crate::store::Id;
 
 /// Where a run is and its optimiser state: with the input table, everything a resumed run
@@ -234,8 +236,14 @@ impl<'g> Trainer<'g> {
         for (i, &node) in rows.iter().enumerate() {
             let n = node as usize;
             adagrad(
-                self.table.row_mut(n).as_slice_mut().expect("standard layout"),
-                self.accum.row_mut(n).as_slice_mut().expect("standard layout"),
+                self.table
+                    .row_mut(n)
+                    .as_slice_mut()
+                    .expect("standard layout"),
+                self.accum
+                    .row_mut(n)
+                    .as_slice_mut()
+                    .expect("standard layout"),
                 &row_grads[i * d..(i + 1) * d],
                 self.cfg.lr_embedding,
             );
@@ -266,26 +274,23 @@ impl<'g> Trainer<'g> {
         let sample = self.sampler.sample(roots, batch, rng);
         let params = &self.state.params;
         let layers = sample.blocks.len();
-        let (mut h, identity) = inputs(
-            self.graph,
-            &self.base,
-            &self.table,
-            &sample.blocks[0].src,
-            &sample.hidden,
-        );
-        let mut caches = Vec::with_capacity(layers);
-        for (l, block) in sample.blocks.iter().enumerate() {
-            let (out, cache) = layer::forward(params, l, block, h, l + 1 == layers);
-            caches.push(cache);
-            h = out;
-        }
+        let (h, identity, caches) = self.forward(&sample);
         let (z, norms) = layer::normalize_rows(&h);
-        let (loss, dz, d_score) = layer::pair_loss(&z, &sample.pairs, params.alpha(), params.beta());
+        let (loss, dz, d_score) =
+            layer::pair_loss(&z, &sample.pairs, params.alpha(), params.beta());
         let mut grads = Params::zeros_like(params);
         grads.tensors.last_mut().expect("score tensor").data = d_score.to_vec();
         let mut dh = layer::normalize_backward(&z, &norms, dz);
         for (l, cache) in caches.into_iter().enumerate().rev() {
-            dh = layer::backward(params, l, &sample.blocks[l], cache, dh, l + 1 == layers, &mut grads);
+            dh = layer::backward(
+                params,
+                l,
+                &sample.blocks[l],
+                cache,
+                dh,
+                l + 1 == layers,
+                &mut grads,
+            );
         }
         let keep: Vec<usize> = (0..identity.len()).filter(|&i| identity[i]).collect();
         ShardOut {
@@ -296,12 +301,106 @@ impl<'g> Trainer<'g> {
         }
     }
 
+    /// The encoder's output rows for a sample's scored nodes, which input rows carry an
+    /// identity, and each layer's cache.
+    fn forward(&self, sample: &Sample) -> (Array2<f32>, Vec<bool>, Vec<LayerCache>) {
+        let layers = sample.blocks.len();
+        let (mut h, identity) =
+            self.inputs(&sample.blocks[0].src, &sample.hidden, &sample.excluded);
+        let mut caches = Vec::with_capacity(layers);
+        for (l, block) in sample.blocks.iter().enumerate() {
+            let (out, cache) = layer::forward(&self.state.params, l, block, h, l + 1 == layers);
+            caches.push(cache);
+            h = out;
+        }
+        (h, identity, caches)
+    }
+
+    /// Fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + β)` (links from
+    /// [`crate::copurchase`]) on held-out products, as the cold split evaluates: `held` are
+    /// the listing edges removed from the training graph, so their products are cold there.
+    /// Each seller with held edges ranks all held products; the weights come from a weighted
+    /// logistic regression, then the link weights are rescaled to maximise Recall@20 of that
+    /// ranking and the combined logit recalibrated. `[α, w₁, w₂, β]`, or `None` without held
+    /// edges.
+    pub fn fit_score(&self, held: &[(Id, Id)]) -> Option<Vec<f32>> {
+        /// Sellers whose rankings fit the score (enough for four numbers).
+        const SELLERS: usize = 5_000;
+        let g = self.graph;
+        let emb = self.infer_on(g);
+        let mut products: Vec<Id> = held.iter().map(|&(_, p)| p).collect();
+        products.sort_unstable();
+        products.dedup();
+        let mut by_seller: HashMap<Id, Vec<Id>> = HashMap::new();
+        for &(s, p) in held {
+            if g.lists.degree(s) > 0 {
+                by_seller.entry(s).or_default().push(p);
+            }
+        }
+        let mut sellers: Vec<(Id, Vec<Id>)> = by_seller.into_iter().collect();
+        sellers.sort_unstable();
+        sellers.truncate(SELLERS);
+        // Per seller: ([cos, link₁, link₂], positive) for every held product.
+        let rows: Vec<Vec<([f32; 3], bool)>> = sellers
+            .par_iter()
+            .map(|(s, positives)| {
+                let links = copurchase::link_scores(g.lists.neighbours(*s).iter().copied(), |q| {
+                    Ok(g.copurchase.neighbours(q))
+                })
+                .unwrap_or_default();
+                products
+                    .iter()
+                    .map(|&p| {
+                        let cos = emb.seller(*s).dot(&emb.product(p));
+                        let [l1, l2] = links.get(&p).copied().unwrap_or_default();
+                        ([cos, l1, l2], positives.contains(&p))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut examples: Vec<([f32; 3], bool, f32)> = Vec::new();
+        for ranking in &rows {
+            let pos = ranking.iter().filter(|r| r.1).count().max(1) as f32;
+            let neg = (ranking.len() as f32 - pos).max(1.0);
+            examples.extend(
+                ranking
+                    .iter()
+                    .map(|&(f, y)| (f, y, if y { 1.0 / pos } else { 1.0 / neg })),
+            );
+        }
+        let w = calibrate::fit_logistic(&examples)?;
+        let logit = |f: &[f32; 3], scale: f32| w[0] * f[0] + scale * (w[1] * f[1] + w[2] * f[2]);
+        let recall = |scale: f32| {
+            let mut total = 0f64;
+            for ranking in &rows {
+                let mut scored: Vec<(f32, bool)> =
+                    ranking.iter().map(|(f, y)| (logit(f, scale), *y)).collect();
+                scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let pos = ranking.iter().filter(|r| r.1).count().max(1);
+                let hits = scored.iter().take(20).filter(|r| r.1).count();
+                total += hits as f64 / pos as f64;
+            }
+            total / rows.len().max(1) as f64
+        };
+        let scale = [0.0f32, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+            .into_iter()
+            .max_by(|&a, &b| recall(a).total_cmp(&recall(b)).then(b.total_cmp(&a)))?;
+        let combined: Vec<([f32; 1], bool, f32)> = examples
+            .iter()
+            .map(|(f, label, weight)| ([logit(f, scale)], *label, *weight))
+            .collect();
+        let [a, beta] = calibrate::fit_logistic(&combined)?[..] else {
+            return None;
+        };
+        Some(vec![a * w[0], a * scale * w[1], a * scale * w[2], beta])
+    }
+
     /// Trains until the last epoch, calling `checkpoint` whenever `due()` says so and at the
     /// end; stops early (after a checkpoint) when `cancel` is set.
     pub fn run(
         &mut self,
         cancel: &AtomicBool,
-        mut on_batch: impl FnMut(&Trainer) ,
+        mut on_batch: impl FnMut(&Trainer),
         mut due: impl FnMut(&Trainer) -> bool,
         mut checkpoint: impl FnMut(&mut Trainer) -> Result<(), ModelError>,
     ) -> Result<(), ModelError> {
@@ -319,38 +418,69 @@ impl<'g> Trainer<'g> {
         checkpoint(self)
     }
 
-    /// Output embeddings of every node with full neighbourhoods, layer by layer.
-    pub fn infer(&self) -> Embeddings {
-        infer(
-            self.graph,
-            self.cfg,
-            &self.state.params,
-            &self.base,
-            &self.table,
-        )
+    /// Output embeddings of every node of `graph` (the training graph, or the same nodes
+    /// with more edges) with full neighbourhoods, layer by layer.
+    pub fn infer_on(&self, graph: &Graph) -> Embeddings {
+        let inputs = |nodes: &[u32]| {
+            self.inputs_on(graph, nodes, &HashSet::new(), &HashSet::new())
+                .0
+        };
+        infer(graph, self.cfg, &self.state.params, &inputs)
     }
-}
 
-/// The input rows of `nodes`: features, plus the identity offset of warm nodes not hidden;
-/// and which rows got an offset (only those receive gradients).
-fn inputs(
-    graph: &Graph,
-    base: &Array2<f32>,
-    table: &Array2<f32>,
-    nodes: &[u32],
-    hidden: &HashSet<u32>,
-) -> (Array2<f32>, Vec<bool>) {
-    let mut h = base.select(Axis(0), &as_usize(nodes));
-    let identity: Vec<bool> = nodes
-        .iter()
-        .map(|&n| graph.is_warm(n) && !hidden.contains(&n))
-        .collect();
-    for ((mut row, &n), &on) in h.outer_iter_mut().zip(nodes).zip(&identity) {
-        if on {
-            row += &table.row(n as usize);
-        }
+    fn inputs(
+        &self,
+        nodes: &[u32],
+        hidden: &HashSet<u32>,
+        excluded: &HashSet<(Id, Id)>,
+    ) -> (Array2<f32>, Vec<bool>) {
+        self.inputs_on(self.graph, nodes, hidden, excluded)
     }
-    (h, identity)
+
+    /// The input rows of `nodes` and which of them carry a trainable identity row (only those
+    /// receive gradients). A product's input is its features, plus its identity row when it
+    /// is warm and not hidden. A seller's is its noise features and identity row plus, under
+    /// `--init text`, the view-weighted mean of the text of its listed products that the
+    /// sample can see: computed here rather than read from the content model so that a root
+    /// edge's product never leaks into its seller's input.
+    fn inputs_on(
+        &self,
+        g: &Graph,
+        nodes: &[u32],
+        hidden: &HashSet<u32>,
+        excluded: &HashSet<(Id, Id)>,
+    ) -> (Array2<f32>, Vec<bool>) {
+        let mut h = self.base.select(Axis(0), &as_usize(nodes));
+        let identity: Vec<bool> = nodes
+            .iter()
+            .map(|&n| {
+                g.is_warm(n)
+                    && !hidden.contains(&n)
+                    && (self.cfg.seller_identity || !g.is_seller(n))
+            })
+            .collect();
+        let mut text = ndarray::Array1::<f32>::zeros(h.ncols());
+        for ((mut row, &n), &on) in h.outer_iter_mut().zip(nodes).zip(&identity) {
+            if on {
+                row += &self.table.row(n as usize);
+            }
+            if !g.is_seller(n) || self.cfg.init != Init::Text {
+                continue;
+            }
+            text.fill(0.0);
+            for &p in g.lists.neighbours(n) {
+                let node = g.product_node(p);
+                if !excluded.contains(&(n, p)) && !hidden.contains(&node) {
+                    text.scaled_add(g.views[p as usize] + 1.0, &self.base.row(node as usize));
+                }
+            }
+            let norm = text.dot(&text).sqrt();
+            if norm > 0.0 {
+                row.scaled_add(1.0 / norm, &text);
+            }
+        }
+        (h, identity)
+    }
 }
 
 fn as_usize(ids: &[u32]) -> Vec<usize> {
@@ -377,34 +507,39 @@ impl Embeddings {
     }
 }
 
+/// `f` over consecutive chunks of the node ids `0..nodes`, in parallel, rows stacked in order.
+fn by_chunks(nodes: usize, f: impl Fn(Vec<u32>) -> Array2<f32> + Sync) -> Array2<f32> {
+    const CHUNK: usize = 4096;
+    let chunks: Vec<Array2<f32>> = (0..nodes.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            f((c * CHUNK..((c + 1) * CHUNK).min(nodes))
+                .map(|i| i as u32)
+                .collect())
+        })
+        .collect();
+    let views: Vec<_> = chunks.iter().map(|c| c.view()).collect();
+    ndarray::concatenate(Axis(0), &views).expect("chunks share a width")
+}
+
 /// Layer-wise inference: every layer is computed for every node from the previous layer's
 /// rows, with each node's full neighbourhood (no sampling, nothing hidden).
 pub fn infer(
     graph: &Graph,
     cfg: &ModelConfig,
     params: &Params,
-    base: &Array2<f32>,
-    table: &Array2<f32>,
+    inputs: &(dyn Fn(&[u32]) -> Array2<f32> + Sync),
 ) -> Embeddings {
-    const CHUNK: usize = 4096;
     let sampler = Sampler::new(graph, cfg);
     let nodes = graph.nodes();
     let layers = params.layers();
-    let all: Vec<u32> = (0..nodes as u32).collect();
-    let mut h = inputs(graph, base, table, &all, &HashSet::new()).0;
-    drop(all);
+    let mut h = by_chunks(nodes, |ids| inputs(&ids));
     for l in 0..layers {
-        let chunks: Vec<Array2<f32>> = (0..nodes.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let ids: Vec<u32> = (c * CHUNK..((c + 1) * CHUNK).min(nodes)).map(|i| i as u32).collect();
-                let block = sampler.full_block(ids);
-                let input = h.select(Axis(0), &as_usize(&block.src));
-                layer::forward(params, l, &block, input, l + 1 == layers).0
-            })
-            .collect();
-        let views: Vec<_> = chunks.iter().map(|c| c.view()).collect();
-        h = ndarray::concatenate(Axis(0), &views).expect("chunks share a width");
+        h = by_chunks(nodes, |ids| {
+            let block = sampler.full_block(ids);
+            let input = h.select(Axis(0), &as_usize(&block.src));
+            layer::forward(params, l, &block, input, l + 1 == layers).0
+        });
     }
     Embeddings {
         rows: layer::normalize_rows(&h).0,

@@ -1,0 +1,140 @@
+//! The co-purchase link features of a seller and a product: the direct term
+//! `link₁(s, h) = Σ_{p listed by s} 1[p ~ h] / √(deg p · deg h)` and the two-step term
+//! `link₂(s, h) = Σ_q link₁(s, q) · 1[q ~ h] / deg q`, over co-purchase pairs at or above the
+//! graph's threshold (`deg` = partners at or above it). The graph model's score adds them,
+//! with weights fitted on validation products, to its cosine term; training computes them on
+//! the in-memory graph, recommend and eval from the store — one formula for all three.
+
+use std::collections::HashMap;
+
+use crate::store::{Id, Result, Store};
+
+/// `[link₁, link₂]` per linked product.
+pub type Links = HashMap<Id, [f32; 2]>;
+
+/// The link features of a seller listing `listed`, given each product's partners.
+pub fn link_scores<'n>(
+    listed: impl IntoIterator<Item = Id>,
+    mut partners: impl FnMut(Id) -> Result<&'n [Id]>,
+) -> Result<Links> {
+    let mut direct: HashMap<Id, f32> = HashMap::new();
+    let mut degree: HashMap<Id, f32> = HashMap::new();
+    for p in listed {
+        let ps = partners(p)?;
+        if ps.is_empty() {
+            continue;
+        }
+        let dp = ps.len() as f32;
+        for &h in ps {
+            let dh = match degree.get(&h) {
+                Some(&d) => d,
+                None => {
+                    let d = partners(h)?.len().max(1) as f32;
+                    degree.insert(h, d);
+                    d
+                }
+            };
+            *direct.entry(h).or_default() += 1.0 / (dp * dh).sqrt();
+        }
+    }
+    let mut links: Links = direct.iter().map(|(&h, &w)| (h, [w, 0.0])).collect();
+    let mut firsts: Vec<(Id, f32)> = direct.into_iter().collect();
+    // Sum in id order so the floating-point result does not depend on hash order.
+    firsts.sort_unstable_by_key(|&(q, _)| q);
+    for (q, w) in firsts {
+        let qs = partners(q)?;
+        let step = w / qs.len().max(1) as f32;
+        for &h in qs {
+            links.entry(h).or_default()[1] += step;
+        }
+    }
+    Ok(links)
+}
+
+/// Co-purchase partners read from the store, at or above a threshold: all at once for bulk
+/// work, or for one seller's products on demand.
+pub struct Partners<'a> {
+    store: &'a Store,
+    threshold: u64,
+    loaded: Option<HashMap<Id, Vec<Id>>>,
+}
+
+impl<'a> Partners<'a> {
+    /// Partners read on demand.
+    pub fn lazy(store: &'a Store, threshold: u64) -> Partners<'a> {
+        Partners {
+            store,
+            threshold,
+            loaded: None,
+        }
+    }
+
+    /// Every pair read now (one scan).
+    pub fn load(store: &'a Store, threshold: u64) -> Result<Partners<'a>> {
+        let mut all: HashMap<Id, Vec<Id>> = HashMap::new();
+        store.for_each_copurchase(|a, b, c| {
+            if c >= threshold && a != b {
+                all.entry(a).or_default().push(b);
+            }
+        })?;
+        Ok(Partners {
+            store,
+            threshold,
+            loaded: Some(all),
+        })
+    }
+
+    /// The link features of a seller listing `listed`.
+    pub fn link_scores(&self, listed: &[Id]) -> Result<Links> {
+        fn partners_of(all: &HashMap<Id, Vec<Id>>, p: Id) -> Result<&[Id]> {
+            Ok(all.get(&p).map_or(&[][..], Vec::as_slice))
+        }
+        if let Some(all) = &self.loaded {
+            return link_scores(listed.iter().copied(), |p| partners_of(all, p));
+        }
+        let mut fetched: HashMap<Id, Vec<Id>> = HashMap::new();
+        for &p in listed {
+            let partners = self.read(p)?;
+            for &h in &partners {
+                if !fetched.contains_key(&h) {
+                    fetched.insert(h, self.read(h)?);
+                }
+            }
+            fetched.insert(p, partners);
+        }
+        link_scores(listed.iter().copied(), |p| partners_of(&fetched, p))
+    }
+
+    fn read(&self, p: Id) -> Result<Vec<Id>> {
+        Ok(self
+            .store
+            .copurchases_of(p)?
+            .into_iter()
+            .filter(|&(q, c)| c >= self.threshold && q != p)
+            .map(|(q, _)| q)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_and_two_step_links_over_the_sellers_products() {
+        // 0 ~ 1, 0 ~ 2, 3 ~ 1: a seller listing 0 and 3.
+        let adj: HashMap<Id, Vec<Id>> =
+            [(0, vec![1, 2]), (1, vec![0, 3]), (2, vec![0]), (3, vec![1])]
+                .into_iter()
+                .collect();
+        let s = link_scores([0, 3], |p| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice))).unwrap();
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
+        // Direct: h = 1 from 0 (deg 2) and 3 (deg 1), deg 1 = 2; h = 2 from 0.
+        let one = 1.0 / (2f32 * 2.0).sqrt() + 1.0 / (1f32 * 2.0).sqrt();
+        let two = 1.0 / (2f32 * 1.0).sqrt();
+        assert!(close(s[&1][0], one) && close(s[&2][0], two));
+        // Two steps: through 1 (deg 2) to 0 and 3, through 2 (deg 1) to 0.
+        assert!(close(s[&0][1], one / 2.0 + two) && close(s[&3][1], one / 2.0));
+        assert!(close(s[&0][0], 0.0) && close(s[&1][1], 0.0));
+    }
+}
