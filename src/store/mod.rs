@@ -26,8 +26,9 @@ use rocksdb::{
 pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
 pub use records::{
-    Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, Listing, ProductRecord,
-    ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenRecord, TokenSubject,
+    Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, JobRecord, JobState, Listing,
+    ProductRecord, ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenRecord,
+    TokenSubject,
 };
 pub use tokens::TokenId;
 pub use writer::DropWriter;
