@@ -312,6 +312,11 @@ impl Prepared {
         &self.name
     }
 
+    /// Content fingerprint (xxh3 over file names and bytes) that identifies the drop.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
     /// Whether this continues an interrupted ingest of the drop (which already has its
     /// sequence number) rather than applying a new one.
     pub fn resumes(&self) -> bool {
@@ -534,7 +539,8 @@ fn write_rejects(store: &Store, name: &str, rejects: &[Reject]) -> Result<Option
     Ok(Some(path))
 }
 
-fn now() -> u64 {
+/// Unix seconds now (0 if the clock is before 1970).
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -653,18 +653,25 @@ fn remove_dead_secondaries(root: &Path) {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix("secondary-"))
-            .and_then(|p| p.parse::<libc::pid_t>().ok())
+            .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
         };
-        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
-        let gone = unsafe { libc::kill(pid, 0) } != 0
-            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
+        if process_gone(pid) {
             // Best effort, like the removal on drop.
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether no process `pid` exists (a writer or server that was killed).
+pub fn process_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let refused = unsafe { libc::kill(pid, 0) } != 0;
+    refused && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 fn lock_holder(root: &Path) -> String {
