@@ -352,7 +352,10 @@ struct RefreshArgs {
 impl RefreshArgs {
     fn options(&self) -> Result<RefreshOptions> {
         anyhow::ensure!(self.k > 0, "--k must be at least 1");
-        anyhow::ensure!(self.batch_rows != Some(0), "--batch-rows must be at least 1");
+        anyhow::ensure!(
+            self.batch_rows != Some(0),
+            "--batch-rows must be at least 1"
+        );
         let mut o = RefreshOptions {
             allow_out_of_order: self.allow_out_of_order,
             ..RefreshOptions::default()
@@ -464,10 +467,7 @@ pub fn main() -> i32 {
                 || matches!(e.downcast_ref(), Some(RecommendError::Cancelled))
                 || matches!(e.downcast_ref(), Some(IndexError::Cancelled))
                 || matches!(e.downcast_ref(), Some(RefreshError::Interrupted { .. }))
-                || matches!(
-                    e.downcast_ref(),
-                    Some(watch::WatchError::Interrupted(_))
-                );
+                || matches!(e.downcast_ref(), Some(watch::WatchError::Interrupted(_)));
             if interrupted { 130 } else { 1 }
         }
     }
@@ -900,6 +900,12 @@ fn run(cli: Cli) -> Result<()> {
                 "watch: stopped; {} drop(s) refreshed, {} failed",
                 s.refreshed, s.failed
             );
+            // A scripted `--once` learns of failures from the exit code.
+            anyhow::ensure!(
+                !(once && s.failed > 0),
+                "{} drop(s) failed (their errors are in the log above)",
+                s.failed
+            );
             Ok(())
         }
         Command::Tokens { command } => run_tokens(command),
@@ -1124,6 +1130,18 @@ fn print_refresh_event(event: refresh::Event) {
             "{}: already applied as drop #{seq} `{name}`; skipped",
             path.display()
         ),
+        refresh::Event::Validated {
+            name,
+            rows,
+            resumes,
+        } => println!(
+            "{name}: validated, {rows} rows{}",
+            if resumes {
+                "; continuing its interrupted ingest"
+            } else {
+                ""
+            }
+        ),
         refresh::Event::UpToDate { stage } => println!("{stage}: up to date"),
         refresh::Event::Finished {
             stage,
@@ -1139,9 +1157,9 @@ fn print_refresh_event(event: refresh::Event) {
                 print_sellers(s);
             }
             Finished::Index(s) => print_indexed(s),
-            Finished::IndexCurrent(g) => println!(
-                "index: generation {g} already holds the current candidates; kept"
-            ),
+            Finished::IndexCurrent(g) => {
+                println!("index: generation {g} already holds the current candidates; kept")
+            }
             Finished::Recommend(s) => print_recommended(s),
         },
     }

@@ -41,7 +41,7 @@ pub fn stage_names() -> Vec<&'static str> {
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
     /// A drop was refused at validation; nothing was written.
-    #[error("drop {path} not applied, nothing written: {source}")]
+    #[error("drop {path} not applied, nothing written")]
     Drop {
         /// The drop folder.
         path: PathBuf,
@@ -86,13 +86,15 @@ pub enum RefreshError {
         seq: u32,
     },
     /// Ctrl-C: the stage stopped after a commit.
-    #[error("interrupted during {stage} (its progress is committed); rerun the same command to continue")]
+    #[error(
+        "interrupted during {stage} (its progress is committed); rerun the same command to continue"
+    )]
     Interrupted {
         /// The stage.
         stage: &'static str,
     },
     /// A stage failed; its job record says so and a rerun retries it.
-    #[error("{stage} failed: {source}")]
+    #[error("{stage} failed")]
     Failed {
         /// The stage.
         stage: &'static str,
@@ -145,6 +147,15 @@ pub enum Event<'a> {
         name: &'a str,
         /// Its sequence number.
         seq: u32,
+    },
+    /// A drop given is valid and will be applied (or finished, after an interruption).
+    Validated {
+        /// Its name.
+        name: &'a str,
+        /// Its data rows.
+        rows: u64,
+        /// Whether an interrupted ingest of it is continued.
+        resumes: bool,
     },
     /// A stage is done for the current inputs and does not run.
     UpToDate {
@@ -273,18 +284,11 @@ impl Stage for IndexStage {
         let index = ArroyIndex::open(&cx.store.index_dir())?;
         // A build killed after its switch and rerun, or a refresh whose new drops changed no
         // candidate, keeps the generation it has.
-        if let Some(g) = index_stage::current_generation(cx.store, &index, &cx.opts.index, depth)?
-        {
+        if let Some(g) = index_stage::current_generation(cx.store, &index, &cx.opts.index, depth)? {
             return Ok(Finished::IndexCurrent(g));
         }
-        match index_stage::build_index(
-            cx.store,
-            &index,
-            &cx.opts.index,
-            depth,
-            progress,
-            cx.cancel,
-        ) {
+        match index_stage::build_index(cx.store, &index, &cx.opts.index, depth, progress, cx.cancel)
+        {
             Ok(s) => Ok(Finished::Index(s)),
             Err(IndexStageError::Index(IndexError::Cancelled)) => Err(Fault::Cancelled),
             Err(e) => Err(e.into()),
@@ -355,7 +359,11 @@ pub fn refresh(
                 name == stage.name() && r.state == JobState::Done && r.inputs == inputs[i]
             })
     };
-    let Some(first) = (0..CHAIN.len()).find(|&i| !up_to_date(i)) else {
+    // Without a single drop there is nothing to featurize, index or recommend.
+    let first = (0..CHAIN.len())
+        .find(|&i| !up_to_date(i))
+        .filter(|_| last_drop > 0);
+    let Some(first) = first else {
         return Ok(Report {
             stages_run: 0,
             drops_applied: 0,
@@ -447,9 +455,9 @@ fn prepare_drops(
                 seq,
             }),
             Plan::Apply(drop) => {
-                let earlier = drops.iter().find(|d| {
-                    d.fingerprint() == drop.fingerprint() || d.name() == drop.name()
-                });
+                let earlier = drops
+                    .iter()
+                    .find(|d| d.fingerprint() == drop.fingerprint() || d.name() == drop.name());
                 if let Some(twin) = earlier {
                     if twin.fingerprint() != drop.fingerprint() {
                         return Err(RefreshError::Twins {
@@ -473,6 +481,11 @@ fn prepare_drops(
                     }
                     last = Some(drop.name().to_string());
                 }
+                on(Event::Validated {
+                    name: drop.name(),
+                    rows: drop.rows(),
+                    resumes: drop.resumes(),
+                });
                 drops.push(*drop);
             }
         }
@@ -522,7 +535,12 @@ struct JobProgress<'a> {
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 impl<'a> JobProgress<'a> {
-    fn new(store: &'a Store, stage: &'static str, inner: &'a dyn Progress, record: JobRecord) -> Self {
+    fn new(
+        store: &'a Store,
+        stage: &'static str,
+        inner: &'a dyn Progress,
+        record: JobRecord,
+    ) -> Self {
         JobProgress {
             store,
             stage,

@@ -109,17 +109,21 @@ pub fn watch(
     let mut applied: Option<HashSet<String>> = None;
     while !cancel.load(Ordering::Relaxed) {
         let ready = ready_drops(inbox).map_err(|e| inbox_error(e.to_string()))?;
-        // Drops apply in name order: one that failed holds back the drops after it until its
-        // folder changes (fixed) or leaves the inbox.
-        let todo: Vec<(String, PathBuf)> = ready
-            .into_iter()
-            .filter(|(name, _)| !applied.as_ref().is_some_and(|a| a.contains(name)))
-            .take_while(|(name, dir)| failed.get(name) != Some(&signature(dir)))
-            .collect();
+        let unapplied = |applied: &HashSet<String>| -> Vec<(String, PathBuf)> {
+            // Drops apply in name order: one that failed holds back the drops after it until
+            // its folder changes (fixed) or leaves the inbox.
+            ready
+                .iter()
+                .filter(|(name, _)| !applied.contains(name))
+                .take_while(|(name, dir)| failed.get(name) != Some(&signature(dir)))
+                .cloned()
+                .collect()
+        };
         // The first pass also finishes a chain a killed run left behind.
-        if applied.is_none() || !todo.is_empty() {
+        if applied.as_ref().is_none_or(|a| !unapplied(a).is_empty()) {
             match Store::open(db, OpenMode::ReadWrite) {
                 Ok(store) => {
+                    let todo = unapplied(&applied_names(&store)?);
                     let pass = run_pass(&store, &todo, opts, progress, cancel, on)?;
                     summary.refreshed += pass.refreshed;
                     for name in pass.failed {
@@ -192,7 +196,7 @@ fn run_pass(
             Err(e) => {
                 tracing::error!(
                     drop = name,
-                    error = %e,
+                    error = %causes(&e),
                     "refresh failed; the drop and those after it wait until its folder changes"
                 );
                 if !dirs.is_empty() {
@@ -203,6 +207,18 @@ fn run_pass(
         }
     }
     Ok(pass)
+}
+
+/// An error and its causes, as one line.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 /// Names of the drops applied to the store.

@@ -193,10 +193,11 @@ pub fn current_generation(
         return Ok(None);
     };
     let inputs = fingerprint(&candidates(store, &model, depth)?, &model, opts, depth);
-    let current = job == IndexJob {
-        generation: active,
-        inputs,
-    } && index.generations()?.contains(&active);
+    let current =
+        job == IndexJob {
+            generation: active,
+            inputs,
+        } && index.generations()?.contains(&active);
     Ok(current.then_some(active))
 }
 

@@ -312,6 +312,11 @@ impl Prepared {
         &self.name
     }
 
+    /// Data rows in the drop's files (rejected ones included).
+    pub fn rows(&self) -> u64 {
+        self.checked.iter().map(|c| c.rows).sum()
+    }
+
     /// Content fingerprint (xxh3 over file names and bytes) that identifies the drop.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint

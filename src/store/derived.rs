@@ -154,7 +154,10 @@ impl Store {
         let mut out = Vec::new();
         self.scan(Cf::Jobs, REFRESH_JOB_PREFIX, |k, v| {
             let stage = String::from_utf8_lossy(&k[REFRESH_JOB_PREFIX.len()..]).into_owned();
-            out.push((stage, records::decode(v).map_err(|r| corrupt(Cf::Jobs, k, r))?));
+            out.push((
+                stage,
+                records::decode(v).map_err(|r| corrupt(Cf::Jobs, k, r))?,
+            ));
             Ok(())
         })?;
         Ok(out)
