@@ -183,11 +183,17 @@ enum Command {
     /// Writes OUT/train/ (a drop to ingest), OUT/heldout.tsv (seller_id, product_id) and
     /// OUT/split.json. cold: a share of the products with ≥ 2 sellers becomes the high-demand
     /// list and loses every listing (the real situation); temporal: listings after a cutoff;
-    /// random: 20 % of each seller's listings (sellers with ≥ 3).
+    /// random: 20 % of each seller's listings (sellers with ≥ 3). quarterly: one drop per
+    /// calendar quarter of listing time in OUT/drops/<YYYYQn>/ (the quarters up to --from in
+    /// the first), and OUT/heldout/<YYYYQn>.tsv, the next quarter's new pairs (tools/replay.sh).
     Split {
-        /// cold, temporal or random.
-        #[arg(long, value_parser = ["cold", "temporal", "random"], default_value = "cold")]
+        /// cold, temporal, random or quarterly.
+        #[arg(long, value_parser = ["cold", "temporal", "random", "quarterly"], default_value = "cold")]
         mode: String,
+        /// quarterly: the last quarter of the first drop, e.g. 2016Q1 [default: the first
+        /// quarter with a listing].
+        #[arg(long)]
+        from: Option<String>,
         /// Seed of the choice of held-out products or listings.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -707,6 +713,24 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Split {
             mode,
+            from,
+            out,
+            dataset,
+            ..
+        } if mode == "quarterly" => {
+            let r = eval::quarters(&dataset, &out, from.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            println!(
+                "{} quarterly drops written to {}/drops (apply them in name order with refresh); \
+                 after each, evaluate with --heldout {}/heldout/<drop>.tsv",
+                r.len(),
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Split {
+            mode,
             seed,
             share,
             cutoff_quantile,
@@ -714,6 +738,7 @@ fn run(cli: Cli) -> Result<()> {
             views_from_listings,
             out,
             dataset,
+            from: _,
         } => {
             let mode = match mode.as_str() {
                 "cold" => SplitMode::Cold {
