@@ -190,8 +190,9 @@ pub fn quarters(
         path: heldout_dir.clone(),
         source,
     })?;
-    for t in 0..dirs.len().saturating_sub(1) {
-        let mut w = TsvWriter::create(&heldout_dir.join(format!("{}.tsv", reports[t].name)))?;
+    let last = reports.len() - 1;
+    for (t, report) in reports.iter_mut().enumerate().take(last) {
+        let mut w = TsvWriter::create(&heldout_dir.join(format!("{}.tsv", report.name)))?;
         w.line(format_args!("seller_id\tproduct_id"))?;
         let mut n = 0;
         for (p, &d) in l.pairs.iter().zip(&pair_drop) {
@@ -207,7 +208,7 @@ pub fn quarters(
             }
         }
         w.finish()?;
-        reports[t].heldout = Some(n);
+        report.heldout = Some(n);
     }
 
     for dir in &dirs {
