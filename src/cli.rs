@@ -12,18 +12,23 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::eval::{self, AlsOptions, Cutoff, SplitMode, SplitOptions, harness::EvalOptions};
-use crate::features::{self, FeaturesError, FeaturizeOptions, SellerOptions};
+use crate::features::{
+    self, FeaturesError, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary,
+};
+use crate::index::stage::StageSummary;
 use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
 use crate::inspect::{self, Inspection};
 use crate::model::{self, GraphOptions, Init, ModelConfig, Sampling, TrainOptions};
 use crate::progress::Progress;
 use crate::recommend::{
-    self, CategoryChoice, RecommendError, RecommendOptions, Recommender, Search,
+    self, CategoryChoice, RecommendError, RecommendOptions, RecommendSummary, Recommender, Search,
 };
+use crate::refresh::{self, Finished, RefreshError, RefreshOptions};
 use crate::serve::{self, auth};
 use crate::stats::{self, DEFAULT_COPURCHASE_THRESHOLD, Stats};
-use crate::store::{Namespace, OpenMode, Store, TokenSubject};
+use crate::store::{self, JobRecord, JobState, Namespace, OpenMode, Store, TokenSubject};
+use crate::watch::{self, WatchOptions};
 
 /// DemandLink recommends high-demand products to marketplace sellers.
 ///
@@ -202,11 +207,17 @@ enum Command {
     /// Writes OUT/train/ (a drop to ingest), OUT/heldout.tsv (seller_id, product_id) and
     /// OUT/split.json. cold: a share of the products with ≥ 2 sellers becomes the high-demand
     /// list and loses every listing (the real situation); temporal: listings after a cutoff;
-    /// random: 20 % of each seller's listings (sellers with ≥ 3).
+    /// random: 20 % of each seller's listings (sellers with ≥ 3). quarterly: one drop per
+    /// calendar quarter of listing time in OUT/drops/<YYYYQn>/ (the quarters up to --from in
+    /// the first), and OUT/heldout/<YYYYQn>.tsv, the next quarter's new pairs (tools/replay.sh).
     Split {
-        /// cold, temporal or random.
-        #[arg(long, value_parser = ["cold", "temporal", "random"], default_value = "cold")]
+        /// cold, temporal, random or quarterly.
+        #[arg(long, value_parser = ["cold", "temporal", "random", "quarterly"], default_value = "cold")]
         mode: String,
+        /// quarterly: the last quarter of the first drop, e.g. 2016Q1 [default: the first
+        /// quarter with a listing].
+        #[arg(long)]
+        from: Option<String>,
         /// Seed of the choice of held-out products or listings.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -289,12 +300,106 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Apply new drop folders and bring every stage up to date: ingest → featurize → index →
+    /// recommend, each a job whose state is kept in the database (`demandlink jobs`).
+    ///
+    /// Drops already applied are skipped; stages already done for the current drops and
+    /// options are skipped, so with nothing new a refresh writes nothing. A refresh that was
+    /// interrupted (Ctrl-C, kill, power cut) continues from its last commit when rerun with the
+    /// same arguments. Every drop is validated before anything is written; a new drop whose
+    /// name sorts before an applied drop's is refused (see --allow-out-of-order).
+    Refresh {
+        /// Database folder (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+        #[command(flatten)]
+        args: RefreshArgs,
+        /// Drop folders, in the order to apply (none: only finish or update the stages).
+        drops: Vec<PathBuf>,
+    },
+    /// List the refresh jobs: stage, state, the drop it ran for, progress, start and end time
+    /// (unix seconds), error.
+    ///
+    /// Opens the database read-only, so it works while a refresh runs. States: pending,
+    /// running, killed (running, but its process is gone), done, failed, interrupted.
+    Jobs {
+        /// Database folder.
+        #[arg(long)]
+        db: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Watch an inbox folder and refresh the database with each drop folder once it holds a
+    /// `_READY` file, in name order.
+    ///
+    /// Drops already applied are skipped (by name), so a restarted watch picks up where it was;
+    /// nothing in the inbox is moved or deleted. A drop arriving during a refresh waits for the
+    /// next one. A drop that fails holds back the drops after it until its folder changes.
+    /// Logs go to stderr (RUST_LOG filters them); Ctrl-C stops cleanly.
+    Watch {
+        /// Database folder (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+        #[command(flatten)]
+        args: RefreshArgs,
+        /// Refresh the drops that are ready, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between two scans of the inbox when no filesystem event arrives.
+        #[arg(long, default_value_t = 30)]
+        rescan_secs: u64,
+        /// Inbox: a folder of drop folders.
+        inbox: PathBuf,
+    },
     /// Print every record of the database as text, one line per key (for debugging and tests).
     Dump {
         /// Database folder.
         #[arg(long)]
         db: PathBuf,
     },
+}
+
+/// Options of `refresh` and `watch`.
+#[derive(clap::Args, Debug)]
+struct RefreshArgs {
+    /// Apply a new drop even if its name sorts before an applied drop's (it becomes the
+    /// latest period all the same).
+    #[arg(long)]
+    allow_out_of_order: bool,
+    /// Rows, products or sellers per committed chunk in every stage [default: each stage's
+    /// own: 100 000 rows, 20 000 products, 10 000 sellers, 2 000 sellers].
+    #[arg(long)]
+    batch_rows: Option<usize>,
+    /// Periods (drops) of page views that weigh a seller's products.
+    #[arg(long, default_value_t = SellerOptions::default().window)]
+    views_window: u32,
+    /// Recommendations per seller.
+    #[arg(long, default_value_t = RecommendOptions::default().k)]
+    k: usize,
+}
+
+impl RefreshArgs {
+    fn options(&self) -> Result<RefreshOptions> {
+        anyhow::ensure!(self.k > 0, "--k must be at least 1");
+        anyhow::ensure!(
+            self.batch_rows != Some(0),
+            "--batch-rows must be at least 1"
+        );
+        let mut o = RefreshOptions {
+            allow_out_of_order: self.allow_out_of_order,
+            ..RefreshOptions::default()
+        };
+        o.sellers.window = self.views_window;
+        o.recommend.k = self.k;
+        if let Some(n) = self.batch_rows {
+            o.ingest.batch_rows = n;
+            o.featurize.batch = n;
+            o.sellers.batch = n;
+            o.recommend.batch = n;
+        }
+        Ok(o)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -481,10 +586,15 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    // A watch runs unattended: its log is its output.
+    let default_filter = match cli.command {
+        Command::Watch { .. } => "warn,demandlink=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
@@ -496,7 +606,9 @@ pub fn main() -> i32 {
             let interrupted = matches!(e.downcast_ref(), Some(IngestError::Cancelled))
                 || matches!(e.downcast_ref(), Some(FeaturesError::Cancelled))
                 || matches!(e.downcast_ref(), Some(RecommendError::Cancelled))
-                || matches!(e.downcast_ref(), Some(IndexError::Cancelled));
+                || matches!(e.downcast_ref(), Some(IndexError::Cancelled))
+                || matches!(e.downcast_ref(), Some(RefreshError::Interrupted { .. }))
+                || matches!(e.downcast_ref(), Some(watch::WatchError::Interrupted(_)));
             if interrupted { 130 } else { 1 }
         }
     }
@@ -607,35 +719,13 @@ fn run(cli: Cli) -> Result<()> {
                 ..FeaturizeOptions::default()
             };
             let f = features::featurize(&store, &opts, &Bars::default(), &cancel)?;
-            println!(
-                "featurize: {} product vectors of dimension {} ({} recomputed, {} imported; IDF {}) in {:.2} s",
-                f.products,
-                f.dim,
-                f.recomputed,
-                f.imported,
-                if f.idf_refreshed {
-                    "refreshed".to_string()
-                } else {
-                    format!("kept, drift {:.4}", f.idf_drift)
-                },
-                f.elapsed.as_secs_f64()
-            );
+            print_featurized(&f);
             let sopts = SellerOptions {
                 window: views_window,
                 ..SellerOptions::default()
             };
             let s = features::seller_vectors(&store, &sopts, &Bars::default(), &cancel)?;
-            let c = &s.calibration;
-            println!(
-                "sellers: {} seller vectors ({} recomputed) in {:.2} s; score = σ({:.2}·cos {:+.2}) fitted on {} + {} examples",
-                s.sellers,
-                s.recomputed,
-                s.elapsed.as_secs_f64(),
-                c.alpha,
-                c.beta,
-                c.positives,
-                c.negatives
-            );
+            print_sellers(&s);
             Ok(())
         }
         Command::Index {
@@ -686,23 +776,7 @@ fn run(cli: Cli) -> Result<()> {
             let depth = features::category_depth(&store)?;
             let s =
                 index::stage::build_index(&store, &index, &opts, depth, &Bars::default(), &cancel)?;
-            println!(
-                "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
-                s.generation,
-                s.candidates,
-                if s.high_demand {
-                    "the high-demand list"
-                } else {
-                    "every product: no high-demand list"
-                },
-                s.categories,
-                if s.skipped > 0 {
-                    format!(", {} without a vector left out", s.skipped)
-                } else {
-                    String::new()
-                },
-                s.elapsed.as_secs_f64()
-            );
+            print_indexed(&s);
             Ok(())
         }
         Command::Recommend {
@@ -773,15 +847,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => {
                     let cancel = cancel_on_ctrl_c();
                     let s = recommend::recommend_all(&rec, &Bars::default(), &cancel)?;
-                    println!(
-                        "recommend: {} sellers, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
-                        s.sellers,
-                        s.lists,
-                        s.items,
-                        s.empty,
-                        s.elapsed.as_secs_f64(),
-                        s.sellers as f64 / s.elapsed.as_secs_f64().max(1e-9)
-                    );
+                    print_recommended(&s);
                 }
             }
             Ok(())
@@ -824,6 +890,24 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Split {
             mode,
+            from,
+            out,
+            dataset,
+            ..
+        } if mode == "quarterly" => {
+            let r = eval::quarters(&dataset, &out, from.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            println!(
+                "{} quarterly drops written to {}/drops (apply them in name order with refresh); \
+                 after each, evaluate with --heldout {}/heldout/<drop>.tsv",
+                r.len(),
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Split {
+            mode,
             seed,
             share,
             cutoff_quantile,
@@ -831,6 +915,7 @@ fn run(cli: Cli) -> Result<()> {
             views_from_listings,
             out,
             dataset,
+            from: _,
         } => {
             let mode = match mode.as_str() {
                 "cold" => SplitMode::Cold {
@@ -960,6 +1045,69 @@ fn run(cli: Cli) -> Result<()> {
             serve::run(&db, addr, |bound| {
                 println!("serving {} on http://{bound}/", db.display());
             })?;
+            Ok(())
+        }
+        Command::Refresh { db, args, drops } => {
+            let opts = args.options()?;
+            let store = Store::open(&db, OpenMode::ReadWrite)?;
+            let cancel = cancel_on_ctrl_c();
+            let r = refresh::refresh(
+                &store,
+                &drops,
+                &opts,
+                &Bars::default(),
+                &cancel,
+                &mut print_refresh_event,
+            )?;
+            if r.stages_run == 0 {
+                println!(
+                    "refresh: nothing to do: no new drop, every stage is up to date (latest drop #{})",
+                    r.last_drop
+                );
+            } else {
+                println!(
+                    "refresh: done ({} drop(s) applied, {} stage(s) run; latest drop #{})",
+                    r.drops_applied, r.stages_run, r.last_drop
+                );
+            }
+            Ok(())
+        }
+        Command::Jobs { db, json } => {
+            let store = Store::open(&db, OpenMode::ReadOnly)?;
+            print_jobs(&store.refresh_jobs()?, json)
+        }
+        Command::Watch {
+            db,
+            args,
+            once,
+            rescan_secs,
+            inbox,
+        } => {
+            let opts = args.options()?;
+            let wopts = WatchOptions {
+                once,
+                rescan: std::time::Duration::from_secs(rescan_secs.max(1)),
+            };
+            let cancel = cancel_on_ctrl_c();
+            let s = watch::watch(
+                &db,
+                &inbox,
+                &opts,
+                &wopts,
+                &Bars::default(),
+                &cancel,
+                &mut print_refresh_event,
+            )?;
+            println!(
+                "watch: stopped; {} drop(s) refreshed, {} failed",
+                s.refreshed, s.failed
+            );
+            // A scripted `--once` learns of failures from the exit code.
+            anyhow::ensure!(
+                !(once && s.failed > 0),
+                "{} drop(s) failed (their errors are in the log above)",
+                s.failed
+            );
             Ok(())
         }
         Command::Tokens { command } => run_tokens(command),
@@ -1112,6 +1260,184 @@ fn print_summary(s: &Summary) {
     }
     if !s.ignored.is_empty() {
         println!("  ignored (not drop files): {}", s.ignored.join(", "));
+    }
+}
+
+fn print_featurized(f: &FeaturizeSummary) {
+    println!(
+        "featurize: {} product vectors of dimension {} ({} recomputed, {} imported; IDF {}) in {:.2} s",
+        f.products,
+        f.dim,
+        f.recomputed,
+        f.imported,
+        if f.idf_refreshed {
+            "refreshed".to_string()
+        } else {
+            format!("kept, drift {:.4}", f.idf_drift)
+        },
+        f.elapsed.as_secs_f64()
+    );
+}
+
+fn print_sellers(s: &SellerSummary) {
+    let c = &s.calibration;
+    println!(
+        "sellers: {} seller vectors ({} recomputed) in {:.2} s; score = σ({:.2}·cos {:+.2}) fitted on {} + {} examples",
+        s.sellers,
+        s.recomputed,
+        s.elapsed.as_secs_f64(),
+        c.alpha,
+        c.beta,
+        c.positives,
+        c.negatives
+    );
+}
+
+fn print_indexed(s: &StageSummary) {
+    println!(
+        "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
+        s.generation,
+        s.candidates,
+        if s.high_demand {
+            "the high-demand list"
+        } else {
+            "every product: no high-demand list"
+        },
+        s.categories,
+        if s.skipped > 0 {
+            format!(", {} without a vector left out", s.skipped)
+        } else {
+            String::new()
+        },
+        s.elapsed.as_secs_f64()
+    );
+}
+
+fn print_recommended(s: &RecommendSummary) {
+    println!(
+        "recommend: {} sellers, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
+        s.sellers,
+        s.lists,
+        s.items,
+        s.empty,
+        s.elapsed.as_secs_f64(),
+        s.sellers as f64 / s.elapsed.as_secs_f64().max(1e-9)
+    );
+}
+
+/// Prints what a refresh (or a watch's refresh) reports as it goes.
+fn print_refresh_event(event: refresh::Event) {
+    match event {
+        refresh::Event::AlreadyApplied { path, name, seq } => println!(
+            "{}: already applied as drop #{seq} `{name}`; skipped",
+            path.display()
+        ),
+        refresh::Event::Validated {
+            name,
+            rows,
+            resumes,
+        } => println!(
+            "{name}: validated, {rows} rows{}",
+            if resumes {
+                "; continuing its interrupted ingest"
+            } else {
+                ""
+            }
+        ),
+        refresh::Event::UpToDate { stage } => println!("{stage}: up to date"),
+        refresh::Event::Finished {
+            stage,
+            result,
+            elapsed,
+        } => match result {
+            Finished::Ingest(drops) if drops.is_empty() => {
+                println!("{stage}: no new drop ({:.2} s)", elapsed.as_secs_f64())
+            }
+            Finished::Ingest(drops) => drops.iter().for_each(print_summary),
+            Finished::Featurize(f, s) => {
+                print_featurized(f);
+                print_sellers(s);
+            }
+            Finished::Index(s) => print_indexed(s),
+            Finished::IndexCurrent(g) => {
+                println!("index: generation {g} already holds the current candidates; kept")
+            }
+            Finished::Recommend(s) => print_recommended(s),
+        },
+    }
+}
+
+/// The rows of `demandlink jobs`: the refresh stages in chain order, then any other record.
+fn print_jobs(jobs: &[(String, JobRecord)], json: bool) -> Result<()> {
+    let order = refresh::stage_names();
+    let mut jobs: Vec<&(String, JobRecord)> = jobs.iter().collect();
+    jobs.sort_by_key(|(name, _)| order.iter().position(|s| s == name).unwrap_or(order.len()));
+    if json {
+        let rows: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|(stage, r)| {
+                let mut row = serde_json::json!({
+                    "stage": stage,
+                    "state": job_state_label(&r.state),
+                    "drop": r.drop,
+                    "started_at": r.started_at,
+                    "ended_at": r.ended_at,
+                });
+                match &r.state {
+                    JobState::Running {
+                        pid,
+                        phase,
+                        done,
+                        total,
+                    } => {
+                        row["pid"] = serde_json::json!(pid);
+                        row["progress"] =
+                            serde_json::json!({"phase": phase, "done": done, "total": total});
+                    }
+                    JobState::Failed { error } => row["error"] = serde_json::json!(error),
+                    _ => {}
+                }
+                row
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        println!("no refresh has run on this database yet");
+    }
+    for (stage, r) in jobs {
+        let detail = match &r.state {
+            JobState::Running {
+                pid,
+                phase,
+                done,
+                total,
+            } => format!("pid {pid}, {phase} {done}/{total}"),
+            JobState::Failed { error } => format!("error: {error}"),
+            _ => String::new(),
+        };
+        let time = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("unix {t}"));
+        println!(
+            "{stage:<10} {:<12} drop #{:<4} started {:<16} ended {:<16} {detail}",
+            job_state_label(&r.state),
+            r.drop,
+            time(r.started_at),
+            time(r.ended_at),
+        );
+    }
+    Ok(())
+}
+
+/// A job's state in one word; a running job whose process is gone was killed.
+fn job_state_label(state: &JobState) -> &'static str {
+    match state {
+        JobState::Pending => "pending",
+        JobState::Running { pid, .. } if store::process_gone(*pid) => "killed",
+        JobState::Running { .. } => "running",
+        JobState::Done => "done",
+        JobState::Failed { .. } => "failed",
+        JobState::Interrupted => "interrupted",
     }
 }
 

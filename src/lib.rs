@@ -1,7 +1,7 @@
 //! DemandLink: recommends high-demand products to marketplace sellers.
 //!
 //! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`index`] → [`recommend`] →
-//! [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the active model keeps its vectors. See `ARCHITECTURE.md` for the map and its invariants.
+//! [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop, [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -14,7 +14,9 @@ pub mod inspect;
 pub mod model;
 pub mod progress;
 pub mod recommend;
+pub mod refresh;
 pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod vectors;
+pub mod watch;

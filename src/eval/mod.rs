@@ -11,6 +11,7 @@ mod csr;
 mod dataset;
 pub mod harness;
 mod metrics;
+mod quarters;
 #[cfg(test)]
 mod real_data;
 pub mod report;
@@ -20,5 +21,6 @@ mod stack;
 pub use als::{AlsModel, AlsOptions, Confidence, fit};
 pub use csr::Csr;
 pub use metrics::{AtK, Mean, Metrics, evaluate};
+pub use quarters::{QuarterReport, quarters};
 pub use split::{Cutoff, SplitError, SplitMode, SplitOptions, SplitReport, split};
 pub use stack::stack_copurchases;

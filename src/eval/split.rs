@@ -521,17 +521,26 @@ fn train_listings_per_seller(l: &Listings, in_train: &[bool]) -> Vec<u32> {
 }
 
 fn create_output(out: &Path) -> Result<(), SplitError> {
-    let write_err = |source| SplitError::Write {
+    empty_output(out)?;
+    fs::create_dir_all(out.join("train")).map_err(|source| SplitError::Write {
         path: out.to_owned(),
         source,
-    };
+    })
+}
+
+/// Checks that the output folder does not exist or is empty, so that no file of an earlier
+/// split survives into this one.
+pub(super) fn empty_output(out: &Path) -> Result<(), SplitError> {
     if out.exists() {
-        let mut entries = fs::read_dir(out).map_err(write_err)?;
+        let mut entries = fs::read_dir(out).map_err(|source| SplitError::Write {
+            path: out.to_owned(),
+            source,
+        })?;
         if entries.next().is_some() {
             return Err(SplitError::OutputNotEmpty(out.to_owned()));
         }
     }
-    fs::create_dir_all(out.join("train")).map_err(write_err)
+    Ok(())
 }
 
 fn write_listings(path: &Path, l: &Listings, in_train: &[bool]) -> Result<(), SplitError> {

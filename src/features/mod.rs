@@ -177,19 +177,21 @@ pub fn featurize(
         _ => f64::INFINITY,
     };
     let refreshed = drift > opts.idf_drift;
+    let first = old.is_none();
     let (mut model, df) = match (old, old_df) {
         (Some(m), Some(old_df)) if !refreshed => (m, old_df),
         (old, _) => (
             TextModel {
                 config: config.clone(),
-                idf_version: old.map_or(1, |m| m.idf_version + 1),
+                idf_version: old.as_ref().map_or(1, |m| m.idf_version + 1),
                 docs,
-                run: 0,
+                // The run counter carries over: the seller stage finds changed vectors by
+                // comparing their run with the last one it saw.
+                run: old.map_or(0, |m| m.run),
             },
             df,
         ),
     };
-    model.run += 1;
     let idf: Vec<f32> = df.iter().map(|&d| text::idf(model.docs, d)).collect();
 
     // Products whose content hash differs from their stored vector's.
@@ -224,6 +226,30 @@ pub fn featurize(
         refreshed,
         "featurize: products to recompute"
     );
+    let summary = |recomputed, imported| FeaturizeSummary {
+        products: ids.len() as u64,
+        recomputed,
+        imported,
+        idf_refreshed: refreshed,
+        idf_drift: drift,
+        dim,
+        elapsed: start.elapsed(),
+    };
+    // A run with nothing to write writes nothing, not even the run counter: rerunning an
+    // up-to-date stage leaves the store as it was.
+    if !first && !refreshed && changed.is_empty() {
+        return Ok(summary(0, 0));
+    }
+    // A run that was interrupted is continued under its own number, so that a killed and
+    // rerun featurize stamps its vectors exactly as one uninterrupted run would.
+    let previous: Option<FeaturizeJob> = store.job(JOB)?;
+    if !previous.is_some_and(|j| !j.done && j.run == model.run) {
+        model.run += 1;
+    }
+    let mut job = FeaturizeJob {
+        run: model.run,
+        done: false,
+    };
     let mut batch = StageBatch::new(store);
     batch.put_model(TEXT_MODEL, &model);
     if refreshed {
@@ -262,27 +288,27 @@ pub fn featurize(
             batch.put_feature(*id, f);
         }
         written += features.len() as u64;
-        batch.commit("featurize", &model.run)?;
+        batch.commit(JOB, &job)?;
         progress.set(written);
         if cancel.load(Ordering::Relaxed) {
             progress.finish();
             return Err(FeaturesError::Cancelled);
         }
     }
-    if !batch.is_empty() {
-        batch.commit("featurize", &model.run)?;
-    }
+    job.done = true;
+    batch.commit(JOB, &job)?;
     progress.finish();
-    Ok(FeaturizeSummary {
-        products: ids.len() as u64,
-        recomputed: written,
-        imported: from_import,
-        idf_refreshed: refreshed,
-        idf_drift: drift,
-        dim,
-        elapsed: start.elapsed(),
-    })
+    Ok(summary(written, from_import))
 }
+
+/// The featurize job's state: the run that wrote the last vectors, and whether it finished.
+#[derive(Debug, Serialize, Deserialize)]
+struct FeaturizeJob {
+    run: u32,
+    done: bool,
+}
+
+const JOB: &str = "featurize";
 
 /// Category levels in use: set by featurize (`--category-depth`), read by every later stage so
 /// that seller profiles, index categories and recommendations agree.

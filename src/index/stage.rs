@@ -5,7 +5,8 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
 
 use super::{ArroyIndex, BuildOptions, IndexError};
 use crate::features::text::category_at;
@@ -123,18 +124,22 @@ pub fn build_index(
     let start = Instant::now();
     let model = ActiveModel::load(store)?.ok_or(StageError::NoModel)?;
     let active = store.active_index()?.map(|(g, _)| g);
-    let existing = index.generations()?;
-    for &g in &existing {
+    for g in index.generations()? {
         if Some(g) != active {
             index.remove_generation(g)?;
         }
     }
-    let generation = existing.iter().copied().chain(active).max().unwrap_or(0) + 1;
+    // Every generation above the active one was just removed (never activated, so no reader
+    // holds it): the number after the active one is free, and a build killed and rerun gets
+    // the number an uninterrupted build would have.
+    let generation = active.unwrap_or(0) + 1;
+    let found = candidates(store, &model, depth)?;
+    let inputs = fingerprint(&found, &model, opts, depth);
     let Candidates {
         items,
         unusable,
         high_demand,
-    } = candidates(store, &model, depth)?;
+    } = found;
     let skipped = unusable.len() as u64;
     let Some(dims) = items.first().map(|(_, _, v)| v.len()) else {
         return Err(StageError::NoCandidates);
@@ -150,7 +155,7 @@ pub fn build_index(
     let categories = index.manifest(generation)?.categories.len() as u64;
     let mut batch = StageBatch::new(store);
     batch.set_active_index(generation, model.generation);
-    batch.commit("index", &generation)?;
+    batch.commit(JOB, &IndexJob { generation, inputs })?;
     tracing::info!(generation, "index generation active");
     Ok(StageSummary {
         generation,
@@ -160,6 +165,68 @@ pub fn build_index(
         high_demand,
         elapsed: start.elapsed(),
     })
+}
+
+/// The index job's state: the generation it made active and a hash of what it was built from.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct IndexJob {
+    generation: u32,
+    inputs: u64,
+}
+
+const JOB: &str = "index";
+
+/// The active generation, if it was built by [`build_index`] from exactly the current
+/// candidates (ids, categories, vectors) of the active model with these options: building
+/// again would give the same index, so a caller that only needs it current can skip the build.
+pub fn current_generation(
+    store: &Store,
+    index: &ArroyIndex,
+    opts: &BuildOptions,
+    depth: usize,
+) -> Result<Option<u32>, StageError> {
+    let (Some((active, _)), Some(job)) = (store.active_index()?, store.job::<IndexJob>(JOB)?)
+    else {
+        return Ok(None);
+    };
+    let Some(model) = ActiveModel::load(store)? else {
+        return Ok(None);
+    };
+    let inputs = fingerprint(&candidates(store, &model, depth)?, &model, opts, depth);
+    let current =
+        job == IndexJob {
+            generation: active,
+            inputs,
+        } && index.generations()?.contains(&active);
+    Ok(current.then_some(active))
+}
+
+/// Hash of everything a generation is built from.
+fn fingerprint(c: &Candidates, model: &ActiveModel, opts: &BuildOptions, depth: usize) -> u64 {
+    let mut h = Xxh3::new();
+    let BuildOptions {
+        n_trees,
+        seed,
+        search_k_factor,
+    } = opts;
+    for n in [
+        u64::from(model.generation),
+        n_trees.map_or(u64::MAX, |n| n as u64),
+        *seed,
+        *search_k_factor as u64,
+        depth as u64,
+        u64::from(c.high_demand),
+    ] {
+        h.update(&n.to_le_bytes());
+    }
+    for (id, category, vector) in &c.items {
+        h.update(&id.to_le_bytes());
+        h.update(category.as_bytes());
+        h.update(&[0]);
+        vector.iter().for_each(|x| h.update(&x.to_le_bytes()));
+    }
+    c.unusable.iter().for_each(|id| h.update(&id.to_le_bytes()));
+    h.digest()
 }
 
 /// Compares the active generation with exact search for a deterministic sample of sellers

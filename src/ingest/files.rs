@@ -210,6 +210,10 @@ pub enum Row<'a> {
     },
 }
 
+/// Longest accepted id: ids are keys of every index, and a longer one is a broken file
+/// (e.g. a missing line break), not an id.
+pub const MAX_ID_BYTES: usize = 256;
+
 impl Header {
     /// Parses one data line; the error is the reason the row is rejected.
     pub fn row<'a>(&self, line: &'a str) -> Result<Row<'a>, String> {
@@ -226,6 +230,17 @@ impl Header {
             let v = col(i).unwrap_or_default().trim();
             if v.is_empty() {
                 Err(format!("empty {what}"))
+            } else if v.len() > MAX_ID_BYTES {
+                Err(format!(
+                    "ill-formed {what}: {} bytes long (at most {MAX_ID_BYTES})",
+                    v.len()
+                ))
+            } else if let Some(c) = v.chars().find(|c| c.is_control()) {
+                Err(format!(
+                    "ill-formed {what} `{}`: contains the control character U+{:04X}",
+                    v.escape_debug(),
+                    u32::from(c)
+                ))
             } else {
                 Ok(v)
             }

@@ -41,6 +41,9 @@ pub enum IngestError {
          vectors, listings, copurchases, orders, views, high_demand as .tsv or .tsv.gz)"
     )]
     EmptyDrop(PathBuf),
+    /// Every drop file holds only its header.
+    #[error("{0}: empty drop: the files hold no data rows (only headers)")]
+    NoRows(PathBuf),
     /// A whole file is unusable (empty, bad header, unreadable, ambiguous).
     #[error("{path}: {reason}")]
     BadFile {
@@ -192,8 +195,8 @@ struct Checked {
     rejected: u64,
 }
 
-/// Ingests one drop folder. Rows and progress are committed together; `cancel` is checked
-/// between commits.
+/// Ingests one drop folder: [`prepare`] then [`Prepared::apply`]. Rows and progress are
+/// committed together; `cancel` is checked between commits.
 pub fn ingest_drop(
     store: &Store,
     dir: &Path,
@@ -201,6 +204,47 @@ pub fn ingest_drop(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
+    Ok(match prepare(store, dir, opts, progress)? {
+        Plan::AlreadyApplied { name, seq } => Outcome::AlreadyApplied { name, seq },
+        Plan::Apply(p) => Outcome::Applied(Box::new(p.apply(store, opts, progress, cancel)?)),
+    })
+}
+
+/// What [`prepare`] decided about a drop.
+pub enum Plan {
+    /// The same content was applied before; there is nothing to do.
+    AlreadyApplied {
+        /// Name under which it was applied.
+        name: String,
+        /// Its sequence number.
+        seq: u32,
+    },
+    /// The drop is valid and (still) to be applied.
+    Apply(Box<Prepared>),
+}
+
+/// A validated drop, ready to apply; nothing of it is in the store yet (or, when it
+/// continues an interrupted ingest, nothing more than the chunks committed then).
+pub struct Prepared {
+    name: String,
+    fingerprint: u64,
+    resume: Option<DropRecord>,
+    checked: Vec<Checked>,
+    rejects: Vec<Reject>,
+    rejects_file: Option<PathBuf>,
+    ignored: Vec<String>,
+    start: Instant,
+}
+
+/// Validates a drop folder whole — files, headers, rows, the share of bad rows, the name
+/// against the drops applied before — without writing anything to the store (only the
+/// rejected rows, to `DB/rejects/`).
+pub fn prepare(
+    store: &Store,
+    dir: &Path,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<Plan> {
     let start = Instant::now();
     let (drop_files, ignored) = discover(dir)?;
     let name = drop_name(dir);
@@ -217,7 +261,7 @@ pub fn ingest_drop(
         if d.fingerprint == fingerprint {
             match d.state {
                 DropState::Applied => {
-                    return Ok(Outcome::AlreadyApplied {
+                    return Ok(Plan::AlreadyApplied {
                         name: d.name,
                         seq: d.seq,
                     });
@@ -225,6 +269,10 @@ pub fn ingest_drop(
                 DropState::Applying => resume = Some(d),
             }
         }
+    }
+    // A drop without a single row would still take a period, shifting every view window.
+    if checked.iter().all(|c| c.rows == 0) {
+        return Err(IngestError::NoRows(dir.to_path_buf()));
     }
 
     let rejects_file = write_rejects(store, &name, &rejects)?;
@@ -246,27 +294,79 @@ pub fn ingest_drop(
             })));
         }
     }
-
-    let resumed = resume.is_some();
-    let record = apply(
-        store,
-        &name,
+    Ok(Plan::Apply(Box::new(Prepared {
+        name,
         fingerprint,
         resume,
-        &checked,
-        opts,
-        progress,
-        cancel,
-    )?;
-    rejects.truncate(SHOWN_REJECTS);
-    Ok(Outcome::Applied(Box::new(Summary {
-        record,
-        resumed,
-        elapsed: start.elapsed(),
+        checked,
         rejects,
         rejects_file,
         ignored,
+        start,
     })))
+}
+
+impl Prepared {
+    /// The drop's name (its folder name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Data rows in the drop's files (rejected ones included).
+    pub fn rows(&self) -> u64 {
+        self.checked.iter().map(|c| c.rows).sum()
+    }
+
+    /// Content fingerprint (xxh3 over file names and bytes) that identifies the drop.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Whether this continues an interrupted ingest of the drop (which already has its
+    /// sequence number) rather than applying a new one.
+    pub fn resumes(&self) -> bool {
+        self.resume.is_some()
+    }
+
+    /// Applies the drop in chunks, each committed with the drop's cursor.
+    pub fn apply(
+        self,
+        store: &Store,
+        opts: &IngestOptions,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<Summary> {
+        let Prepared {
+            name,
+            fingerprint,
+            resume,
+            checked,
+            mut rejects,
+            rejects_file,
+            ignored,
+            start,
+        } = self;
+        let resumed = resume.is_some();
+        let record = apply(
+            store,
+            &name,
+            fingerprint,
+            resume,
+            &checked,
+            opts,
+            progress,
+            cancel,
+        )?;
+        rejects.truncate(SHOWN_REJECTS);
+        Ok(Summary {
+            record,
+            resumed,
+            elapsed: start.elapsed(),
+            rejects,
+            rejects_file,
+            ignored,
+        })
+    }
 }
 
 /// The drop's name: its folder name.
@@ -444,7 +544,8 @@ fn write_rejects(store: &Store, name: &str, rejects: &[Reject]) -> Result<Option
     Ok(Some(path))
 }
 
-fn now() -> u64 {
+/// Unix seconds now (0 if the clock is before 1970).
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::records::{
-    self, Feature, Listing, ProductRecord, ProductText, RecList, SellerProfile, SellerRecord,
+    self, Feature, JobRecord, Listing, ProductRecord, ProductText, RecList, SellerProfile,
+    SellerRecord,
 };
 use super::{Cf, Id, Namespace, Result, Store, StoreError, corrupt, keys, meta_key, pair_of};
 
@@ -16,6 +17,13 @@ fn embedding_key(model: u32, ns: Namespace, id: Id) -> [u8; 9] {
     k[4] = ns.tag();
     k[5..].copy_from_slice(&id.to_be_bytes());
     k
+}
+
+/// Keys of refresh stage records in `jobs`; the stages' own job states use bare names.
+pub(super) const REFRESH_JOB_PREFIX: &[u8] = b"refresh.";
+
+fn refresh_job_key(stage: &str) -> Vec<u8> {
+    [REFRESH_JOB_PREFIX, stage.as_bytes()].concat()
 }
 
 fn recs_key(seller: Id, category: &str) -> Vec<u8> {
@@ -139,6 +147,32 @@ impl Store {
             }
             other => other,
         }
+    }
+
+    /// The records of `demandlink refresh`'s stages, by stage name (in key order).
+    pub fn refresh_jobs(&self) -> Result<Vec<(String, JobRecord)>> {
+        let mut out = Vec::new();
+        self.scan(Cf::Jobs, REFRESH_JOB_PREFIX, |k, v| {
+            let stage = String::from_utf8_lossy(&k[REFRESH_JOB_PREFIX.len()..]).into_owned();
+            out.push((
+                stage,
+                records::decode(v).map_err(|r| corrupt(Cf::Jobs, k, r))?,
+            ));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Writes the record of one refresh stage. It is bookkeeping beside the stage's own
+    /// cursor (committed with its output), so it is written on its own.
+    pub fn put_refresh_job(&self, stage: &str, record: &JobRecord) -> Result<()> {
+        self.db
+            .put_cf(
+                self.cf(Cf::Jobs),
+                refresh_job_key(stage),
+                records::encode(record),
+            )
+            .map_err(|e| self.rocks(e))
     }
 
     /// A seller's listings, by product id.

@@ -26,8 +26,9 @@ use rocksdb::{
 pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
 pub use records::{
-    Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, Listing, ProductRecord,
-    ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenRecord, TokenSubject,
+    Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, JobRecord, JobState,
+    Listing, ProductRecord, ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenRecord,
+    TokenSubject,
 };
 pub use tokens::TokenId;
 pub use writer::DropWriter;
@@ -241,10 +242,9 @@ impl Store {
             return Err(StoreError::NotADirectory(root.to_path_buf()));
         }
         let dir = root.join("store");
-        let exists = dir.join("CURRENT").exists();
-        if exists {
-            check_version(root, &dir)?;
-        } else if mode != OpenMode::ReadWrite {
+        // A database whose creation was killed before its version was written is new.
+        let exists = dir.join("CURRENT").exists() && check_version(root, &dir)?;
+        if !exists && mode != OpenMode::ReadWrite {
             return Err(StoreError::Missing(root.to_path_buf()));
         }
         let rocks = |source| StoreError::Rocks {
@@ -267,10 +267,12 @@ impl Store {
                     .collect()
             }
         };
-        let cfs = Cf::ALL
-            .iter()
-            .filter(|c| present.contains(&c.name()))
-            .map(|c| ColumnFamilyDescriptor::new(c.name(), c.options()));
+        let cfs = || {
+            Cf::ALL
+                .iter()
+                .filter(|c| present.contains(&c.name()))
+                .map(|c| ColumnFamilyDescriptor::new(c.name(), c.options()))
+        };
         let mut secondary = None;
         let db = match mode {
             OpenMode::ReadWrite => {
@@ -278,7 +280,7 @@ impl Store {
                     path: dir.clone(),
                     source,
                 })?;
-                DB::open_cf_descriptors(&opts, &dir, cfs).map_err(|e| {
+                DB::open_cf_descriptors(&opts, &dir, cfs()).map_err(|e| {
                     if e.to_string().contains("lock") {
                         StoreError::Busy {
                             path: root.to_path_buf(),
@@ -292,7 +294,19 @@ impl Store {
             OpenMode::ReadOnly => {
                 // Readers touch a few keys: open table files on demand instead of all at open.
                 opts.set_max_open_files(256);
-                DB::open_cf_descriptors_read_only(&opts, &dir, cfs, false).map_err(rocks)?
+                let mut attempt = 0;
+                loop {
+                    match DB::open_cf_descriptors_read_only(&opts, &dir, cfs(), false) {
+                        Ok(db) => break db,
+                        // The writer deleted a log file between the reader listing and opening
+                        // it (it rotates them on every flush): the next attempt sees the new set.
+                        Err(e) if attempt < 5 && e.to_string().contains("No such file") => {
+                            attempt += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                        Err(e) => return Err(rocks(e)),
+                    }
+                }
             }
             OpenMode::Secondary => {
                 remove_dead_secondaries(root);
@@ -304,8 +318,8 @@ impl Store {
                 // family (default 16): ~300 thread spawns, 10–20 ms per catch-up. New files
                 // are few and small between catch-ups; one thread opens them in microseconds.
                 opts.set_max_file_opening_threads(1);
-                let db =
-                    DB::open_cf_descriptors_as_secondary(&opts, &dir, &own, cfs).map_err(rocks)?;
+                let db = DB::open_cf_descriptors_as_secondary(&opts, &dir, &own, cfs())
+                    .map_err(rocks)?;
                 secondary = Some(own);
                 db
             }
@@ -611,8 +625,10 @@ fn pair_of(cf: Cf, key: &[u8]) -> Result<(Id, Id)> {
 }
 
 /// Reads the schema version with a read-only open of `meta` alone, so a database of another
-/// version is refused before this build creates or touches anything in it.
-fn check_version(root: &Path, dir: &Path) -> Result<()> {
+/// version is refused before this build creates or touches anything in it. `false`: no
+/// version and an empty `meta` — a creation killed before its first write (the version is
+/// the first thing written, so nothing else can have survived it).
+fn check_version(root: &Path, dir: &Path) -> Result<bool> {
     let db = DB::open_cf_for_read_only(&Options::default(), dir, [Cf::Meta.name()], false)
         .map_err(|source| StoreError::Rocks {
             path: root.to_path_buf(),
@@ -626,8 +642,10 @@ fn check_version(root: &Path, dir: &Path) -> Result<()> {
             source,
         })?
         .map(|v| merge::decode_u64(&v) as u32);
+    let empty = || db.iterator_cf(meta, IteratorMode::Start).next().is_none();
     match found {
-        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if v == SCHEMA_VERSION => Ok(true),
+        None if empty() => Ok(false),
         Some(found) => Err(StoreError::SchemaMismatch {
             path: root.to_path_buf(),
             found,
@@ -652,18 +670,25 @@ fn remove_dead_secondaries(root: &Path) {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix("secondary-"))
-            .and_then(|p| p.parse::<libc::pid_t>().ok())
+            .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
         };
-        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
-        let gone = unsafe { libc::kill(pid, 0) } != 0
-            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
+        if process_gone(pid) {
             // Best effort, like the removal on drop.
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether no process `pid` exists (a writer or server that was killed).
+pub fn process_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let refused = unsafe { libc::kill(pid, 0) } != 0;
+    refused && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 fn lock_holder(root: &Path) -> String {

@@ -252,3 +252,48 @@ pub struct TokenRecord {
     /// Unix seconds when revoked (`None`: valid).
     pub revoked_at: Option<u64>,
 }
+
+/// Where one stage of `demandlink refresh` stands (`jobs`, key `refresh.<stage>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Pending, running, done, failed or interrupted.
+    pub state: JobState,
+    /// The last drop (sequence number) the stage runs for: the database's state once the
+    /// refresh's drops are applied.
+    pub drop: u32,
+    /// Hash of everything the stage's output depends on besides the data (that drop, the
+    /// stage's options): a done job with the inputs of a new run is up to date.
+    pub inputs: u64,
+    /// Unix seconds when the stage last started (not part of dumps: timing is not content).
+    pub started_at: Option<u64>,
+    /// Unix seconds when it last ended: done, failed or interrupted.
+    pub ended_at: Option<u64>,
+}
+
+/// Lifecycle of a refresh stage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    /// Waiting for the stages before it.
+    Pending,
+    /// Started by process `pid`; `phase` and `done` of `total` are its last reported progress
+    /// (the stage's own cursor, committed with its output, is what a rerun continues from).
+    Running {
+        /// The process running it; when that process is gone, it was killed.
+        pid: u32,
+        /// The stage's current phase, e.g. `recommend`.
+        phase: String,
+        /// Progress within the phase.
+        done: u64,
+        /// The phase's total, in the same unit.
+        total: u64,
+    },
+    /// Finished for [`JobRecord::inputs`].
+    Done,
+    /// Stopped with an error; rerunning the refresh retries it.
+    Failed {
+        /// The error, with its context.
+        error: String,
+    },
+    /// Stopped by Ctrl-C after a commit; rerunning the refresh continues it.
+    Interrupted,
+}

@@ -1,12 +1,16 @@
 //! Crash safety: an ingest killed (SIGKILL) at several moments and rerun ends in exactly the
-//! state of an uninterrupted run (plain files, and the sort-and-pair phase of `orders.tsv`). Also: a second writer gets "database is busy".
+//! state of an uninterrupted run (plain files, and the sort-and-pair phase of `orders.tsv`);
+//! so does a refresh killed at seeded random moments inside every stage. Also: a second
+//! writer gets "database is busy".
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Command;
+use std::sync::mpsc::{Receiver, channel};
 use std::thread::sleep;
 use std::time::Instant;
 
-use crate::util::{bin, dump, fails, large_drop, large_orders, ok, stats};
+use crate::util::{bin, catalogue_drop, dump, fails, large_drop, large_orders, ok, stats};
 
 #[test]
 fn killed_ingest_resumes_to_the_same_state() {
@@ -112,4 +116,145 @@ fn a_second_writer_is_told_the_database_is_busy() {
     // Readers are not blocked by a writer.
     ok(&["stats", "--db", db.to_str().unwrap()]);
     std::mem::drop(holder);
+}
+
+/// The refresh stage left running in `db` by process `pid` (read after the process ended).
+fn running_stage(db: &Path, pid: u32) -> Option<String> {
+    use demandlink::store::{JobState, OpenMode, Store};
+    let store = Store::open(db, OpenMode::ReadOnly).ok()?;
+    let jobs = store.refresh_jobs().ok()?;
+    jobs.into_iter().find_map(|(stage, r)| match r.state {
+        JobState::Running { pid: p, .. } if p == pid => Some(stage),
+        _ => None,
+    })
+}
+
+const STAGES: [&str; 4] = ["ingest", "featurize", "index", "recommend"];
+
+/// The stage that starts once `refresh` printed `line`: ingest applies once the drop is
+/// validated; each later stage starts when the one before reports.
+fn stage_starting(line: &str) -> Option<usize> {
+    if line.contains(": validated, ") {
+        Some(0)
+    } else if line.starts_with("ingest: ") || line.contains(" drop #") {
+        Some(1)
+    } else if line.starts_with("sellers: ") || line.starts_with("featurize: up to date") {
+        Some(2)
+    } else if line.starts_with("index: ") {
+        Some(3)
+    } else {
+        None
+    }
+}
+
+/// A `refresh` whose stdout lines arrive, with the time they were read, on the receiver.
+fn spawn_refresh(db: &Path, drop: &str) -> (std::process::Child, Receiver<(String, Instant)>) {
+    let mut child = Command::new(bin())
+        .args([
+            "refresh",
+            "--db",
+            db.to_str().unwrap(),
+            "--batch-rows",
+            "200",
+            drop,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send((line, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn killed_refresh_resumes_to_the_same_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let drop = catalogue_drop(tmp.path(), "q1", 4_000, 40_000, 60_000);
+
+    // The uninterrupted run; a stage starts when the line of the one before is printed.
+    let reference = tmp.path().join("reference");
+    let (mut child, lines) = spawn_refresh(&reference, drop.path());
+    let mut starts = Vec::new();
+    for (line, at) in lines {
+        if stage_starting(&line) == Some(starts.len()) {
+            starts.push(at);
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    starts.push(Instant::now());
+    assert_eq!(
+        starts.len(),
+        STAGES.len() + 1,
+        "stages seen starting at {starts:?}"
+    );
+    let duration = |stage: usize| starts[stage + 1] - starts[stage];
+
+    // Kills that land inside a stage: three in each, each at a seeded random point of the
+    // next quarter of the stage's uninterrupted time (every rerun continues the stage). A kill that lands outside (before ingest validated the drop, or
+    // after the stage ended) does not count; a few more attempts are allowed for those.
+    let db = tmp.path().join("killed");
+    let mut rng = 0x5eed_u64;
+    let mut landed: Vec<&str> = Vec::new();
+    let mut attempts = 0;
+    for (target, quota) in [3u32; 4].into_iter().enumerate() {
+        let mut inside = 0;
+        while inside < quota && attempts < 24 {
+            attempts += 1;
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let fraction = (rng % 1000) as f64 / 1000.0;
+            let (mut child, lines) = spawn_refresh(&db, drop.path());
+            // Wait for the stage to start (a rerun may start past it, or end before it).
+            let mut at = None;
+            while at.is_none_or(|a| a < target) {
+                match lines.recv() {
+                    Ok((line, _)) => at = at.max(stage_starting(&line)),
+                    Err(_) => break,
+                }
+            }
+            sleep(duration(target).mul_f64(fraction / f64::from(quota + 1)));
+            child.kill().unwrap(); // SIGKILL: no destructor, no flush
+            child.wait().unwrap();
+            if running_stage(&db, child.id()).as_deref() == Some(STAGES[target]) {
+                landed.push(STAGES[target]);
+                inside += 1;
+            } else if at.is_none_or(|a| a > target) {
+                break;
+            }
+        }
+    }
+    let out = ok(&[
+        "refresh",
+        "--db",
+        db.to_str().unwrap(),
+        "--batch-rows",
+        "200",
+        drop.path(),
+    ]);
+    let stage_times: Vec<_> = (0..STAGES.len()).map(duration).collect();
+    eprintln!("kills landed inside: {landed:?} (uninterrupted stage times {stage_times:?})\n{out}");
+    assert!(
+        landed.len() >= 10,
+        "only {} kills landed inside a stage: {landed:?}",
+        landed.len()
+    );
+    for stage in STAGES {
+        assert!(
+            landed.contains(&stage),
+            "no kill landed inside {stage}: {landed:?}"
+        );
+    }
+    assert!(
+        dump(&db) == dump(&reference),
+        "dumps differ after kills and reruns"
+    );
 }

@@ -7,6 +7,8 @@ mod eval;
 mod ingest;
 mod orders;
 mod recommend;
+mod refresh;
 mod schema;
 mod serve;
 mod util;
+mod watch;

@@ -254,3 +254,100 @@ pub fn copurchase_counts(db: &Path) -> std::collections::BTreeMap<(String, Strin
     }
     counts
 }
+
+/// A deterministic catalogue drop big enough for every stage to take measurable time:
+/// `products` products with titles from per-category word pools, `sellers` sellers listing
+/// `listings` products mostly of one category, co-purchases, views, and a high-demand list
+/// of a tenth of the products (never listed).
+pub fn catalogue_drop(
+    parent: &Path,
+    name: &str,
+    sellers: u64,
+    products: u64,
+    listings: u64,
+) -> Drop {
+    const CATEGORIES: [&str; 6] = ["Home", "Garden", "Toys", "Books", "Beauty", "Sports"];
+    const WORDS: [&str; 24] = [
+        "steel", "oak", "linen", "compact", "deluxe", "classic", "mini", "pro", "eco", "smart",
+        "vintage", "soft", "bright", "travel", "family", "kids", "premium", "silk", "glass",
+        "copper", "wool", "cotton", "bamboo", "ceramic",
+    ];
+    let d = Drop::new(parent, name);
+    let mut state = 0x853c_49e6_748f_ea9bu64 ^ products;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let category = |p: u64| CATEGORIES[(p % 6) as usize];
+    let mut text = String::from("product_id\tcategory\ttitle\n");
+    for p in 0..products {
+        let c = category(p);
+        let words: Vec<String> = (0..5)
+            .map(|i| format!("{}{}", WORDS[(next() % 24) as usize], (p % 6) * 3 + i % 3))
+            .collect();
+        text.push_str(&format!(
+            "p{p:07}\t{c} > Sub{}\t{} {c}\n",
+            p % 17,
+            words.join(" ")
+        ));
+    }
+    d.bytes("products.tsv", text.as_bytes());
+    let listed = products - products / 10;
+    let mut text = String::from("seller_id\tproduct_id\tts\n");
+    for i in 0..listings {
+        let s = next() % sellers;
+        // Most of a seller's listings in its own category.
+        let mut p = next() % listed;
+        if next() % 4 != 0 {
+            p = p - p % 6 + s % 6;
+        }
+        text.push_str(&format!(
+            "s{s:06}\tp{:07}\t{}\n",
+            p.min(listed - 1),
+            1_700_000_000 + i
+        ));
+    }
+    d.bytes("listings.tsv", text.as_bytes());
+    let mut text = String::from("product_a\tproduct_b\tcount\n");
+    for _ in 0..products {
+        let a = next() % products;
+        let b = (a + 6 * (1 + next() % 50)) % products;
+        text.push_str(&format!("p{a:07}\tp{b:07}\t{}\n", next() % 5 + 1));
+    }
+    d.bytes("copurchases.tsv", text.as_bytes());
+    let mut text = String::from("product_id\tviews\n");
+    for p in 0..products {
+        text.push_str(&format!("p{p:07}\t{}\n", next() % 1000));
+    }
+    d.bytes("views.tsv", text.as_bytes());
+    let mut text = String::from("product_id\n");
+    for p in listed..products {
+        text.push_str(&format!("p{p:07}\n"));
+    }
+    d.bytes("high_demand.tsv", text.as_bytes());
+    d
+}
+
+/// The sample data's drop folder `name` (`q1`, `q2`).
+pub fn sample(name: &str) -> String {
+    format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `demandlink jobs --json` parsed.
+pub fn jobs(db: &Path) -> Vec<serde_json::Value> {
+    let out = ok(&["jobs", "--json", "--db", db.to_str().unwrap()]);
+    serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to a child process.
+pub fn interrupt(child: &std::process::Child) {
+    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0, "cannot signal pid {}", child.id());
+}

@@ -1,0 +1,592 @@
+//! Refresh: the quarterly chain — apply new drops, then featurize, index and recommend — as a
+//! list of jobs whose state lives in the store.
+//!
+//! Each stage keeps its own cursor, committed with its output (drop cursors, the featurize
+//! run, the seller and recommend cursors, the index generation switch), so a refresh killed at
+//! any instant and rerun continues from the last commit. On top of that every stage has a
+//! [`JobRecord`]: pending, running (with its last progress), done for a given set of inputs,
+//! failed with its error, or interrupted. A rerun skips the stages that are done for the
+//! inputs it would give them; once a stage runs, every stage after it runs too.
+//!
+//! **Architecture invariant**: a refresh validates every drop it is given before it writes
+//! anything; a refused drop leaves the store exactly as it was.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::features::{
+    self, FeaturesError, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary,
+};
+use crate::index::stage::{self as index_stage, StageError as IndexStageError, StageSummary};
+use crate::index::{ArroyIndex, BuildOptions, IndexError};
+use crate::ingest::{self, IngestError, IngestOptions, Plan, Prepared, Summary};
+use crate::progress::Progress;
+use crate::recommend::{self, RecommendError, RecommendOptions, RecommendSummary, Recommender};
+use crate::store::{DropState, JobRecord, JobState, Store, StoreError};
+
+/// The stages in the order they run. The graph model's `train` goes between featurize and
+/// index.
+const CHAIN: [&dyn Stage; 4] = [&IngestStage, &FeaturizeStage, &IndexStage, &RecommendStage];
+
+/// Names of the stages in the order they run.
+pub fn stage_names() -> Vec<&'static str> {
+    CHAIN.iter().map(|s| s.name()).collect()
+}
+
+/// Errors of a refresh.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// A drop was refused at validation; nothing was written.
+    #[error("drop {path} not applied, nothing written")]
+    Drop {
+        /// The drop folder.
+        path: PathBuf,
+        /// Why.
+        source: IngestError,
+    },
+    /// A new drop's name sorts before a drop applied before it.
+    #[error(
+        "drop {path} not applied, nothing written: its name `{name}` sorts before `{last}`, \
+         which is applied already; drops are applied in name order (views and high-demand \
+         lists are per period) — rename it to sort after `{last}`, or pass \
+         --allow-out-of-order to apply it as the latest period anyway"
+    )]
+    OutOfOrder {
+        /// The drop folder.
+        path: PathBuf,
+        /// Its name.
+        name: String,
+        /// The latest name applied before it.
+        last: String,
+    },
+    /// Two folders given have the same name and different content.
+    #[error(
+        "drop {path} not applied, nothing written: another folder named `{name}` with other \
+         content comes before it; a drop name is applied once"
+    )]
+    Twins {
+        /// The second folder.
+        path: PathBuf,
+        /// Their name.
+        name: String,
+    },
+    /// A drop was left half-applied by an interrupted run and is not among the folders given.
+    #[error(
+        "drop `{name}` (#{seq}) is partly applied (an earlier ingest or refresh was \
+         interrupted); rerun refresh with its folder to finish it first"
+    )]
+    PartlyApplied {
+        /// Its name.
+        name: String,
+        /// Its sequence number.
+        seq: u32,
+    },
+    /// Ctrl-C: the stage stopped after a commit.
+    #[error(
+        "interrupted during {stage} (its progress is committed); rerun the same command to continue"
+    )]
+    Interrupted {
+        /// The stage.
+        stage: &'static str,
+    },
+    /// A stage failed; its job record says so and a rerun retries it.
+    #[error("{stage} failed")]
+    Failed {
+        /// The stage.
+        stage: &'static str,
+        /// The stage's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Options of every stage of a refresh.
+#[derive(Clone, Debug, Default)]
+pub struct RefreshOptions {
+    /// Ingest of new drops.
+    pub ingest: IngestOptions,
+    /// Product vectors.
+    pub featurize: FeaturizeOptions,
+    /// Seller vectors and the score calibration.
+    pub sellers: SellerOptions,
+    /// Index build.
+    pub index: BuildOptions,
+    /// Recommendations.
+    pub recommend: RecommendOptions,
+    /// Apply a new drop even when its name sorts before an applied drop's.
+    pub allow_out_of_order: bool,
+}
+
+/// What a stage did.
+pub enum Finished {
+    /// Drops applied (or finished after an interruption), in order.
+    Ingest(Vec<Summary>),
+    /// Product vectors, then seller vectors.
+    Featurize(FeaturizeSummary, SellerSummary),
+    /// A new index generation.
+    Index(StageSummary),
+    /// The active index generation already holds the current candidates.
+    IndexCurrent(u32),
+    /// Every seller's lists.
+    Recommend(RecommendSummary),
+}
+
+/// What a refresh reports while it runs.
+pub enum Event<'a> {
+    /// A drop given was applied before (same content); it is skipped.
+    AlreadyApplied {
+        /// The folder given.
+        path: &'a Path,
+        /// The name it was applied under.
+        name: &'a str,
+        /// Its sequence number.
+        seq: u32,
+    },
+    /// A drop given is valid and will be applied (or finished, after an interruption).
+    Validated {
+        /// Its name.
+        name: &'a str,
+        /// Its data rows.
+        rows: u64,
+        /// Whether an interrupted ingest of it is continued.
+        resumes: bool,
+    },
+    /// A stage is done for the current inputs and does not run.
+    UpToDate {
+        /// The stage.
+        stage: &'static str,
+    },
+    /// A stage finished.
+    Finished {
+        /// The stage.
+        stage: &'static str,
+        /// What it did.
+        result: &'a Finished,
+        /// Its wall time.
+        elapsed: Duration,
+    },
+}
+
+/// What a refresh did.
+#[derive(Debug)]
+pub struct Report {
+    /// Stages that ran (0: everything was up to date and nothing was written).
+    pub stages_run: usize,
+    /// Drops applied by this run.
+    pub drops_applied: usize,
+    /// The latest drop after the run (0: none yet).
+    pub last_drop: u32,
+}
+
+/// Why a stage stopped early.
+enum Fault {
+    Cancelled,
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Fault {
+    fn from(e: E) -> Self {
+        Fault::Failed(Box::new(e))
+    }
+}
+
+/// Everything a stage needs.
+struct Context<'a> {
+    store: &'a Store,
+    opts: &'a RefreshOptions,
+    /// The drops to apply, consumed by the ingest stage.
+    drops: Vec<Prepared>,
+    cancel: &'a AtomicBool,
+}
+
+/// One link of the chain.
+trait Stage: Sync {
+    /// The job's name (`jobs` key `refresh.<name>`).
+    fn name(&self) -> &'static str;
+    /// The options the stage's output depends on, as text to hash into its inputs.
+    fn options(&self, opts: &RefreshOptions) -> String;
+    /// Whether there is work for the stage regardless of its record (ingest: drops to apply).
+    fn has_work(&self, _cx: &Context) -> bool {
+        false
+    }
+    /// Runs the stage; it commits its own progress and output.
+    fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault>;
+}
+
+struct IngestStage;
+struct FeaturizeStage;
+struct IndexStage;
+struct RecommendStage;
+
+impl Stage for IngestStage {
+    fn name(&self) -> &'static str {
+        "ingest"
+    }
+    fn options(&self, _opts: &RefreshOptions) -> String {
+        // The ingest options shape the drops' rows, and drops are recorded per drop.
+        String::new()
+    }
+    fn has_work(&self, cx: &Context) -> bool {
+        !cx.drops.is_empty()
+    }
+    fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
+        let mut done = Vec::new();
+        for drop in std::mem::take(&mut cx.drops) {
+            match drop.apply(cx.store, &cx.opts.ingest, progress, cx.cancel) {
+                Ok(summary) => done.push(summary),
+                Err(IngestError::Cancelled) => return Err(Fault::Cancelled),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Finished::Ingest(done))
+    }
+}
+
+impl Stage for FeaturizeStage {
+    fn name(&self) -> &'static str {
+        "featurize"
+    }
+    fn options(&self, opts: &RefreshOptions) -> String {
+        let (f, s) = (&opts.featurize, &opts.sellers);
+        format!(
+            "{:?} {} {} {} {} {}",
+            f.dim, f.seed, f.category_depth, f.idf_drift, s.window, s.calibration_examples
+        )
+    }
+    fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
+        let cancelled = |e: FeaturesError| match e {
+            FeaturesError::Cancelled => Fault::Cancelled,
+            e => e.into(),
+        };
+        let f = features::featurize(cx.store, &cx.opts.featurize, progress, cx.cancel)
+            .map_err(cancelled)?;
+        let s = features::seller_vectors(cx.store, &cx.opts.sellers, progress, cx.cancel)
+            .map_err(cancelled)?;
+        Ok(Finished::Featurize(f, s))
+    }
+}
+
+impl Stage for IndexStage {
+    fn name(&self) -> &'static str {
+        "index"
+    }
+    fn options(&self, opts: &RefreshOptions) -> String {
+        format!("{:?}", opts.index)
+    }
+    fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
+        let depth = features::category_depth(cx.store)?;
+        let index = ArroyIndex::open(&cx.store.index_dir())?;
+        // A build killed after its switch and rerun, or a refresh whose new drops changed no
+        // candidate, keeps the generation it has.
+        if let Some(g) = index_stage::current_generation(cx.store, &index, &cx.opts.index, depth)? {
+            return Ok(Finished::IndexCurrent(g));
+        }
+        match index_stage::build_index(cx.store, &index, &cx.opts.index, depth, progress, cx.cancel)
+        {
+            Ok(s) => Ok(Finished::Index(s)),
+            Err(IndexStageError::Index(IndexError::Cancelled)) => Err(Fault::Cancelled),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Stage for RecommendStage {
+    fn name(&self) -> &'static str {
+        "recommend"
+    }
+    fn options(&self, opts: &RefreshOptions) -> String {
+        let r = &opts.recommend;
+        format!("{} {} {:?} {:?}", r.k, r.threshold, r.category, r.search)
+    }
+    fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
+        let store = cx.store;
+        let (generation, _) = store.active_index()?.ok_or(RecommendError::NoIndex)?;
+        let reader = ArroyIndex::open(&store.index_dir())?.reader(generation)?;
+        let depth = features::category_depth(store)?;
+        let rec = Recommender::new(
+            store,
+            &reader,
+            generation,
+            cx.opts.recommend.clone(),
+            depth,
+            true,
+        )?;
+        match recommend::recommend_all(&rec, progress, cx.cancel) {
+            Ok(s) => Ok(Finished::Recommend(s)),
+            Err(RecommendError::Cancelled) => Err(Fault::Cancelled),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Applies the drop folders `dirs` (in order; those applied before are skipped) and brings
+/// every stage up to date. With nothing new and every stage done for its inputs, it writes
+/// nothing and reports `stages_run == 0`.
+pub fn refresh(
+    store: &Store,
+    dirs: &[PathBuf],
+    opts: &RefreshOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+    on: &mut dyn FnMut(Event),
+) -> Result<Report, RefreshError> {
+    let drops = prepare_drops(store, dirs, opts, progress, on)?;
+    let fresh = drops.iter().filter(|d| !d.resumes()).count() as u32;
+    let last_drop = store.next_drop_seq()? - 1 + fresh;
+    let drops_applied = drops.len();
+    let mut cx = Context {
+        store,
+        opts,
+        drops,
+        cancel,
+    };
+
+    let records: Vec<(String, JobRecord)> = store.refresh_jobs()?;
+    let inputs: Vec<u64> = CHAIN
+        .iter()
+        .map(|s| stage_inputs(s.name(), &s.options(opts), last_drop))
+        .collect();
+    let up_to_date = |i: usize| {
+        let stage = CHAIN[i];
+        !stage.has_work(&cx)
+            && records.iter().any(|(name, r)| {
+                name == stage.name() && r.state == JobState::Done && r.inputs == inputs[i]
+            })
+    };
+    // Without a single drop there is nothing to featurize, index or recommend.
+    let first = (0..CHAIN.len())
+        .find(|&i| !up_to_date(i))
+        .filter(|_| last_drop > 0);
+    let Some(first) = first else {
+        return Ok(Report {
+            stages_run: 0,
+            drops_applied: 0,
+            last_drop,
+        });
+    };
+    for stage in &CHAIN[..first] {
+        on(Event::UpToDate {
+            stage: stage.name(),
+        });
+    }
+    let pending = |i: usize| JobRecord {
+        state: JobState::Pending,
+        drop: last_drop,
+        inputs: inputs[i],
+        started_at: None,
+        ended_at: None,
+    };
+    for (i, stage) in CHAIN.iter().enumerate().skip(first) {
+        store.put_refresh_job(stage.name(), &pending(i))?;
+    }
+    for (i, stage) in CHAIN.iter().enumerate().skip(first) {
+        let name = stage.name();
+        let mut record = JobRecord {
+            state: running(String::new(), 0, 0),
+            started_at: Some(ingest::now()),
+            ..pending(i)
+        };
+        store.put_refresh_job(name, &record)?;
+        let start = Instant::now();
+        let reporter = JobProgress::new(store, name, progress, record.clone());
+        let outcome = stage.run(&mut cx, &reporter);
+        record.ended_at = Some(ingest::now());
+        match outcome {
+            Ok(result) => {
+                record.state = JobState::Done;
+                store.put_refresh_job(name, &record)?;
+                on(Event::Finished {
+                    stage: name,
+                    result: &result,
+                    elapsed: start.elapsed(),
+                });
+            }
+            Err(Fault::Cancelled) => {
+                record.state = JobState::Interrupted;
+                store.put_refresh_job(name, &record)?;
+                return Err(RefreshError::Interrupted { stage: name });
+            }
+            Err(Fault::Failed(source)) => {
+                record.state = JobState::Failed {
+                    error: source.to_string(),
+                };
+                store.put_refresh_job(name, &record)?;
+                return Err(RefreshError::Failed {
+                    stage: name,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(Report {
+        stages_run: CHAIN.len() - first,
+        drops_applied,
+        last_drop,
+    })
+}
+
+/// Validates every drop before anything is written, and checks the order rule: a new drop's
+/// name must sort after every drop applied before it (and after the new drops before it).
+fn prepare_drops(
+    store: &Store,
+    dirs: &[PathBuf],
+    opts: &RefreshOptions,
+    progress: &dyn Progress,
+    on: &mut dyn FnMut(Event),
+) -> Result<Vec<Prepared>, RefreshError> {
+    let applied = store.drops()?;
+    let mut last = applied.iter().map(|d| d.name.clone()).max();
+    let mut drops: Vec<Prepared> = Vec::new();
+    for dir in dirs {
+        let refused = |source| RefreshError::Drop {
+            path: dir.clone(),
+            source,
+        };
+        match ingest::prepare(store, dir, &opts.ingest, progress).map_err(refused)? {
+            Plan::AlreadyApplied { name, seq } => on(Event::AlreadyApplied {
+                path: dir,
+                name: &name,
+                seq,
+            }),
+            Plan::Apply(drop) => {
+                let earlier = drops
+                    .iter()
+                    .find(|d| d.fingerprint() == drop.fingerprint() || d.name() == drop.name());
+                if let Some(twin) = earlier {
+                    if twin.fingerprint() != drop.fingerprint() {
+                        return Err(RefreshError::Twins {
+                            path: dir.clone(),
+                            name: drop.name().to_string(),
+                        });
+                    }
+                    // The same content given twice is applied once.
+                    continue;
+                }
+                if !drop.resumes() {
+                    if let Some(last) = &last
+                        && drop.name() <= last.as_str()
+                        && !opts.allow_out_of_order
+                    {
+                        return Err(RefreshError::OutOfOrder {
+                            path: dir.clone(),
+                            name: drop.name().to_string(),
+                            last: last.clone(),
+                        });
+                    }
+                    last = Some(drop.name().to_string());
+                }
+                on(Event::Validated {
+                    name: drop.name(),
+                    rows: drop.rows(),
+                    resumes: drop.resumes(),
+                });
+                drops.push(*drop);
+            }
+        }
+    }
+    if let Some(d) = applied
+        .iter()
+        .find(|d| d.state == DropState::Applying && !drops.iter().any(|p| p.name() == d.name))
+    {
+        return Err(RefreshError::PartlyApplied {
+            name: d.name.clone(),
+            seq: d.seq,
+        });
+    }
+    Ok(drops)
+}
+
+/// The inputs a stage runs for: its name, its options and the latest drop.
+fn stage_inputs(name: &str, options: &str, last_drop: u32) -> u64 {
+    let mut h = Xxh3::new();
+    for part in [name, options] {
+        h.update(part.as_bytes());
+        h.update(&[0]);
+    }
+    h.update(&last_drop.to_le_bytes());
+    h.digest()
+}
+
+fn running(phase: String, done: u64, total: u64) -> JobState {
+    JobState::Running {
+        pid: std::process::id(),
+        phase,
+        done,
+        total,
+    }
+}
+
+/// Passes progress on and writes it into the stage's job record, at most once a second, so
+/// that `demandlink jobs` shows how far a running stage is.
+struct JobProgress<'a> {
+    store: &'a Store,
+    stage: &'static str,
+    inner: &'a dyn Progress,
+    state: Mutex<(JobRecord, Option<Instant>)>,
+}
+
+/// Least time between two progress writes of a job record.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+impl<'a> JobProgress<'a> {
+    fn new(
+        store: &'a Store,
+        stage: &'static str,
+        inner: &'a dyn Progress,
+        record: JobRecord,
+    ) -> Self {
+        JobProgress {
+            store,
+            stage,
+            inner,
+            state: Mutex::new((record, None)),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut String, &mut u64, &mut u64), force: bool) {
+        let mut guard = self.state.lock().expect("progress lock");
+        let (record, written) = &mut *guard;
+        if let JobState::Running {
+            phase, done, total, ..
+        } = &mut record.state
+        {
+            f(phase, done, total);
+        }
+        if force || written.is_none_or(|w| w.elapsed() >= PROGRESS_EVERY) {
+            *written = Some(Instant::now());
+            // Progress is for people watching; a failed write must not stop the stage.
+            if let Err(e) = self.store.put_refresh_job(self.stage, record) {
+                tracing::warn!(stage = self.stage, error = %e, "cannot record progress");
+            }
+        }
+    }
+}
+
+impl Progress for JobProgress<'_> {
+    fn start(&self, label: &str, total: u64) {
+        self.inner.start(label, total);
+        self.update(
+            |phase, done, t| {
+                *phase = label.to_string();
+                *done = 0;
+                *t = total;
+            },
+            true,
+        );
+    }
+
+    fn set(&self, position: u64) {
+        self.inner.set(position);
+        self.update(|_, done, _| *done = position, false);
+    }
+
+    fn finish(&self) {
+        self.inner.finish();
+    }
+}

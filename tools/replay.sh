@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Quarterly replay (issue 6): cuts a dataset into quarterly drops by listing time, replays them
+# through `demandlink refresh` twice — incrementally (one database, one drop per quarter) and as
+# a full rebuild (a fresh database with every drop so far, each quarter) — and after each quarter
+# evaluates both on the next quarter's new listings (the temporal protocol). Prints one row per
+# quarter: refresh time of both, Recall@20/100 of both, and the time ratio incremental / full.
+#
+# Usage: tools/replay.sh [DATASET] [FIRST_QUARTER]
+#   DATASET        a dataset folder with timestamped listings (default ../shared/data/amazon_magazines_2018)
+#   FIRST_QUARTER  the last quarter of the first drop, which holds everything up to it (default 2016Q1)
+# Environment: WORK (scratch folder, default a new temporary one; removed unless KEEP=1),
+#              CARGO_TARGET_DIR (where the release build is).
+# The dataset is only read; drops and databases live in WORK.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DATASET=${1:-../shared/data/amazon_magazines_2018}
+FROM=${2:-2016Q1}
+WORK=${WORK:-$(mktemp -d /tmp/demandlink-replay.XXXXXX)}
+[[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$WORK"' EXIT
+
+cargo build --release --quiet
+BIN=${CARGO_TARGET_DIR:-target}/release/demandlink
+
+"$BIN" split --mode quarterly --from "$FROM" --out "$WORK/cut" "$DATASET" >/dev/null
+mapfile -t DROPS < <(ls "$WORK/cut/drops")
+
+now() { date +%s.%N; }
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# Recall@K of the model from `eval --json` (the model's metrics come first; no baselines run).
+recall() { grep -m1 "\"recall@$2\"" "$1" | sed 's/.*: *\([0-9.e-]*\).*/\1/' | awk '{ printf "%.4f", $1 }'; }
+
+printf '| quarter | new listings | incremental s | full s | ratio | R@20 incr | R@20 full | R@100 incr | R@100 full |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+SO_FAR=()
+for q in "${DROPS[@]}"; do
+  SO_FAR+=("$WORK/cut/drops/$q")
+  start=$(now)
+  "$BIN" refresh --db "$WORK/incremental" "$WORK/cut/drops/$q" >"$WORK/incremental.log"
+  incremental=$(seconds "$start" "$(now)")
+  rm -rf "$WORK/full"
+  start=$(now)
+  "$BIN" refresh --db "$WORK/full" "${SO_FAR[@]}" >"$WORK/full.log"
+  full=$(seconds "$start" "$(now)")
+  ratio=$(awk -v a="$incremental" -v b="$full" 'BEGIN { printf "%.2f", a / b }')
+  listings=$(($(wc -l <"$WORK/cut/drops/$q/listings.tsv") - 1))
+  heldout="$WORK/cut/heldout/$q.tsv"
+  if [[ -f $heldout && $(wc -l <"$heldout") -gt 1 ]]; then
+    "$BIN" eval --db "$WORK/incremental" --heldout "$heldout" --k 20,100 --json >"$WORK/incremental.json"
+    "$BIN" eval --db "$WORK/full" --heldout "$heldout" --k 20,100 --json >"$WORK/full.json"
+    r20i=$(recall "$WORK/incremental.json" 20); r20f=$(recall "$WORK/full.json" 20)
+    r100i=$(recall "$WORK/incremental.json" 100); r100f=$(recall "$WORK/full.json" 100)
+  else
+    r20i=-; r20f=-; r100i=-; r100f=-
+  fi
+  printf '| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n' \
+    "$q" "$listings" "$incremental" "$full" "$ratio" "$r20i" "$r20f" "$r100i" "$r100f"
+done
