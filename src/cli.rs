@@ -676,6 +676,11 @@ fn run(cli: Cli) -> Result<()> {
             let t = model::train(&store, &cfg, &opts, &Bars::default(), &cancel)?;
             if json {
                 println!("{}", serde_json::to_string(&t)?);
+            } else if t.up_to_date {
+                println!(
+                    "train: model generation {} is up to date (same drops, vectors and options); nothing to do",
+                    t.generation
+                );
             } else {
                 println!(
                     "train: model generation {}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {} → {}; {} node embeddings written in {:.1} s; score = σ({:.2}·cos {:+.2}·link₁ {:+.2}·link₂ {:+.2})",

@@ -96,8 +96,8 @@ impl<'a> Partners<'a> {
         for &p in listed {
             let partners = self.read(p)?;
             for &h in &partners {
-                if !fetched.contains_key(&h) {
-                    fetched.insert(h, self.read(h)?);
+                if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(h) {
+                    e.insert(self.read(h)?);
                 }
             }
             fetched.insert(p, partners);

@@ -67,6 +67,8 @@ enum Phase {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct TrainJob {
     config: ModelConfig,
+    /// The inputs trained on: last drop and featurize run.
+    inputs: (u32, u32),
     generation: u32,
     phase: Phase,
     state: TrainState,
@@ -107,13 +109,39 @@ pub struct TrainSummary {
     pub infer_seconds: f64,
     /// Whether this run continued an interrupted one.
     pub resumed: bool,
+    /// Whether the active model was already trained on these inputs with this configuration
+    /// (nothing was done).
+    pub up_to_date: bool,
     /// Nodes embedded.
     pub nodes: u64,
     /// The final score's `[α, w₁, w₂, β]`: `σ(α·cos + w₁·link₁ + w₂·link₂ + β)`.
     pub score: [f32; 4],
 }
 
-/// Trains the graph model (or resumes its interrupted training) and activates it.
+impl TrainSummary {
+    fn up_to_date(model: &GraphModel) -> TrainSummary {
+        TrainSummary {
+            generation: model.generation,
+            root_edges: model.root_edges,
+            epochs: model.config.epochs,
+            epoch_losses: model.epoch_losses.clone(),
+            train_seconds: model.train_seconds,
+            infer_seconds: 0.0,
+            resumed: false,
+            up_to_date: true,
+            nodes: 0,
+            score: [
+                model.alpha,
+                model.link_weights[0],
+                model.link_weights[1],
+                model.beta,
+            ],
+        }
+    }
+}
+
+/// Trains the graph model (or resumes its interrupted training) and activates it; does
+/// nothing when the active model was trained on the same inputs with the same configuration.
 pub fn train(
     store: &Store,
     cfg: &ModelConfig,
@@ -122,9 +150,10 @@ pub fn train(
     cancel: &AtomicBool,
 ) -> Result<TrainSummary, ModelError> {
     cfg.validate()?;
-    store
+    let text = store
         .model::<TextModel>(TEXT_MODEL)?
         .ok_or(ModelError::NotFeaturized)?;
+    let inputs = (store.next_drop_seq()?, text.run);
     let full = Graph::load(store, &cfg.graph)?;
     if full.lists.edges() == 0 {
         return Err(ModelError::NoEdges);
@@ -134,11 +163,19 @@ pub fn train(
     let (graph, held) = full.hold_out(&validation);
     let previous = store.job::<TrainJob>(JOB)?;
     let active = store.model::<GraphModel>(GRAPH_MODEL)?;
+    if let (Some(job), Some(model)) = (&previous, &active)
+        && job.phase == Phase::Done
+        && job.config == *cfg
+        && job.inputs == inputs
+        && model.generation == job.generation
+    {
+        return Ok(TrainSummary::up_to_date(model));
+    }
     let (base, dims) = input_features(store, cfg, &graph)?;
     let mut table = Array2::<f32>::zeros(base.raw_dim());
     let mut accum = Array2::<f32>::zeros(base.raw_dim());
     let (job, resumed) = match previous {
-        Some(job) if job.phase != Phase::Done && job.config == *cfg => {
+        Some(job) if job.phase != Phase::Done && job.config == *cfg && job.inputs == inputs => {
             restore_rows(store, &graph, &mut table, &mut accum)?;
             (job, true)
         }
@@ -151,6 +188,7 @@ pub fn train(
                 .unwrap_or(CONTENT_GENERATION);
             let job = TrainJob {
                 config: cfg.clone(),
+                inputs,
                 generation: last + 1,
                 phase: Phase::Training,
                 state: Trainer::fresh_state(cfg, dims),
@@ -163,6 +201,11 @@ pub fn train(
         }
     };
     let generation = job.generation;
+    // A run killed while writing vectors resumes after the last committed chunk.
+    let start_node = match job.phase {
+        Phase::Writing(next) => next,
+        _ => 0,
+    };
     let mut trainer = Trainer::new(&graph, cfg, job.state, base, table, accum);
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
@@ -172,33 +215,32 @@ pub fn train(
     let last_checkpoint = Cell::new((Instant::now(), done_batches(&trainer)));
     progress.start("train", u64::from(cfg.epochs) * per_epoch);
     progress.set(done_batches(&trainer));
-    trainer.run(
-        cancel,
-        |t| progress.set(done_batches(t)),
-        |t| {
-            let (at, batches) = last_checkpoint.get();
-            at.elapsed() >= opts.every
-                || opts
-                    .every_batches
-                    .is_some_and(|n| done_batches(t) - batches >= n)
-        },
-        |t| {
-            last_checkpoint.set((Instant::now(), done_batches(t)));
-            checkpoint(store, &graph, t, cfg, generation)
-        },
-    )?;
+    if start_node == 0 {
+        trainer.run(
+            cancel,
+            |t| progress.set(done_batches(t)),
+            |t| {
+                let (at, batches) = last_checkpoint.get();
+                at.elapsed() >= opts.every
+                    || opts
+                        .every_batches
+                        .is_some_and(|n| done_batches(t) - batches >= n)
+            },
+            |t| {
+                last_checkpoint.set((Instant::now(), done_batches(t)));
+                checkpoint(store, &graph, t, cfg, inputs, generation)
+            },
+        )?;
+    }
     progress.finish();
 
     let started = Instant::now();
-    let start_node = match store.job::<TrainJob>(JOB)?.map(|j| j.phase) {
-        Some(Phase::Writing(next)) => next,
-        _ => 0,
-    };
     let embeddings = trainer.infer_on(&full);
     let nodes = full.nodes();
     progress.start("write embeddings", nodes as u64);
     let mut job = TrainJob {
         config: cfg.clone(),
+        inputs,
         generation,
         phase: Phase::Training,
         state: trainer.state.clone(),
@@ -253,6 +295,7 @@ pub fn train(
         train_seconds: model.train_seconds,
         infer_seconds: started.elapsed().as_secs_f64(),
         resumed,
+        up_to_date: false,
         nodes: nodes as u64,
         score: [alpha, link_weights[0], link_weights[1], beta],
     })
@@ -335,6 +378,7 @@ fn checkpoint(
     graph: &Graph,
     trainer: &mut Trainer,
     cfg: &ModelConfig,
+    inputs: (u32, u32),
     generation: u32,
 ) -> Result<(), ModelError> {
     let mut batch = StageBatch::new(store);
@@ -348,6 +392,7 @@ fn checkpoint(
     }
     let job = TrainJob {
         config: cfg.clone(),
+        inputs,
         generation,
         phase: Phase::Training,
         state: trainer.state.clone(),
