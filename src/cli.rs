@@ -19,7 +19,7 @@ use crate::index::stage::StageSummary;
 use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
 use crate::inspect::{self, Inspection};
-use crate::model::{self, GraphOptions, Init, ModelConfig, Sampling, TrainOptions};
+use crate::model::{self, GraphOptions, Init, ModelConfig, Sampling, TrainOptions, TrainSummary};
 use crate::progress::Progress;
 use crate::recommend::{
     self, CategoryChoice, RecommendError, RecommendOptions, RecommendSummary, Recommender, Search,
@@ -125,6 +125,9 @@ enum Command {
         db: PathBuf,
         #[command(flatten)]
         model: ModelArgs,
+        /// Periods (drops) of page views that rank a seller's most-viewed listings.
+        #[arg(long, default_value_t = GraphOptions::default().views_window)]
+        views_window: u32,
         /// Seconds between checkpoints.
         #[arg(long, default_value_t = 60)]
         checkpoint_secs: u64,
@@ -377,6 +380,12 @@ struct RefreshArgs {
     /// Recommendations per seller.
     #[arg(long, default_value_t = RecommendOptions::default().k)]
     k: usize,
+    /// The model served: `graph` (trained by the train stage) or `content` (text vectors
+    /// only; no training).
+    #[arg(long, default_value = "graph", value_parser = ["graph", "content"])]
+    model: String,
+    #[command(flatten)]
+    train: ModelArgs,
 }
 
 impl RefreshArgs {
@@ -388,6 +397,10 @@ impl RefreshArgs {
         );
         let mut o = RefreshOptions {
             allow_out_of_order: self.allow_out_of_order,
+            train: match self.model.as_str() {
+                "graph" => Some(self.train.config(self.views_window)?),
+                _ => None,
+            },
             ..RefreshOptions::default()
         };
         o.sellers.window = self.views_window;
@@ -516,9 +529,6 @@ pub struct ModelArgs {
     /// AdaGrad step size of the input embeddings.
     #[arg(long, default_value_t = ModelConfig::default().lr_embedding)]
     lr_embedding: f32,
-    /// Periods (drops) of views that rank a seller's most-viewed listings.
-    #[arg(long, default_value_t = GraphOptions::default().views_window)]
-    views_window: u32,
     /// Trainable seller identity rows (`off`: sellers are their listings only).
     #[arg(long, default_value = "off", value_parser = ["on", "off"])]
     seller_identity: String,
@@ -532,8 +542,9 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The configuration these arguments describe.
-    pub fn config(&self) -> Result<ModelConfig> {
+    /// The configuration these arguments describe, ranking a seller's most-viewed listings by
+    /// the views of the last `views_window` periods.
+    pub fn config(&self, views_window: u32) -> Result<ModelConfig> {
         let copurchase = match self.relations.replace(' ', "").as_str() {
             "listing" => false,
             "listing,copurchase" | "copurchase,listing" => true,
@@ -557,7 +568,7 @@ impl ModelArgs {
                 copurchase_threshold: self.copurchase_threshold,
                 copurchase,
                 auxiliary: self.aux == "on",
-                views_window: self.views_window,
+                views_window,
             },
             cold_share: self.cold_share,
             lr: self.lr,
@@ -662,11 +673,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train {
             db,
             model,
+            views_window,
             checkpoint_secs,
             checkpoint_batches,
             json,
         } => {
-            let cfg = model.config()?;
+            let cfg = model.config(views_window)?;
             let store = Store::open(&db, OpenMode::ReadWrite)?;
             let cancel = cancel_on_ctrl_c();
             let opts = TrainOptions {
@@ -676,33 +688,8 @@ fn run(cli: Cli) -> Result<()> {
             let t = model::train(&store, &cfg, &opts, &Bars::default(), &cancel)?;
             if json {
                 println!("{}", serde_json::to_string(&t)?);
-            } else if t.up_to_date {
-                println!(
-                    "train: model generation {} is up to date (same drops, vectors and options); nothing to do",
-                    t.generation
-                );
             } else {
-                println!(
-                    "train: model generation {}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {} → {}; {} node embeddings written in {:.1} s; score = σ({:.2}·cos {:+.2}·link₁ {:+.2}·link₂ {:+.2})",
-                    t.generation,
-                    if t.resumed { " (resumed)" } else { "" },
-                    t.epochs,
-                    t.root_edges,
-                    t.train_seconds,
-                    t.root_edges as f64 * f64::from(t.epochs) / t.train_seconds.max(1e-9),
-                    t.epoch_losses
-                        .first()
-                        .map_or("-".into(), |l| format!("{l:.4}")),
-                    t.epoch_losses
-                        .last()
-                        .map_or("-".into(), |l| format!("{l:.4}")),
-                    t.nodes,
-                    t.infer_seconds,
-                    t.score[0],
-                    t.score[1],
-                    t.score[2],
-                    t.score[3],
-                );
+                print_trained(&t);
             }
             Ok(())
         }
@@ -970,6 +957,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = EvalOptions {
                 ks: k.clone(),
                 baselines: baselines || ablation || report.is_some(),
+                ablation,
                 als: AlsOptions {
                     factors: als_factors,
                     alpha: als_alpha,
@@ -1220,6 +1208,39 @@ fn print_outcome(dir: &std::path::Path, outcome: &Outcome) {
     }
 }
 
+fn print_trained(t: &TrainSummary) {
+    if t.up_to_date {
+        println!(
+            "train: model generation {} is up to date (same drops, vectors and options); nothing to do",
+            t.generation
+        );
+        return;
+    }
+    let first = t
+        .epoch_losses
+        .first()
+        .map_or("-".into(), |l| format!("{l:.4}"));
+    let last = t
+        .epoch_losses
+        .last()
+        .map_or("-".into(), |l| format!("{l:.4}"));
+    println!(
+        "train: model generation {}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {first} → {last}; {} node embeddings written in {:.1} s; score = σ({:.2}·cos {:+.2}·link₁ {:+.2}·link₂ {:+.2})",
+        t.generation,
+        if t.resumed { " (resumed)" } else { "" },
+        t.epochs,
+        t.root_edges,
+        t.train_seconds,
+        t.root_edges as f64 * f64::from(t.epochs) / t.train_seconds.max(1e-9),
+        t.nodes,
+        t.infer_seconds,
+        t.score[0],
+        t.score[1],
+        t.score[2],
+        t.score[3],
+    );
+}
+
 fn print_summary(s: &Summary) {
     let r = &s.record;
     let applied: u64 = r.files.iter().map(|f| f.applied).sum();
@@ -1363,6 +1384,8 @@ fn print_refresh_event(event: refresh::Event) {
                 print_featurized(f);
                 print_sellers(s);
             }
+            Finished::Train(None) => println!("train: the content model is served"),
+            Finished::Train(Some(t)) => print_trained(t),
             Finished::Index(s) => print_indexed(s),
             Finished::IndexCurrent(g) => {
                 println!("index: generation {g} already holds the current candidates; kept")

@@ -24,13 +24,20 @@ use crate::features::{
 use crate::index::stage::{self as index_stage, StageError as IndexStageError, StageSummary};
 use crate::index::{ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Plan, Prepared, Summary};
+use crate::model::{self, ModelConfig, ModelError, TrainOptions, TrainSummary};
 use crate::progress::Progress;
 use crate::recommend::{self, RecommendError, RecommendOptions, RecommendSummary, Recommender};
 use crate::store::{DropState, JobRecord, JobState, Store, StoreError};
 
-/// The stages in the order they run. The graph model's `train` goes between featurize and
-/// index.
-const CHAIN: [&dyn Stage; 4] = [&IngestStage, &FeaturizeStage, &IndexStage, &RecommendStage];
+/// The stages in the order they run (`train` does nothing when the options choose the
+/// content model).
+const CHAIN: [&dyn Stage; 5] = [
+    &IngestStage,
+    &FeaturizeStage,
+    &TrainStage,
+    &IndexStage,
+    &RecommendStage,
+];
 
 /// Names of the stages in the order they run.
 pub fn stage_names() -> Vec<&'static str> {
@@ -115,6 +122,8 @@ pub struct RefreshOptions {
     pub featurize: FeaturizeOptions,
     /// Seller vectors and the score calibration.
     pub sellers: SellerOptions,
+    /// The graph model; `None` serves the content model.
+    pub train: Option<ModelConfig>,
     /// Index build.
     pub index: BuildOptions,
     /// Recommendations.
@@ -129,6 +138,8 @@ pub enum Finished {
     Ingest(Vec<Summary>),
     /// Product vectors, then seller vectors.
     Featurize(FeaturizeSummary, SellerSummary),
+    /// The graph model (`None`: the content model is served).
+    Train(Option<TrainSummary>),
     /// A new index generation.
     Index(StageSummary),
     /// The active index generation already holds the current candidates.
@@ -221,6 +232,7 @@ trait Stage: Sync {
 
 struct IngestStage;
 struct FeaturizeStage;
+struct TrainStage;
 struct IndexStage;
 struct RecommendStage;
 
@@ -269,6 +281,25 @@ impl Stage for FeaturizeStage {
         let s = features::seller_vectors(cx.store, &cx.opts.sellers, progress, cx.cancel)
             .map_err(cancelled)?;
         Ok(Finished::Featurize(f, s))
+    }
+}
+
+impl Stage for TrainStage {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+    fn options(&self, opts: &RefreshOptions) -> String {
+        format!("{:?}", opts.train)
+    }
+    fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
+        let Some(cfg) = &cx.opts.train else {
+            return Ok(Finished::Train(None));
+        };
+        match model::train(cx.store, cfg, &TrainOptions::default(), progress, cx.cancel) {
+            Ok(t) => Ok(Finished::Train(Some(t))),
+            Err(ModelError::Interrupted) => Err(Fault::Cancelled),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

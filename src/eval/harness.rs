@@ -17,6 +17,8 @@ use crate::copurchase::Partners;
 use crate::features;
 use crate::index::stage::candidates;
 use crate::index::{Ann, ExactIndex, IndexError};
+use crate::model::{self, Fitted, GraphOptions, Init, ModelConfig, ModelError, Sampling};
+use crate::progress::NoProgress;
 use crate::progress::Progress;
 use crate::store::{Id, Namespace, Store, StoreError};
 use crate::vectors::ActiveModel;
@@ -49,6 +51,9 @@ pub enum EvalError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An ablation model failed to train.
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// Options of an evaluation run.
@@ -62,6 +67,8 @@ pub struct EvalOptions {
     pub als: AlsOptions,
     /// Weight of the co-purchase pseudo-user rows of the stacked ALS.
     pub copurchase_weight: f32,
+    /// Also train the graph-model variants of the published ablation (in memory).
+    pub ablation: bool,
 }
 
 impl Default for EvalOptions {
@@ -71,6 +78,7 @@ impl Default for EvalOptions {
             baselines: false,
             als: AlsOptions::default(),
             copurchase_weight: 1.0,
+            ablation: false,
         }
     }
 }
@@ -242,22 +250,22 @@ pub fn run(
     progress.finish();
 
     let mut baselines = BTreeMap::new();
+    let timed = |name: &str, f: &dyn Fn() -> Result<Trained, EvalError>| {
+        progress.start(&format!("eval: {name}"), 1);
+        let started = Instant::now();
+        let (train, ranked) = f()?;
+        let total = started.elapsed().as_secs_f64();
+        progress.finish();
+        Ok::<_, EvalError>(MethodResult {
+            metrics: score(ranked),
+            train_seconds: train,
+            rank_seconds: total - train,
+            peak_rss_mib: peak_rss_mib(),
+        })
+    };
     if opts.baselines {
         let products = store.entity_count(Namespace::Product)? as usize;
         let sellers_n = store.entity_count(Namespace::Seller)? as usize;
-        let timed = |name: &str, f: &dyn Fn() -> Result<Trained, EvalError>| {
-            progress.start(&format!("eval: {name}"), 1);
-            let started = Instant::now();
-            let (train, ranked) = f()?;
-            let total = started.elapsed().as_secs_f64();
-            progress.finish();
-            Ok::<_, EvalError>(MethodResult {
-                metrics: score(ranked),
-                train_seconds: train,
-                rank_seconds: total - train,
-                peak_rss_mib: peak_rss_mib(),
-            })
-        };
         let same_for_all = |scores: Vec<f32>| {
             setup
                 .sellers
@@ -313,6 +321,15 @@ pub fn run(
         })?;
         baselines.insert("als_copurchase".to_string(), stacked);
     }
+    if opts.ablation {
+        for (name, cfg) in ablation_configs() {
+            let result = timed(name, &|| {
+                let fitted = model::fit(store, &cfg, &NoProgress)?;
+                Ok((fitted.train_seconds, fitted_ranked(store, &fitted, &setup)?))
+            })?;
+            baselines.insert(name.to_string(), result);
+        }
+    }
     Ok(EvalReport {
         model: model.name(),
         sellers: setup.heldout.len(),
@@ -323,6 +340,65 @@ pub fn run(
         model_result,
         baselines,
     })
+}
+
+/// The graph-model rows of the published ablation, by report key: listing edges only with
+/// random inputs and uniform sampling; plus text inputs, auxiliary and co-purchase nodes;
+/// plus stratified sampling (the default model).
+pub fn ablation_configs() -> [(&'static str, ModelConfig); 3] {
+    let base = ModelConfig::default();
+    let uniform = ModelConfig {
+        sampling: Sampling::Uniform,
+        ..base.clone()
+    };
+    let listing = ModelConfig {
+        init: Init::Random,
+        graph: GraphOptions {
+            copurchase: false,
+            auxiliary: false,
+            ..base.graph.clone()
+        },
+        ..uniform.clone()
+    };
+    [
+        ("graph_listing_random", listing),
+        ("graph_text_copurchase", uniform),
+        ("graph_stratified", base),
+    ]
+}
+
+/// Rankings by a model trained in memory.
+fn fitted_ranked(
+    store: &Store,
+    fitted: &Fitted,
+    setup: &Setup,
+) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
+    let [alpha, w1, w2, _] = fitted.score;
+    let partners = match [w1, w2] != [0.0; 2] {
+        true => Some(Partners::load(store, fitted.copurchase_threshold)?),
+        false => None,
+    };
+    let emb = &fitted.embeddings;
+    setup
+        .sellers
+        .par_iter()
+        .map(|&s| {
+            let listed: Vec<Id> = setup
+                .listed
+                .get(&s)
+                .map_or(Vec::new(), |l| l.iter().copied().collect());
+            let links = match &partners {
+                Some(p) => p.link_scores(&listed)?,
+                None => HashMap::new(),
+            };
+            let q = emb.seller(s);
+            let it = setup.candidates.iter().map(|&p| {
+                let [l1, l2] = links.get(&p).copied().unwrap_or_default();
+                (p, alpha * q.dot(&emb.product(p)) + w1 * l1 + w2 * l2)
+            });
+            Ok((s, setup.top(s, it)))
+        })
+        .collect()
 }
 
 fn als_ranked(m: &super::AlsModel, setup: &Setup) -> HashMap<Id, Vec<Id>> {

@@ -6,12 +6,18 @@ use std::fmt::Write;
 use super::harness::{EvalReport, MethodResult};
 
 /// The ablation rows of the published results table, and the evaluation rows that stand for
-/// them; rows the graph model will fill say "not available" until it exists.
+/// them (see [`super::harness::ablation_configs`]).
 const ABLATION: [(&str, Option<&str>); 4] = [
     ("MF baseline (ALS on listings)", Some("als")),
-    ("graph model, listing edges only, random init", None),
-    ("+ text features, auxiliary and co-purchase nodes", None),
-    ("+ stratified edge sampling", None),
+    (
+        "graph model, listing edges only, random init, uniform sampling",
+        Some("graph_listing_random"),
+    ),
+    (
+        "+ text features, auxiliary and co-purchase nodes",
+        Some("graph_text_copurchase"),
+    ),
+    ("+ stratified edge sampling", Some("graph_stratified")),
 ];
 
 /// Every method of a report, the model first: `(name, result)`.

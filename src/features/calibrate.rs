@@ -69,7 +69,7 @@ pub fn fit_logistic<const N: usize>(examples: &[([f32; N], bool, f32)]) -> Optio
     }
     let n = N + 1;
     let total: f64 = examples.iter().map(|e| f64::from(e.2)).sum();
-    let ridge = 1e-4 * total;
+    let ridge = 1e-6 * total;
     let features =
         |f: &[f32; N]| -> Vec<f64> { f.iter().map(|&v| f64::from(v)).chain([1.0]).collect() };
     // The penalised log-loss, for the step-halving line search that keeps Newton stable on

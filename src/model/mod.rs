@@ -16,7 +16,7 @@ pub mod train;
 use serde::{Deserialize, Serialize};
 
 pub use graph::{Graph, GraphOptions, Relation};
-pub use stage::{GRAPH_MODEL, GraphModel, TrainOptions, TrainSummary, train};
+pub use stage::{Fitted, GRAPH_MODEL, GraphModel, TrainOptions, TrainSummary, fit, train};
 pub use train::{Embeddings, Trainer};
 
 /// Errors of `demandlink train`.

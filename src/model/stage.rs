@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use super::train::{TrainState, Trainer, noise_table};
+use super::train::{Embeddings, TrainState, Trainer, noise_table};
 use super::{Graph, Init, ModelConfig, ModelError};
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
@@ -140,6 +140,80 @@ impl TrainSummary {
     }
 }
 
+/// The graph as stored, the training graph (validation products' listings removed: they fit
+/// the final score) and the removed edges.
+struct Graphs {
+    full: Graph,
+    graph: Graph,
+    held: Vec<(u32, u32)>,
+}
+
+fn graphs(store: &Store, cfg: &ModelConfig) -> Result<Graphs, ModelError> {
+    let full = Graph::load(store, &cfg.graph)?;
+    if full.lists.edges() == 0 {
+        return Err(ModelError::NoEdges);
+    }
+    let validation = full.validation_products(cfg.validation_share, VALIDATION_CAP, cfg.seed);
+    let (graph, held) = full.hold_out(&validation);
+    Ok(Graphs { full, graph, held })
+}
+
+/// A model trained in memory only (nothing written): for `eval --ablation`.
+pub struct Fitted {
+    /// Output vectors of every node.
+    pub embeddings: Embeddings,
+    /// `[α, w₁, w₂, β]` of the score.
+    pub score: [f32; 4],
+    /// Co-purchase threshold of the graph.
+    pub copurchase_threshold: u64,
+    /// Seconds of training.
+    pub train_seconds: f64,
+}
+
+/// Trains a model under `cfg` in memory, without checkpoints or writes.
+pub fn fit(
+    store: &Store,
+    cfg: &ModelConfig,
+    progress: &dyn Progress,
+) -> Result<Fitted, ModelError> {
+    cfg.validate()?;
+    let Graphs { full, graph, held } = graphs(store, cfg)?;
+    let (base, dims) = input_features(store, cfg, &graph)?;
+    let zeros = Array2::<f32>::zeros(base.raw_dim());
+    let state = Trainer::fresh_state(cfg, dims);
+    let mut trainer = Trainer::new(&graph, cfg, state, base, zeros.clone(), zeros);
+    if trainer.root_count() == 0 {
+        return Err(ModelError::NoEdges);
+    }
+    progress.start("train", u64::from(cfg.epochs) * trainer.batches_per_epoch());
+    let mut done = 0;
+    trainer.run(
+        &AtomicBool::new(false),
+        |_| {
+            done += 1;
+            progress.set(done);
+        },
+        |_| false,
+        |_| Ok(()),
+    )?;
+    progress.finish();
+    let score = match trainer.fit_score(&held).as_deref() {
+        Some(&[a, w1, w2, b]) => [a, w1, w2, b],
+        _ => [
+            trainer.state.params.alpha(),
+            0.0,
+            0.0,
+            trainer.state.params.beta(),
+        ],
+    };
+    Ok(Fitted {
+        embeddings: trainer.infer_on(&full),
+        score,
+        copurchase_threshold: full.threshold,
+        train_seconds: trainer.state.seconds,
+    })
+}
+
 /// Trains the graph model (or resumes its interrupted training) and activates it; does
 /// nothing when the active model was trained on the same inputs with the same configuration.
 pub fn train(
@@ -154,13 +228,7 @@ pub fn train(
         .model::<TextModel>(TEXT_MODEL)?
         .ok_or(ModelError::NotFeaturized)?;
     let inputs = (store.next_drop_seq()?, text.run);
-    let full = Graph::load(store, &cfg.graph)?;
-    if full.lists.edges() == 0 {
-        return Err(ModelError::NoEdges);
-    }
-    // Validation products lose their listings for training; they fit the final score.
-    let validation = full.validation_products(cfg.validation_share, VALIDATION_CAP, cfg.seed);
-    let (graph, held) = full.hold_out(&validation);
+    let Graphs { full, graph, held } = graphs(store, cfg)?;
     let previous = store.job::<TrainJob>(JOB)?;
     let active = store.model::<GraphModel>(GRAPH_MODEL)?;
     if let (Some(job), Some(model)) = (&previous, &active)

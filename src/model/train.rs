@@ -344,6 +344,7 @@ impl<'g> Trainer<'g> {
         let rows: Vec<Vec<([f32; 3], bool)>> = sellers
             .par_iter()
             .map(|(s, positives)| {
+                // A graph without the co-purchase relation has no links: their weights fit to 0.
                 let links = copurchase::link_scores(g.lists.neighbours(*s).iter().copied(), |q| {
                     Ok(g.copurchase.neighbours(q))
                 })

@@ -129,7 +129,7 @@ fn running_stage(db: &Path, pid: u32) -> Option<String> {
     })
 }
 
-const STAGES: [&str; 4] = ["ingest", "featurize", "index", "recommend"];
+const STAGES: [&str; 5] = ["ingest", "featurize", "train", "index", "recommend"];
 
 /// The stage that starts once `refresh` printed `line`: ingest applies once the drop is
 /// validated; each later stage starts when the one before reports.
@@ -140,8 +140,10 @@ fn stage_starting(line: &str) -> Option<usize> {
         Some(1)
     } else if line.starts_with("sellers: ") || line.starts_with("featurize: up to date") {
         Some(2)
-    } else if line.starts_with("index: ") {
+    } else if line.starts_with("train: ") {
         Some(3)
+    } else if line.starts_with("index: ") {
+        Some(4)
     } else {
         None
     }
@@ -156,6 +158,8 @@ fn spawn_refresh(db: &Path, drop: &str) -> (std::process::Child, Receiver<(Strin
             db.to_str().unwrap(),
             "--batch-rows",
             "200",
+            "--epochs",
+            "2",
             drop,
         ])
         .stdout(std::process::Stdio::piped())
@@ -204,9 +208,9 @@ fn killed_refresh_resumes_to_the_same_state() {
     let mut rng = 0x5eed_u64;
     let mut landed: Vec<&str> = Vec::new();
     let mut attempts = 0;
-    for (target, quota) in [3u32; 4].into_iter().enumerate() {
+    for (target, quota) in [3u32; 5].into_iter().enumerate() {
         let mut inside = 0;
-        while inside < quota && attempts < 24 {
+        while inside < quota && attempts < 30 {
             attempts += 1;
             rng ^= rng << 13;
             rng ^= rng >> 7;
@@ -238,6 +242,8 @@ fn killed_refresh_resumes_to_the_same_state() {
         db.to_str().unwrap(),
         "--batch-rows",
         "200",
+        "--epochs",
+        "2",
         drop.path(),
     ]);
     let stage_times: Vec<_> = (0..STAGES.len()).map(duration).collect();

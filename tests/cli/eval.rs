@@ -69,11 +69,14 @@ fn cold_split_then_eval_reports_every_method() {
     );
     let ablation = v["ablation"].as_array().unwrap();
     assert_eq!(ablation.len(), 4);
-    assert_eq!(ablation[0]["available"], true);
-    assert_eq!(ablation[1]["available"], false);
+    // Every row is trained and ranked, the graph-model rows in memory.
+    for row in ablation {
+        assert_eq!(row["available"], true, "{row}");
+        assert!(row["metrics"]["recall@100"].is_number(), "{row}");
+    }
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("| MF baseline (ALS on listings) |"), "{md}");
-    assert!(md.contains("not available"), "{md}");
+    assert!(md.contains("| + stratified edge sampling |"), "{md}");
     let svg = std::fs::read_to_string(report.with_extension("svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("<polyline"),

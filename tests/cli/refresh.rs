@@ -11,7 +11,13 @@ use std::time::{Duration, Instant};
 use crate::util::{Drop, bin, catalogue_drop, dump, fails, interrupt, jobs, ok, sample};
 
 fn refresh(db: &Path, drops: &[&str]) -> String {
-    let mut args = vec!["refresh", "--db", db.to_str().unwrap()];
+    let mut args = vec![
+        "refresh",
+        "--model",
+        "content",
+        "--db",
+        db.to_str().unwrap(),
+    ];
     args.extend(drops);
     ok(&args)
 }
@@ -38,7 +44,7 @@ fn states(db: &Path) -> Vec<(String, String, u64)> {
 }
 
 fn all_done(drop: u64) -> Vec<(String, String, u64)> {
-    ["ingest", "featurize", "index", "recommend"]
+    ["ingest", "featurize", "train", "index", "recommend"]
         .iter()
         .map(|s| (s.to_string(), "done".to_string(), drop))
         .collect()
@@ -52,7 +58,7 @@ fn refresh_equals_the_stage_commands_and_a_rerun_writes_nothing() {
     let out = refresh(&db, &[&sample("q1"), &sample("q2")]);
     assert!(out.contains("recommend: 150 sellers"), "{out}");
     assert!(
-        out.contains("refresh: done (2 drop(s) applied, 4 stage(s) run; latest drop #2)"),
+        out.contains("refresh: done (2 drop(s) applied, 5 stage(s) run; latest drop #2)"),
         "{out}"
     );
     assert_eq!(
@@ -91,7 +97,15 @@ fn a_new_drop_runs_every_stage_again_incrementally() {
     assert!(out.contains("index: generation 2"), "{out}");
     assert_eq!(states(&db), all_done(2));
     // A changed option reruns its stage and those after it, not those before.
-    let out = ok(&["refresh", "--db", db.to_str().unwrap(), "--k", "10"]);
+    let out = ok(&[
+        "refresh",
+        "--model",
+        "content",
+        "--db",
+        db.to_str().unwrap(),
+        "--k",
+        "10",
+    ]);
     assert!(out.contains("featurize: up to date"), "{out}");
     assert!(out.contains("index: up to date"), "{out}");
     assert!(out.contains("recommend: 150 sellers"), "{out}");
@@ -123,7 +137,13 @@ fn seeded(tmp: &Path) -> (std::path::PathBuf, String) {
 /// Asserts that refreshing with `drops` fails with every `needle` in its one error line and
 /// leaves the database as it was.
 fn refused(db: &Path, before: &str, drops: &[&str], needles: &[&str]) {
-    let mut args = vec!["refresh", "--db", db.to_str().unwrap()];
+    let mut args = vec![
+        "refresh",
+        "--model",
+        "content",
+        "--db",
+        db.to_str().unwrap(),
+    ];
     args.extend(drops);
     let e = fails(&args);
     for n in needles {
@@ -231,6 +251,8 @@ fn bad_drops_leave_the_database_exactly_as_it_was() {
     );
     let out = ok(&[
         "refresh",
+        "--model",
+        "content",
         "--db",
         db.to_str().unwrap(),
         "--allow-out-of-order",
@@ -251,16 +273,23 @@ fn a_failing_stage_is_recorded_and_retried() {
     )
     .file("listings.tsv", &["seller_id\tproduct_id", "s1\tp1"])
     .file("high_demand.tsv", &["product_id", "p9"]);
-    let e = fails(&["refresh", "--db", db.to_str().unwrap(), q1.path()]);
+    let e = fails(&[
+        "refresh",
+        "--model",
+        "content",
+        "--db",
+        db.to_str().unwrap(),
+        q1.path(),
+    ]);
     assert!(e.contains("index failed: no candidates to index"), "{e}");
     let j = jobs(&db);
-    assert_eq!(j[2]["stage"], "index");
-    assert_eq!(j[2]["state"], "failed");
+    assert_eq!(j[3]["stage"], "index");
+    assert_eq!(j[3]["state"], "failed");
     assert!(
-        j[2]["error"].as_str().unwrap().contains("no candidates"),
+        j[3]["error"].as_str().unwrap().contains("no candidates"),
         "{j:?}"
     );
-    assert_eq!(j[3]["state"], "pending");
+    assert_eq!(j[4]["state"], "pending");
     let text = ok(&["jobs", "--db", db.to_str().unwrap()]);
     assert!(text.contains("error: no candidates to index"), "{text}");
 
@@ -285,7 +314,14 @@ fn a_second_writer_is_told_the_database_is_busy() {
     refresh(&db, &[&sample("q1")]);
     let holder =
         demandlink::store::Store::open(&db, demandlink::store::OpenMode::ReadWrite).unwrap();
-    let e = fails(&["refresh", "--db", db.to_str().unwrap(), &sample("q2")]);
+    let e = fails(&[
+        "refresh",
+        "--model",
+        "content",
+        "--db",
+        db.to_str().unwrap(),
+        &sample("q2"),
+    ]);
     assert!(
         e.contains(&format!("database is busy (pid {})", std::process::id())),
         "{e}"
@@ -302,6 +338,8 @@ fn ctrl_c_stops_after_a_commit_and_a_rerun_continues() {
     let db = tmp.path().join("db");
     let args = [
         "refresh",
+        "--model",
+        "content",
         "--db",
         db.to_str().unwrap(),
         "--batch-rows",
@@ -340,7 +378,7 @@ fn ctrl_c_stops_after_a_commit_and_a_rerun_continues() {
     let out = ok(&args);
     assert!(out.contains("ingest: up to date"), "{out}");
     assert!(
-        out.contains("refresh: done (0 drop(s) applied, 3 stage(s) run"),
+        out.contains("refresh: done (0 drop(s) applied, 4 stage(s) run"),
         "{out}"
     );
     assert_eq!(states(&db), all_done(1));

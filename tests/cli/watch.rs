@@ -40,6 +40,8 @@ fn applied(db: &Path) -> Vec<String> {
 fn watch_once(db: &Path, inbox: &Path) -> std::process::Output {
     run(&[
         "watch",
+        "--model",
+        "content",
         "--once",
         "--db",
         db.to_str().unwrap(),
@@ -121,6 +123,8 @@ fn live_watch_queues_drops_and_exits_cleanly_on_ctrl_c() {
     let child = Command::new(bin())
         .args([
             "watch",
+            "--model",
+            "content",
             "--db",
             db.to_str().unwrap(),
             "--batch-rows",
