@@ -30,6 +30,17 @@ pub enum RecommendError {
     /// No index yet.
     #[error("no index: run `demandlink index` first")]
     NoIndex,
+    /// The index holds another model's vectors (a model was trained since it was built).
+    #[error(
+        "the index was built from model generation {index}, but the active model is generation \
+         {active}: run `demandlink index` (or `refresh`) first"
+    )]
+    StaleIndex {
+        /// Model generation of the index.
+        index: u32,
+        /// Active model generation.
+        active: u32,
+    },
     /// The seller is not in the database.
     #[error("unknown seller `{0}`")]
     UnknownSeller(String),
@@ -151,6 +162,14 @@ impl<'a> Recommender<'a> {
         preload: bool,
     ) -> Result<Self> {
         let model = ActiveModel::load(store)?.ok_or(RecommendError::NoModel)?;
+        if let Some((_, index_model)) = store.active_index()?
+            && index_model != model.generation
+        {
+            return Err(RecommendError::StaleIndex {
+                index: index_model,
+                active: model.generation,
+            });
+        }
         let (candidates, exact) = if preload {
             let all = candidates(store, &model, category_depth)?.items;
             let exact_wanted = match opts.search {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-pipeline benchmark on a generated preset: per stage wall time, CPU time, peak RSS and
 # throughput, plus database and index size, as a Markdown table and a JSON file.
-# Usage: tools/bench.sh [small|medium|reference] [WORKDIR]
+# Usage: [EPOCHS=1] tools/bench.sh [small|medium|reference] [WORKDIR]
 #   WORKDIR keeps the generated drops between runs (default: a temporary folder, removed after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,9 @@ applied() { "$bin" stats --db "$db" --json | grep '"applied"' | awk '{ s += $2 }
 # shellcheck disable=SC2086
 stage ingest rows applied -- ingest --db "$db" $drops
 stage featurize products "stat total" -- featurize --db "$db"
+# One epoch of the graph model (EPOCHS to change), then inference over every node; the count is
+# the root edges trained.
+stage train "root edges" "grep -o 'over [0-9]* root edges' $work/out.train | tr -dc '0-9'" -- train --db "$db" --epochs "${EPOCHS:-1}"
 stage index candidates "grep -o 'with [0-9]* candidates' $work/out.index | tr -dc '0-9'" -- index --db "$db"
 stage recommend sellers "stat sellers" -- recommend --db "$db"
 seller=$(head -n 2 "$work/drops/q1/sellers.tsv"* 2>/dev/null | tail -n 1 | cut -f1 || true)

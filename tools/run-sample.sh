@@ -16,6 +16,7 @@ run() {
 run ingest --db "$db" data/q1 data/q2
 run stats --db "$db"
 run featurize --db "$db"
+run train --db "$db"
 run index --db "$db"
 run recommend --db "$db"
 run inspect --db "$db" s000005 --limit 3
