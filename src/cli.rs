@@ -128,6 +128,10 @@ enum Command {
         /// Periods (drops) of page views that rank a seller's most-viewed listings.
         #[arg(long, default_value_t = GraphOptions::default().views_window)]
         views_window: u32,
+        /// Train from scratch even when a model with these options exists (by default a new
+        /// training warm-starts from it and runs --fine-tune-epochs).
+        #[arg(long)]
+        full: bool,
         /// Seconds between checkpoints.
         #[arg(long, default_value_t = 60)]
         checkpoint_secs: u64,
@@ -384,6 +388,10 @@ struct RefreshArgs {
     /// only; no training).
     #[arg(long, default_value = "graph", value_parser = ["graph", "content"])]
     model: String,
+    /// Retrain the graph model from scratch (by default a refresh fine-tunes the previous
+    /// model for --fine-tune-epochs).
+    #[arg(long)]
+    full: bool,
     #[command(flatten)]
     train: ModelArgs,
 }
@@ -397,6 +405,7 @@ impl RefreshArgs {
         );
         let mut o = RefreshOptions {
             allow_out_of_order: self.allow_out_of_order,
+            full: self.full,
             train: match self.model.as_str() {
                 "graph" => Some(self.train.config(self.views_window)?),
                 _ => None,
@@ -485,6 +494,9 @@ pub struct ModelArgs {
     /// Passes over the root edges.
     #[arg(long, default_value_t = ModelConfig::default().epochs)]
     epochs: u32,
+    /// Passes of a warm-started training (a model with these options exists).
+    #[arg(long, default_value_t = ModelConfig::default().fine_tune_epochs)]
+    fine_tune_epochs: u32,
     /// Root edges per mini-batch.
     #[arg(long, default_value_t = ModelConfig::default().batch)]
     batch: usize,
@@ -556,6 +568,7 @@ impl ModelArgs {
             layers: self.layers,
             dim: self.dim,
             epochs: self.epochs,
+            fine_tune_epochs: self.fine_tune_epochs,
             batch: self.batch,
             negatives: self.negatives,
             negative_power: self.negative_power,
@@ -674,6 +687,7 @@ fn run(cli: Cli) -> Result<()> {
             db,
             model,
             views_window,
+            full,
             checkpoint_secs,
             checkpoint_batches,
             json,
@@ -682,6 +696,7 @@ fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&db, OpenMode::ReadWrite)?;
             let cancel = cancel_on_ctrl_c();
             let opts = TrainOptions {
+                full,
                 every: std::time::Duration::from_secs(checkpoint_secs),
                 every_batches: checkpoint_batches,
             };
@@ -1225,9 +1240,14 @@ fn print_trained(t: &TrainSummary) {
         .last()
         .map_or("-".into(), |l| format!("{l:.4}"));
     println!(
-        "train: model generation {}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {first} → {last}; {} node embeddings written in {:.1} s; score = σ({:.2}·cos {:+.2}·link₁ {:+.2}·link₂ {:+.2})",
+        "train: model generation {}{}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {first} → {last}; {} node embeddings written in {:.1} s; score = σ({:.2}·cos {:+.2}·link₁ {:+.2}·link₂ {:+.2})",
         t.generation,
         if t.resumed { " (resumed)" } else { "" },
+        if t.fine_tuned {
+            " (fine-tuned from the previous model)"
+        } else {
+            ""
+        },
         t.epochs,
         t.root_edges,
         t.train_seconds,

@@ -124,6 +124,8 @@ pub struct RefreshOptions {
     pub sellers: SellerOptions,
     /// The graph model; `None` serves the content model.
     pub train: Option<ModelConfig>,
+    /// Retrain the graph model from scratch instead of fine-tuning the previous one.
+    pub full: bool,
     /// Index build.
     pub index: BuildOptions,
     /// Recommendations.
@@ -289,13 +291,17 @@ impl Stage for TrainStage {
         "train"
     }
     fn options(&self, opts: &RefreshOptions) -> String {
-        format!("{:?}", opts.train)
+        format!("{:?} {}", opts.train, opts.full)
     }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
         let Some(cfg) = &cx.opts.train else {
             return Ok(Finished::Train(None));
         };
-        match model::train(cx.store, cfg, &TrainOptions::default(), progress, cx.cancel) {
+        let opts = TrainOptions {
+            full: cx.opts.full,
+            ..TrainOptions::default()
+        };
+        match model::train(cx.store, cfg, &opts, progress, cx.cancel) {
             Ok(t) => Ok(Finished::Train(Some(t))),
             Err(ModelError::Interrupted) => Err(Fault::Cancelled),
             Err(e) => Err(e.into()),

@@ -68,6 +68,9 @@ pub struct ModelConfig {
     pub dim: usize,
     /// Passes over the root edges.
     pub epochs: u32,
+    /// Epochs of a warm-started (incremental) training, when a model trained with the same
+    /// configuration exists.
+    pub fine_tune_epochs: u32,
     /// Root edges per mini-batch.
     pub batch: usize,
     /// Sampled negatives per root edge (plus the batch's other products).
@@ -113,6 +116,7 @@ impl Default for ModelConfig {
             layers: 2,
             dim: 64,
             epochs: 20,
+            fine_tune_epochs: 4,
             batch: 128,
             negatives: 5,
             negative_power: 0.0,

@@ -74,9 +74,12 @@ struct TrainJob {
     state: TrainState,
 }
 
-/// When to checkpoint.
+/// When to checkpoint, and whether to start over.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
+    /// Train from scratch even when a model with the same configuration exists (otherwise
+    /// a new training warm-starts from it for `fine_tune_epochs`).
+    pub full: bool,
     /// Checkpoint at least this often.
     pub every: Duration,
     /// Also checkpoint every this many batches (tests use 1).
@@ -86,6 +89,7 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
+            full: false,
             every: Duration::from_secs(60),
             every_batches: None,
         }
@@ -109,6 +113,8 @@ pub struct TrainSummary {
     pub infer_seconds: f64,
     /// Whether this run continued an interrupted one.
     pub resumed: bool,
+    /// Whether it warm-started from the previous model (fine-tuning epochs only).
+    pub fine_tuned: bool,
     /// Whether the active model was already trained on these inputs with this configuration
     /// (nothing was done).
     pub up_to_date: bool,
@@ -128,6 +134,7 @@ impl TrainSummary {
             train_seconds: model.train_seconds,
             infer_seconds: 0.0,
             resumed: false,
+            fine_tuned: false,
             up_to_date: true,
             nodes: 0,
             score: [
@@ -185,7 +192,7 @@ pub fn fit(
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
     }
-    progress.start("train", u64::from(cfg.epochs) * trainer.batches_per_epoch());
+    progress.start("train", trainer.total_batches());
     let mut done = 0;
     trainer.run(
         &AtomicBool::new(false),
@@ -242,27 +249,61 @@ pub fn train(
     let (base, dims) = input_features(store, cfg, &graph)?;
     let mut table = Array2::<f32>::zeros(base.raw_dim());
     let mut accum = Array2::<f32>::zeros(base.raw_dim());
+    let mut fine_tune = false;
     let (job, resumed) = match previous {
         Some(job) if job.phase != Phase::Done && job.config == *cfg && job.inputs == inputs => {
             restore_rows(store, &graph, &mut table, &mut accum)?;
+            fine_tune = job.state.epochs != cfg.epochs;
             (job, true)
         }
         other => {
+            // A model trained with this configuration on earlier inputs: warm-start from its
+            // weights, optimiser state and identity rows (new nodes start at zero) and train
+            // only the fine-tuning epochs.
+            let warm = match (&other, &active) {
+                (Some(job), Some(model))
+                    if !opts.full
+                        && job.phase == Phase::Done
+                        && job.config == *cfg
+                        && model.generation == job.generation =>
+                {
+                    Some(job.state.clone())
+                }
+                _ => None,
+            };
             let last = other
                 .map(|j| j.generation)
                 .into_iter()
                 .chain(active.as_ref().map(|m| m.generation))
                 .max()
                 .unwrap_or(CONTENT_GENERATION);
+            let mut batch = StageBatch::new(store);
+            let state = match warm {
+                Some(done) => {
+                    restore_rows(store, &graph, &mut table, &mut accum)?;
+                    fine_tune = true;
+                    TrainState {
+                        epochs: cfg.fine_tune_epochs,
+                        epoch: 0,
+                        batch: 0,
+                        epoch_losses: Vec::new(),
+                        loss_so_far: 0.0,
+                        seconds: 0.0,
+                        ..done
+                    }
+                }
+                None => {
+                    batch.delete_embeddings(INPUT_GENERATION);
+                    Trainer::fresh_state(cfg, dims)
+                }
+            };
             let job = TrainJob {
                 config: cfg.clone(),
                 inputs,
                 generation: last + 1,
                 phase: Phase::Training,
-                state: Trainer::fresh_state(cfg, dims),
+                state,
             };
-            let mut batch = StageBatch::new(store);
-            batch.delete_embeddings(INPUT_GENERATION);
             batch.delete_embeddings(job.generation);
             batch.commit(JOB, &job)?;
             (job, false)
@@ -281,7 +322,7 @@ pub fn train(
     let per_epoch = trainer.batches_per_epoch();
     let done_batches = |t: &Trainer| u64::from(t.state.epoch) * per_epoch + t.state.batch;
     let last_checkpoint = Cell::new((Instant::now(), done_batches(&trainer)));
-    progress.start("train", u64::from(cfg.epochs) * per_epoch);
+    progress.start("train", trainer.total_batches());
     progress.set(done_batches(&trainer));
     if start_node == 0 {
         trainer.run(
@@ -358,11 +399,12 @@ pub fn train(
     Ok(TrainSummary {
         generation,
         root_edges: model.root_edges,
-        epochs: cfg.epochs,
+        epochs: trainer.state.epochs,
         epoch_losses: model.epoch_losses,
         train_seconds: model.train_seconds,
         infer_seconds: started.elapsed().as_secs_f64(),
         resumed,
+        fine_tuned: fine_tune,
         up_to_date: false,
         nodes: nodes as u64,
         score: [alpha, link_weights[0], link_weights[1], beta],

@@ -30,6 +30,8 @@ pub struct TrainState {
     pub params: Params,
     /// Adam's moments.
     pub adam: Adam,
+    /// Epochs this run trains (all of them, or the fine-tuning epochs of a warm start).
+    pub epochs: u32,
     /// Current epoch (0-based).
     pub epoch: u32,
     /// Next batch within the epoch.
@@ -155,12 +157,18 @@ impl<'g> Trainer<'g> {
         TrainState {
             adam: Adam::new(&params),
             params,
+            epochs: cfg.epochs,
             epoch: 0,
             batch: 0,
             epoch_losses: Vec::new(),
             loss_so_far: 0.0,
             seconds: 0.0,
         }
+    }
+
+    /// Batches this run trains in all.
+    pub fn total_batches(&self) -> u64 {
+        u64::from(self.state.epochs) * self.batches_per_epoch()
     }
 
     /// Root edges per epoch.
@@ -175,7 +183,7 @@ impl<'g> Trainer<'g> {
 
     /// Whether every epoch has run.
     pub fn finished(&self) -> bool {
-        self.state.epoch >= self.cfg.epochs
+        self.state.epoch >= self.state.epochs
     }
 
     fn shuffle(&mut self) {

@@ -126,3 +126,43 @@ fn beats_matrix_factorisation_on_cold_products_and_is_the_active_model() {
         "{inspect}"
     );
 }
+
+#[test]
+fn a_new_quarter_fine_tunes_the_previous_model_and_full_retrains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let d = db.to_str().unwrap();
+    ok(&["ingest", "--db", d, &sample("q1")]);
+    ok(&["featurize", "--db", d]);
+    let first = train(&db, &["--epochs", "10", "--fine-tune-epochs", "2"]);
+    assert!(first.contains("model generation 1: 10 epochs"), "{first}");
+    ok(&["ingest", "--db", d, &sample("q2")]);
+    ok(&["featurize", "--db", d]);
+    let second = train(&db, &["--epochs", "10", "--fine-tune-epochs", "2"]);
+    assert!(
+        second.contains("model generation 2 (fine-tuned from the previous model): 2 epochs"),
+        "{second}"
+    );
+    let third = train(
+        &db,
+        &["--epochs", "10", "--fine-tune-epochs", "2", "--full"],
+    );
+    assert!(
+        third.contains("train: model generation 2 is up to date"),
+        "{third}"
+    );
+    // Other options: a new model from scratch; only the active generation's vectors are kept.
+    let fourth = train(&db, &["--epochs", "3", "--full"]);
+    assert!(fourth.contains("model generation 3: 3 epochs"), "{fourth}");
+    let dumped = dump(&db);
+    let kept: std::collections::BTreeSet<&str> = dumped
+        .lines()
+        .filter_map(|l| l.strip_prefix("embeddings model "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(
+        kept.into_iter().collect::<Vec<_>>(),
+        ["0", "3", "4294967294"],
+        "content, active graph model, training rows"
+    );
+}
