@@ -300,9 +300,10 @@ impl Store {
                         Ok(db) => break db,
                         // The writer deleted a log file between the reader listing and opening
                         // it (it rotates them on every flush): the next attempt sees the new set.
-                        Err(e) if attempt < 5 && e.to_string().contains("No such file") => {
+                        // A busy writer can rotate again meanwhile, so back off up to ~4 s.
+                        Err(e) if attempt < 30 && e.to_string().contains("No such file") => {
                             attempt += 1;
-                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
                         }
                         Err(e) => return Err(rocks(e)),
                     }
