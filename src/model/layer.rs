@@ -427,12 +427,27 @@ mod tests {
         let mut grads = Params::zeros_like(&params);
         let d_in = backward(&params, 0, &block, cache, c.clone(), last, &mut grads);
 
-        for t in 0..params.tensors.len() - 1 {
+        // The layer has no score tensor: check all but the last.
+        let tensors = params.tensors.len() - 1;
+        check_all(&params, &grads, tensors, &h, &d_in, &loss);
+    }
+
+    /// Checks the first `tensors` parameter gradients and the input gradient `d_in` of the
+    /// scalar `loss(params, input)` against central differences.
+    fn check_all(
+        params: &Params,
+        grads: &Params,
+        tensors: usize,
+        h: &Array2<f32>,
+        d_in: &Array2<f32>,
+        loss: &dyn Fn(&Params, &Array2<f32>) -> f64,
+    ) {
+        for t in 0..tensors {
             for i in 0..params.tensors[t].data.len() {
                 let mut p = params.clone();
                 let n = numeric(&mut p.tensors[t].data.clone(), i, &mut |x| {
                     p.tensors[t].data = x.to_vec();
-                    loss(&p, &h)
+                    loss(&p, h)
                 });
                 assert_close(grads.tensors[t].data[i], n, &format!("tensor {t}[{i}]"));
             }
@@ -441,8 +456,8 @@ mod tests {
         for i in 0..flat.len() {
             let n = numeric(&mut flat, i, &mut |x| {
                 loss(
-                    &params,
-                    &Array2::from_shape_vec((7, 5), x.to_vec()).unwrap(),
+                    params,
+                    &Array2::from_shape_vec(h.raw_dim(), x.to_vec()).unwrap(),
                 )
             });
             assert_close(d_in.as_slice().unwrap()[i], n, &format!("input[{i}]"));
@@ -572,26 +587,7 @@ mod tests {
         let d2 = normalize_backward(&z, &norms, dz);
         let d1 = backward(&params, 1, &top, c1, d2, true, &mut grads);
         let d0 = backward(&params, 0, &bottom, c0, d1, false, &mut grads);
-        for t in 0..params.tensors.len() {
-            for i in 0..params.tensors[t].data.len() {
-                let mut p = params.clone();
-                let n = numeric(&mut p.tensors[t].data.clone(), i, &mut |x| {
-                    p.tensors[t].data = x.to_vec();
-                    run(&p, &h).0
-                });
-                assert_close(grads.tensors[t].data[i], n, &format!("tensor {t}[{i}]"));
-            }
-        }
-        let mut flat = h.clone().into_raw_vec_and_offset().0;
-        for i in 0..flat.len() {
-            let n = numeric(&mut flat, i, &mut |x| {
-                run(
-                    &params,
-                    &Array2::from_shape_vec((7, 5), x.to_vec()).unwrap(),
-                )
-                .0
-            });
-            assert_close(d0.as_slice().unwrap()[i], n, &format!("input[{i}]"));
-        }
+        let tensors = params.tensors.len();
+        check_all(&params, &grads, tensors, &h, &d0, &|p, h| run(p, h).0);
     }
 }
