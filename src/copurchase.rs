@@ -92,15 +92,20 @@ impl<'a> Partners<'a> {
         if let Some(all) = &self.loaded {
             return link_scores(listed.iter().copied(), |p| partners_of(all, p));
         }
+        // The listed products' partners, and theirs (for degrees and the second step), each
+        // read once.
         let mut fetched: HashMap<Id, Vec<Id>> = HashMap::new();
-        for &p in listed {
-            let partners = self.read(p)?;
-            for &h in &partners {
-                if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(h) {
-                    e.insert(self.read(h)?);
-                }
+        let fetch = |p: Id, fetched: &mut HashMap<Id, Vec<Id>>| -> Result<()> {
+            if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(p) {
+                e.insert(self.read(p)?);
             }
-            fetched.insert(p, partners);
+            Ok(())
+        };
+        for &p in listed {
+            fetch(p, &mut fetched)?;
+            for h in fetched[&p].clone() {
+                fetch(h, &mut fetched)?;
+            }
         }
         link_scores(listed.iter().copied(), |p| partners_of(&fetched, p))
     }
