@@ -428,11 +428,12 @@ fn input_features(
     cfg: &ModelConfig,
     graph: &Graph,
 ) -> Result<(Array2<f32>, usize), ModelError> {
-    let mut dims = None;
-    store.for_each_feature(|_, f| {
-        dims.get_or_insert(f.vector.len());
-    })?;
-    let dims = dims.ok_or(ModelError::NotFeaturized)?;
+    // Every product vector has the text model's dimension (imported vectors included).
+    let dims = store
+        .model::<TextModel>(TEXT_MODEL)?
+        .ok_or(ModelError::NotFeaturized)?
+        .config
+        .dim;
     let mut table = noise_table(cfg, dims, graph.nodes());
     if cfg.init == Init::Text {
         let mut has_text = vec![false; graph.products as usize];
