@@ -2,6 +2,8 @@
 //! with the per-product facts sampling needs (views, high-demand, auxiliary). The store is the
 //! source of truth; the snapshot is rebuilt for every training run.
 
+use std::sync::Arc;
+
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::store::{Id, Namespace, Store, StoreError};
@@ -102,8 +104,9 @@ pub struct Graph {
     pub lists: Adjacency,
     /// Product → sellers.
     pub listed_by: Adjacency,
-    /// Product → co-purchased products.
-    pub copurchase: Adjacency,
+    /// Product → co-purchased products (shared, not copied, by [`Graph::hold_out`]: it is
+    /// the largest relation).
+    pub copurchase: Arc<Adjacency>,
     /// Views per product over the window.
     pub views: Vec<f32>,
     /// Whether a product is on the current high-demand list.
@@ -151,7 +154,7 @@ impl Graph {
         // edge both ways.
         let reversed: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (b, a)).collect();
         edges.extend(reversed);
-        let copurchase = Adjacency::from_pairs(products as usize, &mut edges);
+        let copurchase = Arc::new(Adjacency::from_pairs(products as usize, &mut edges));
 
         let latest = store.next_drop_seq()?.saturating_sub(1);
         let first = latest.saturating_sub(opts.views_window.max(1) - 1).max(1);
