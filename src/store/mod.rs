@@ -296,17 +296,23 @@ impl Store {
                 opts.set_max_open_files(256);
                 let mut attempt = 0;
                 loop {
-                    match DB::open_cf_descriptors_read_only(&opts, &dir, cfs(), false) {
-                        Ok(db) => break db,
-                        // The writer deleted a log file between the reader listing and opening
-                        // it (it rotates them on every flush): the next attempt sees the new set.
-                        // A busy writer can rotate again meanwhile, so back off up to ~4 s.
-                        Err(e) if attempt < 30 && e.to_string().contains("No such file") => {
-                            attempt += 1;
-                            std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
-                        }
+                    // A reader reads the MANIFEST, then replays the log files it lists. A flush
+                    // in between (the writer records the new table in the MANIFEST, then
+                    // deletes the log) would leave the flushed writes in neither: the reader
+                    // would silently miss them. So a MANIFEST that changed during the open
+                    // means try again, as does a log file deleted under the reader. A busy
+                    // writer can flush again meanwhile, so back off up to ~4 s.
+                    let before = manifest_state(&dir);
+                    let opened = DB::open_cf_descriptors_read_only(&opts, &dir, cfs(), false);
+                    let retry = attempt < 30;
+                    match opened {
+                        Ok(db) if !retry || manifest_state(&dir) == before => break db,
+                        Ok(_) => {}
+                        Err(e) if retry && e.to_string().contains("No such file") => {}
                         Err(e) => return Err(rocks(e)),
                     }
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
                 }
             }
             OpenMode::Secondary => {
@@ -690,6 +696,14 @@ pub fn process_gone(pid: u32) -> bool {
     // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
     let refused = unsafe { libc::kill(pid, 0) } != 0;
     refused && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// The MANIFEST that `CURRENT` names and its length: every flush or compaction appends to
+/// it (or starts a new one) before it deletes the files it made obsolete.
+fn manifest_state(dir: &Path) -> Option<(String, u64)> {
+    let name = fs::read_to_string(dir.join("CURRENT")).ok()?;
+    let len = fs::metadata(dir.join(name.trim())).ok()?.len();
+    Some((name, len))
 }
 
 fn lock_holder(root: &Path) -> String {

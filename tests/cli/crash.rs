@@ -118,6 +118,55 @@ fn a_second_writer_is_told_the_database_is_busy() {
     std::mem::drop(holder);
 }
 
+/// A reader opening while the writer flushes (it does on close) sees every committed write:
+/// the record it reads never goes back to an older value or disappears.
+#[test]
+fn a_reader_never_misses_writes_a_concurrent_flush_moved() {
+    use demandlink::store::{JobRecord, JobState, OpenMode, Store};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let record = |drop| JobRecord {
+        state: JobState::Done,
+        drop,
+        inputs: 0,
+        started_at: None,
+        ended_at: None,
+    };
+    Store::open(&db, OpenMode::ReadWrite)
+        .unwrap()
+        .put_refresh_job("x", &record(0))
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Each round commits a newer value and flushes it away from the log on close.
+            for drop in 1..=120 {
+                let store = Store::open(&db, OpenMode::ReadWrite).unwrap();
+                store.put_refresh_job("x", &record(drop)).unwrap();
+                std::mem::drop(store);
+                // A quiet moment, as between a real writer's flushes: readers get through.
+                sleep(std::time::Duration::from_millis(20));
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+        let mut seen = 0;
+        let mut reads = 0;
+        while !stop.load(Ordering::SeqCst) {
+            let store = Store::open(&db, OpenMode::ReadOnly).unwrap();
+            let jobs = store.refresh_jobs().unwrap();
+            let drop = jobs.first().map(|(_, r)| r.drop);
+            assert!(
+                drop.is_some_and(|d| d >= seen),
+                "read {drop:?} after {seen}"
+            );
+            seen = drop.unwrap();
+            reads += 1;
+        }
+        assert!(reads > 0, "only {reads} reads overlapped the writer");
+    });
+}
+
 /// The refresh stage left running in `db` by process `pid` (read after the process ended).
 fn running_stage(db: &Path, pid: u32) -> Option<String> {
     use demandlink::store::{JobState, OpenMode, Store};

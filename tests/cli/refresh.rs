@@ -3,10 +3,9 @@
 //! twice, out of order) leave the database exactly as it was, a failing stage is recorded,
 //! a second writer is refused, and Ctrl-C stops cleanly with a way to continue.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
 use crate::util::{Drop, bin, catalogue_drop, dump, fails, interrupt, jobs, ok, sample};
 
@@ -346,25 +345,26 @@ fn ctrl_c_stops_after_a_commit_and_a_rerun_continues() {
         "500",
         drop.path(),
     ];
-    let child = Command::new(bin())
+    let mut child = Command::new(bin())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once featurize is running.
-    let start = Instant::now();
-    while !jobs_if_any(&db)
-        .iter()
-        .any(|j| j["stage"] == "featurize" && j["state"] == "running")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "featurize never started"
-        );
-        sleep(Duration::from_millis(20));
-    }
+    // Interrupt as soon as the drop is applied: featurize starts next and checks for Ctrl-C
+    // between its commits (polling `jobs` instead could miss a short featurize entirely).
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let report = stdout
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains(": applied drop #"));
+    assert!(report.is_some(), "refresh ended before ingest reported");
     interrupt(&child);
+    let rest: Vec<String> = stdout.map_while(Result::ok).collect();
+    assert!(
+        !rest.iter().any(|l| l.starts_with("sellers: ")),
+        "featurize finished before Ctrl-C: {rest:?}"
+    );
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -382,13 +382,4 @@ fn ctrl_c_stops_after_a_commit_and_a_rerun_continues() {
         "{out}"
     );
     assert_eq!(states(&db), all_done(1));
-}
-
-/// The jobs of a database that may not exist yet.
-fn jobs_if_any(db: &Path) -> Vec<serde_json::Value> {
-    let out = crate::util::run(&["jobs", "--json", "--db", db.to_str().unwrap()]);
-    serde_json::from_slice::<serde_json::Value>(&out.stdout)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
 }
