@@ -497,6 +497,10 @@ pub struct ModelArgs {
     /// Passes of a warm-started training (a model with these options exists).
     #[arg(long, default_value_t = ModelConfig::default().fine_tune_epochs)]
     fine_tune_epochs: u32,
+    /// In a warm-started training, the share of root edges far from every new listing
+    /// (further than --layers hops) still trained on, against forgetting.
+    #[arg(long, default_value_t = ModelConfig::default().replay_share)]
+    replay_share: f32,
     /// Root edges per mini-batch.
     #[arg(long, default_value_t = ModelConfig::default().batch)]
     batch: usize,
@@ -569,6 +573,7 @@ impl ModelArgs {
             dim: self.dim,
             epochs: self.epochs,
             fine_tune_epochs: self.fine_tune_epochs,
+            replay_share: self.replay_share,
             batch: self.batch,
             negatives: self.negatives,
             negative_power: self.negative_power,

@@ -72,6 +72,9 @@ struct TrainJob {
     generation: u32,
     phase: Phase,
     state: TrainState,
+    /// A fine-tuning: the warm-start model saw the drops before this one, so the roots near
+    /// a listing edge of a later drop are trained (plus a replay sample of the others).
+    since: Option<u32>,
 }
 
 /// When to checkpoint, and whether to start over.
@@ -188,7 +191,7 @@ pub fn fit(
     let (base, dims) = input_features(store, cfg, &graph)?;
     let zeros = Array2::<f32>::zeros(base.raw_dim());
     let state = Trainer::fresh_state(cfg, dims);
-    let mut trainer = Trainer::new(&graph, cfg, state, base, zeros.clone(), zeros);
+    let mut trainer = Trainer::new(&graph, cfg, state, base, zeros.clone(), zeros, None);
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
     }
@@ -267,7 +270,7 @@ pub fn train(
                         && job.config == *cfg
                         && model.generation == job.generation =>
                 {
-                    Some(job.state.clone())
+                    Some((job.state.clone(), job.inputs.0))
                 }
                 _ => None,
             };
@@ -278,11 +281,11 @@ pub fn train(
                 .max()
                 .unwrap_or(CONTENT_GENERATION);
             let mut batch = StageBatch::new(store);
-            let state = match warm {
-                Some(done) => {
+            let (state, since) = match warm {
+                Some((done, since)) => {
                     restore_rows(store, &graph, &mut table, &mut accum)?;
                     fine_tune = true;
-                    TrainState {
+                    let state = TrainState {
                         epochs: cfg.fine_tune_epochs,
                         epoch: 0,
                         batch: 0,
@@ -290,11 +293,12 @@ pub fn train(
                         loss_so_far: 0.0,
                         seconds: 0.0,
                         ..done
-                    }
+                    };
+                    (state, Some(since))
                 }
                 None => {
                     batch.delete_embeddings(INPUT_GENERATION);
-                    Trainer::fresh_state(cfg, dims)
+                    (Trainer::fresh_state(cfg, dims), None)
                 }
             };
             let job = TrainJob {
@@ -303,6 +307,7 @@ pub fn train(
                 generation: last + 1,
                 phase: Phase::Training,
                 state,
+                since,
             };
             batch.delete_embeddings(job.generation);
             batch.commit(JOB, &job)?;
@@ -315,7 +320,12 @@ pub fn train(
         Phase::Writing(next) => next,
         _ => 0,
     };
-    let mut trainer = Trainer::new(&graph, cfg, job.state, base, table, accum);
+    let focus = match job.since {
+        Some(since) => Some(near_changes(store, &graph, since, cfg.layers)?),
+        None => None,
+    };
+    let since = job.since;
+    let mut trainer = Trainer::new(&graph, cfg, job.state, base, table, accum, focus.as_deref());
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
     }
@@ -337,7 +347,7 @@ pub fn train(
             },
             |t| {
                 last_checkpoint.set((Instant::now(), done_batches(t)));
-                checkpoint(store, &graph, t, cfg, inputs, generation)
+                checkpoint(store, &graph, t, cfg, inputs, (generation, since))
             },
         )?;
     }
@@ -353,6 +363,7 @@ pub fn train(
         generation,
         phase: Phase::Training,
         state: trainer.state.clone(),
+        since,
     };
     let mut node = start_node as usize;
     while node < nodes {
@@ -460,6 +471,23 @@ fn input_features(
     Ok((table, dims))
 }
 
+/// The nodes within `layers` hops of an endpoint of a listing edge from drop `since` on:
+/// those whose embedding the new drops reach.
+fn near_changes(
+    store: &Store,
+    graph: &Graph,
+    since: u32,
+    layers: usize,
+) -> Result<Vec<bool>, ModelError> {
+    let mut changed = Vec::new();
+    store.for_each_listing(|s, p, listing| {
+        if listing.drop >= since {
+            changed.extend([s, graph.product_node(p)]);
+        }
+    })?;
+    Ok(graph.within_hops(&changed, layers))
+}
+
 /// Overwrites the rows a previous run checkpointed (row then accumulator).
 fn restore_rows(
     store: &Store,
@@ -490,7 +518,7 @@ fn checkpoint(
     trainer: &mut Trainer,
     cfg: &ModelConfig,
     inputs: (u32, u32),
-    generation: u32,
+    (generation, since): (u32, Option<u32>),
 ) -> Result<(), ModelError> {
     let mut batch = StageBatch::new(store);
     let mut value = Vec::with_capacity(2 * trainer.table.ncols());
@@ -507,6 +535,7 @@ fn checkpoint(
         generation,
         phase: Phase::Training,
         state: trainer.state.clone(),
+        since,
     };
     batch.commit(JOB, &job)?;
     Ok(())

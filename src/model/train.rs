@@ -12,6 +12,7 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
@@ -125,7 +126,9 @@ struct ShardOut {
 }
 
 impl<'g> Trainer<'g> {
-    /// A trainer continuing from `state` with `table` / `accum`.
+    /// A trainer continuing from `state` with `table` / `accum`. With `focus` (a fine-tuning:
+    /// the nodes a change reaches), it trains the root edges with a focused endpoint and a
+    /// seeded `replay_share` of the others.
     pub fn new(
         graph: &'g Graph,
         cfg: &'g ModelConfig,
@@ -133,8 +136,18 @@ impl<'g> Trainer<'g> {
         base: Array2<f32>,
         table: Array2<f32>,
         accum: Array2<f32>,
+        focus: Option<&[bool]>,
     ) -> Trainer<'g> {
-        let roots = root_edges(graph, cfg);
+        let mut roots = root_edges(graph, cfg);
+        if let Some(focus) = focus {
+            let replay = (f64::from(cfg.replay_share) * u64::MAX as f64) as u64;
+            roots.retain(|&(s, p)| {
+                let key = [cfg.seed, 5, u64::from(s), u64::from(p)].map(u64::to_le_bytes);
+                focus[s as usize]
+                    || focus[graph.product_node(p) as usize]
+                    || xxh3_64(key.as_flattened()) < replay
+            });
+        }
         let mut t = Trainer {
             graph,
             cfg,

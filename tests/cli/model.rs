@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::Instant;
 
-use crate::util::{bin, dump, ok, sample};
+use crate::util::{Drop, bin, dump, ok, sample};
 
 /// A database with the sample's two drops ingested and featurized.
 fn featurized(dir: &Path, name: &str) -> PathBuf {
@@ -125,6 +125,56 @@ fn beats_matrix_factorisation_on_cold_products_and_is_the_active_model() {
         inspect.contains("model graph#1 (generation 1)"),
         "{inspect}"
     );
+}
+
+/// The root edges a training ran over, from its report.
+fn root_edges(report: &str) -> u64 {
+    let at = report.find(" root edges").expect(report);
+    let count = report[..at].rsplit(' ').next().unwrap();
+    count.parse().expect(report)
+}
+
+#[test]
+fn fine_tuning_trains_the_roots_near_new_listings_plus_a_replay_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = Drop::new(tmp.path(), "one");
+    one.file(
+        "listings.tsv",
+        &["seller_id\tproduct_id", "s000001\tp0000003"],
+    );
+    // Replay share 0: only the roots within one hop of the new listing's seller or product;
+    // 1: every root edge, as a full training.
+    let mut counts = Vec::new();
+    for replay in ["0", "1"] {
+        let db = tmp.path().join(format!("db{replay}"));
+        let d = db.to_str().unwrap();
+        ok(&["ingest", "--db", d, &sample("q1")]);
+        ok(&["featurize", "--db", d]);
+        let args = [
+            "--epochs",
+            "2",
+            "--fine-tune-epochs",
+            "1",
+            "--layers",
+            "1",
+            "--replay-share",
+            replay,
+        ];
+        let full = root_edges(&train(&db, &args));
+        ok(&["ingest", "--db", d, one.path()]);
+        let tuned = train(&db, &args);
+        assert!(
+            tuned.contains("(fine-tuned from the previous model)"),
+            "{tuned}"
+        );
+        counts.push((full, root_edges(&tuned)));
+    }
+    let [(full, near), (_, all)] = counts[..] else {
+        unreachable!()
+    };
+    assert!(near > 0 && near < full / 2, "{near} of {full}");
+    // The new edge may add a root edge (when its product is among the seller's top viewed).
+    assert!(all == full || all == full + 1, "{all} vs {full}");
 }
 
 #[test]
