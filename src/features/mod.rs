@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 pub use calibrate::{ContentModel, sigmoid};
-pub use seller::{CONTENT_GENERATION, SellerOptions, SellerSummary, seller_vectors};
+pub use seller::{CONTENT_GENERATION, SellerOptions, SellerSummary, seller_vectors, weighted_mean};
 use text::{Text, TextConfig};
 
 use crate::progress::Progress;

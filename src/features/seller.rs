@@ -246,6 +246,28 @@ fn load_products(store: &Store, target: &Marks, done: Option<&Marks>) -> Result<
     })
 }
 
+/// `Σ wᵢ·Pᵢ / Σ wᵢ` over `(wᵢ, Pᵢ)` of `dim`-dimensional vectors, summed in `f64`: the
+/// kernel of the seller vector, whose weights are the listed products' views (all 1 when none
+/// has views). An item without a vector still counts in `Σ wᵢ`; a zero total gives zeros.
+pub fn weighted_mean<'a>(
+    dim: usize,
+    items: impl IntoIterator<Item = (f64, Option<&'a [f32]>)>,
+) -> Vec<f32> {
+    let mut sum = vec![0f64; dim];
+    let mut total = 0f64;
+    for (w, v) in items {
+        total += w;
+        if let Some(v) = v {
+            sum.iter_mut()
+                .zip(v)
+                .for_each(|(s, x)| *s += w * f64::from(*x));
+        }
+    }
+    sum.iter()
+        .map(|s| (s / total.max(f64::MIN_POSITIVE)) as f32)
+        .collect()
+}
+
 /// The seller vector (view-weighted mean) and profile.
 fn compute(
     record: Option<&SellerRecord>,
@@ -269,21 +291,13 @@ fn compute(
             products.views[p as usize] as f64
         }
     };
-    let mut sum = vec![0f64; dim];
-    let mut total = 0f64;
-    for (p, _) in listings {
-        let w = weight(*p);
-        total += w;
-        if let Some(v) = &products.vectors[*p as usize] {
-            sum.iter_mut()
-                .zip(v.iter())
-                .for_each(|(s, x)| *s += w * f64::from(*x));
-        }
-    }
-    let vector: Vec<f32> = sum
-        .iter()
-        .map(|s| (s / total.max(f64::MIN_POSITIVE)) as f32)
-        .collect();
+    let vector = weighted_mean(
+        dim,
+        listings
+            .iter()
+            .map(|(p, _)| (weight(*p), products.vectors[*p as usize].as_deref())),
+    );
+    let total: f64 = listings.iter().map(|(p, _)| weight(*p)).sum();
 
     let mut by_category: HashMap<u32, (u32, u64)> = HashMap::new();
     for (p, _) in listings {
