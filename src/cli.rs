@@ -132,7 +132,8 @@ enum Command {
         /// training warm-starts from it and runs --fine-tune-epochs).
         #[arg(long)]
         full: bool,
-        /// Seconds between checkpoints.
+        /// Seconds between checkpoints (at least ten times the last checkpoint's own duration,
+        /// so that on a large graph they take under a tenth of the training time).
         #[arg(long, default_value_t = 60)]
         checkpoint_secs: u64,
         /// Also checkpoint every this many batches.

@@ -2,11 +2,11 @@
 //! the per-layer computation blocks of a mini-batch (the sampled neighbourhoods, with the
 //! root edges excluded and, for simulated-cold products, every listing edge hidden).
 
-use std::collections::{HashMap, HashSet};
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::index;
 use rand::{RngExt, SeedableRng};
+use rustc_hash::{FxHashMap, FxHashSet};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::graph::{Graph, Relation};
@@ -101,9 +101,40 @@ pub struct Sample {
     /// Scored pairs, as rows of the last block's destinations.
     pub pairs: Vec<Pair>,
     /// Products treated as cold in this sample (listing edges and identity rows hidden).
-    pub hidden: HashSet<u32>,
+    pub hidden: FxHashSet<u32>,
     /// The root edges, invisible to the sample's neighbourhoods and seller features.
-    pub excluded: HashSet<(Id, Id)>,
+    pub excluded: FxHashSet<(Id, Id)>,
+}
+
+/// Neighbour lists longer than this many times the fan-out are sampled by drawing positions.
+const DRAW_ABOVE: usize = 4;
+
+/// Draws distinct positions of `raw` at random until `fanout` of them are visible, into `out`;
+/// false (and `out` unspecified) when too many draws are hidden to be quick, so the caller
+/// filters the whole list instead. Each visible neighbour is equally likely, as when sampling
+/// from the filtered list.
+fn draw_visible(
+    raw: &[u32],
+    fanout: usize,
+    visible: impl Fn(u32) -> Option<u32>,
+    rng: &mut Xoshiro256PlusPlus,
+    out: &mut Vec<u32>,
+) -> bool {
+    out.clear();
+    let mut tried = FxHashSet::default();
+    let limit = fanout * DRAW_ABOVE;
+    while out.len() < fanout {
+        if tried.len() >= limit {
+            return false;
+        }
+        let k = rng.random_range(0..raw.len());
+        if tried.insert(k)
+            && let Some(node) = visible(raw[k])
+        {
+            out.push(node);
+        }
+    }
+    true
 }
 
 /// Builds mini-batch samples over one graph.
@@ -117,7 +148,7 @@ pub struct Sampler<'g> {
 /// Node positions of a block's sources while it is assembled.
 struct Frontier {
     src: Vec<u32>,
-    position: HashMap<u32, u32>,
+    position: FxHashMap<u32, u32>,
 }
 
 impl Frontier {
@@ -210,13 +241,13 @@ impl<'g> Sampler<'g> {
         }
         // Coldness: a share of the scored products lose every listing edge for this batch,
         // as high-demand products have none at inference.
-        let hidden: HashSet<u32> = top
+        let hidden: FxHashSet<u32> = top
             .src
             .iter()
             .copied()
             .filter(|&n| !g.is_seller(n) && rng.random::<f32>() < self.cfg.cold_share)
             .collect();
-        let excluded: HashSet<(Id, Id)> = roots.iter().copied().collect();
+        let excluded: FxHashSet<(Id, Id)> = roots.iter().copied().collect();
 
         let mut blocks = Vec::with_capacity(self.cfg.layers);
         let mut frontier = top;
@@ -241,12 +272,12 @@ impl<'g> Sampler<'g> {
     /// A block over `nodes` with every neighbour (inference).
     pub fn full_block(&self, nodes: Vec<u32>) -> Block {
         let mut unused = rng_for(0, &[]);
-        let none = HashSet::new();
+        let none = FxHashSet::default();
         self.expand(
             Frontier::new(nodes),
             usize::MAX,
             &none,
-            &HashSet::new(),
+            &FxHashSet::default(),
             &mut unused,
         )
         .0
@@ -258,8 +289,8 @@ impl<'g> Sampler<'g> {
         &self,
         frontier: Frontier,
         fanout: usize,
-        hidden: &HashSet<u32>,
-        excluded: &HashSet<(Id, Id)>,
+        hidden: &FxHashSet<u32>,
+        excluded: &FxHashSet<(Id, Id)>,
         rng: &mut Xoshiro256PlusPlus,
     ) -> (Block, Frontier) {
         let n_dst = frontier.src.len();
@@ -273,17 +304,29 @@ impl<'g> Sampler<'g> {
         ];
         let mut candidates = Vec::new();
         for &v in &frontier.src {
-            for (r, rel) in self.relations.iter().enumerate() {
-                candidates.clear();
-                self.neighbours(v, *rel, hidden, excluded, &mut candidates);
+            for (r, &rel) in self.relations.iter().enumerate() {
+                let raw = self.raw_neighbours(v, rel, hidden);
+                let visible = |u: u32| self.visible(v, rel, u, hidden, excluded);
                 let adj = &mut adjacency[r];
-                if candidates.len() <= fanout {
+                // A node with many neighbours (a popular product has thousands of sellers):
+                // draw positions until `fanout` visible ones, rather than filter them all.
+                if raw.len() > fanout.saturating_mul(DRAW_ABOVE)
+                    && draw_visible(raw, fanout, visible, rng, &mut candidates)
+                {
                     for &u in &candidates {
                         adj.indices.push(next.add(u));
                     }
                 } else {
-                    for k in index::sample(rng, candidates.len(), fanout) {
-                        adj.indices.push(next.add(candidates[k]));
+                    candidates.clear();
+                    candidates.extend(raw.iter().filter_map(|&u| visible(u)));
+                    if candidates.len() <= fanout {
+                        for &u in &candidates {
+                            adj.indices.push(next.add(u));
+                        }
+                    } else {
+                        for k in index::sample(rng, candidates.len(), fanout) {
+                            adj.indices.push(next.add(candidates[k]));
+                        }
                     }
                 }
                 adj.indptr.push(adj.indices.len() as u32);
@@ -302,43 +345,38 @@ impl<'g> Sampler<'g> {
         (block, next)
     }
 
-    /// The neighbours of node `v` under `rel` that the batch may see.
-    fn neighbours(
+    /// Node `v`'s neighbour list under `rel` (store ids; empty when `rel` does not leave `v`'s
+    /// kind, or `v` is a product the batch made cold).
+    fn raw_neighbours(&self, v: u32, rel: Relation, hidden: &FxHashSet<u32>) -> &'g [u32] {
+        let g = self.graph;
+        match (rel, g.is_seller(v)) {
+            (Relation::Lists, true) => g.lists.neighbours(v),
+            (Relation::ListedBy, false) if !hidden.contains(&v) => {
+                g.listed_by.neighbours(v - g.sellers)
+            }
+            (Relation::Copurchase, false) => g.copurchase.neighbours(v - g.sellers),
+            _ => &[],
+        }
+    }
+
+    /// The node index of neighbour `u` (a store id from [`Sampler::raw_neighbours`]) of `v`
+    /// under `rel`, if the batch may see it: root edges and cold products' listings are hidden.
+    fn visible(
         &self,
         v: u32,
         rel: Relation,
-        hidden: &HashSet<u32>,
-        excluded: &HashSet<(Id, Id)>,
-        out: &mut Vec<u32>,
-    ) {
+        u: u32,
+        hidden: &FxHashSet<u32>,
+        excluded: &FxHashSet<(Id, Id)>,
+    ) -> Option<u32> {
         let g = self.graph;
-        match (rel, g.is_seller(v)) {
-            (Relation::Lists, true) => out.extend(
-                g.lists
-                    .neighbours(v)
-                    .iter()
-                    .filter(|&&p| {
-                        !excluded.contains(&(v, p)) && !hidden.contains(&g.product_node(p))
-                    })
-                    .map(|&p| g.product_node(p)),
-            ),
-            (Relation::ListedBy, false) if !hidden.contains(&v) => {
-                let p = v - g.sellers;
-                out.extend(
-                    g.listed_by
-                        .neighbours(p)
-                        .iter()
-                        .copied()
-                        .filter(|&s| !excluded.contains(&(s, p))),
-                )
+        match rel {
+            Relation::Lists => {
+                let node = g.product_node(u);
+                (!excluded.contains(&(v, u)) && !hidden.contains(&node)).then_some(node)
             }
-            (Relation::Copurchase, false) => out.extend(
-                g.copurchase
-                    .neighbours(v - g.sellers)
-                    .iter()
-                    .map(|&q| g.product_node(q)),
-            ),
-            _ => {}
+            Relation::ListedBy => (!excluded.contains(&(u, v - g.sellers))).then_some(u),
+            Relation::Copurchase => Some(g.product_node(u)),
         }
     }
 }

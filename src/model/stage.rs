@@ -331,7 +331,8 @@ pub fn train(
     }
     let per_epoch = trainer.batches_per_epoch();
     let done_batches = |t: &Trainer| u64::from(t.state.epoch) * per_epoch + t.state.batch;
-    let last_checkpoint = Cell::new((Instant::now(), done_batches(&trainer)));
+    // When the last checkpoint ended, the batches done then, and how long it took.
+    let last_checkpoint = Cell::new((Instant::now(), done_batches(&trainer), Duration::ZERO));
     progress.start("train", trainer.total_batches());
     progress.set(done_batches(&trainer));
     if start_node == 0 {
@@ -339,15 +340,27 @@ pub fn train(
             cancel,
             |t| progress.set(done_batches(t)),
             |t| {
-                let (at, batches) = last_checkpoint.get();
-                at.elapsed() >= opts.every
+                let (at, batches, cost) = last_checkpoint.get();
+                // A checkpoint writes every row changed since the last one: a million rows on a
+                // large graph. Spacing them ten times their own duration apart keeps them under
+                // a tenth of the training time whatever the graph's size.
+                at.elapsed() >= opts.every.max(cost * 10)
                     || opts
                         .every_batches
                         .is_some_and(|n| done_batches(t) - batches >= n)
             },
             |t| {
-                last_checkpoint.set((Instant::now(), done_batches(t)));
-                checkpoint(store, &graph, t, cfg, inputs, (generation, since))
+                let started = Instant::now();
+                let rows = checkpoint(store, &graph, t, cfg, inputs, (generation, since))?;
+                let cost = started.elapsed();
+                tracing::info!(
+                    rows,
+                    seconds = cost.as_secs_f64(),
+                    batches = done_batches(t),
+                    "training checkpoint"
+                );
+                last_checkpoint.set((Instant::now(), done_batches(t), cost));
+                Ok(())
             },
         )?;
     }
@@ -511,7 +524,7 @@ fn restore_rows(
     Ok(())
 }
 
-/// Writes the dirty rows and the job state in one batch.
+/// Writes the dirty rows and the job state in one batch; returns the rows written.
 fn checkpoint(
     store: &Store,
     graph: &Graph,
@@ -519,10 +532,11 @@ fn checkpoint(
     cfg: &ModelConfig,
     inputs: (u32, u32),
     (generation, since): (u32, Option<u32>),
-) -> Result<(), ModelError> {
+) -> Result<usize, ModelError> {
     let mut batch = StageBatch::new(store);
     let mut value = Vec::with_capacity(2 * trainer.table.ncols());
-    for node in trainer.take_dirty() {
+    let dirty = trainer.take_dirty();
+    for &node in &dirty {
         let (ns, id) = kind(graph, node);
         value.clear();
         value.extend(trainer.table.row(node as usize));
@@ -538,5 +552,5 @@ fn checkpoint(
         since,
     };
     batch.commit(JOB, &job)?;
-    Ok(())
+    Ok(dirty.len())
 }

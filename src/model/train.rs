@@ -3,7 +3,7 @@
 //! choice comes from a generator derived from (seed, epoch, batch, shard), so a run is
 //! reproducible for a seed whatever the thread count, and can resume at any batch boundary.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use ndarray::{Array2, Axis};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -115,6 +116,8 @@ pub struct Trainer<'g> {
     pub accum: Array2<f32>,
     /// Rows changed since [`Trainer::take_dirty`] was last called.
     dirty: Vec<bool>,
+    /// Each seller's text sum over the training graph (see [`seller_text_sums`]).
+    seller_text: Array2<f32>,
 }
 
 /// What one shard computed.
@@ -149,6 +152,7 @@ impl<'g> Trainer<'g> {
             });
         }
         let mut t = Trainer {
+            seller_text: seller_text_sums(graph, &base, cfg),
             graph,
             cfg,
             sampler: Sampler::new(graph, cfg),
@@ -233,7 +237,7 @@ impl<'g> Trainer<'g> {
 
         let mut grads = Params::zeros_like(&self.state.params);
         let mut loss = 0.0;
-        let mut position: HashMap<u32, usize> = HashMap::new();
+        let mut position: FxHashMap<u32, usize> = FxHashMap::default();
         let mut rows: Vec<u32> = Vec::new();
         let mut row_grads: Vec<f32> = Vec::new();
         let d = self.table.ncols();
@@ -366,9 +370,11 @@ impl<'g> Trainer<'g> {
             .par_iter()
             .map(|(s, positives)| {
                 // A graph without the co-purchase relation has no links: their weights fit to 0.
-                let links = copurchase::link_scores(g.lists.neighbours(*s).iter().copied(), |q| {
-                    Ok(g.copurchase.neighbours(q))
-                })
+                let links = copurchase::link_scores_of(
+                    g.lists.neighbours(*s).iter().copied(),
+                    |q| Ok(g.copurchase.neighbours(q)),
+                    &products,
+                )
                 .unwrap_or_default();
                 products
                     .iter()
@@ -443,8 +449,9 @@ impl<'g> Trainer<'g> {
     /// Output embeddings of every node of `graph` (the training graph, or the same nodes
     /// with more edges) with full neighbourhoods, layer by layer.
     pub fn infer_on(&self, graph: &Graph) -> Embeddings {
+        let sums = seller_text_sums(graph, &self.base, self.cfg);
         let inputs = |nodes: &[u32]| {
-            self.inputs_on(graph, nodes, &HashSet::new(), &HashSet::new())
+            self.inputs_on(graph, &sums, nodes, &FxHashSet::default(), &FxHashSet::default())
                 .0
         };
         infer(graph, self.cfg, &self.state.params, &inputs)
@@ -453,10 +460,10 @@ impl<'g> Trainer<'g> {
     fn inputs(
         &self,
         nodes: &[u32],
-        hidden: &HashSet<u32>,
-        excluded: &HashSet<(Id, Id)>,
+        hidden: &FxHashSet<u32>,
+        excluded: &FxHashSet<(Id, Id)>,
     ) -> (Array2<f32>, Vec<bool>) {
-        self.inputs_on(self.graph, nodes, hidden, excluded)
+        self.inputs_on(self.graph, &self.seller_text, nodes, hidden, excluded)
     }
 
     /// The input rows of `nodes` and which of them carry a trainable identity row (only those
@@ -468,11 +475,12 @@ impl<'g> Trainer<'g> {
     fn inputs_on(
         &self,
         g: &Graph,
+        sums: &Array2<f32>,
         nodes: &[u32],
-        hidden: &HashSet<u32>,
-        excluded: &HashSet<(Id, Id)>,
+        hidden: &FxHashSet<u32>,
+        excluded: &FxHashSet<(Id, Id)>,
     ) -> (Array2<f32>, Vec<bool>) {
-        let mut h = self.base.select(Axis(0), &as_usize(nodes));
+        let mut h = gather_rows(&self.base, nodes);
         let identity: Vec<bool> = nodes
             .iter()
             .map(|&n| {
@@ -489,12 +497,17 @@ impl<'g> Trainer<'g> {
             if !g.is_seller(n) || self.cfg.init != Init::Text {
                 continue;
             }
-            text.fill(0.0);
-            for &p in g.lists.neighbours(n) {
-                let node = g.product_node(p);
-                if !excluded.contains(&(n, p)) && !hidden.contains(&node) {
-                    text.scaled_add(g.views[p as usize] + 1.0, &self.base.row(node as usize));
-                }
+            // The seller's whole sum, less the products this sample hides from it: cheaper
+            // than summing what remains when a seller lists thousands of products.
+            let listed = g.lists.neighbours(n);
+            let removed = removed_products(g, n, listed, hidden, excluded);
+            if removed.len() == listed.len() {
+                continue;
+            }
+            text.assign(&sums.row(n as usize));
+            for p in removed {
+                let node = g.product_node(p) as usize;
+                text.scaled_add(-(g.views[p as usize] + 1.0), &self.base.row(node));
             }
             let norm = text.dot(&text).sqrt();
             if norm > 0.0 {
@@ -505,8 +518,17 @@ impl<'g> Trainer<'g> {
     }
 }
 
-fn as_usize(ids: &[u32]) -> Vec<usize> {
-    ids.iter().map(|&i| i as usize).collect()
+/// Rows `ids` of `a`, in order: one copy per row (ndarray's `select` was a tenth of a
+/// training epoch at the reference size).
+fn gather_rows(a: &Array2<f32>, ids: &[u32]) -> Array2<f32> {
+    let d = a.ncols();
+    let src = a.as_slice().expect("standard layout");
+    let mut out = Vec::with_capacity(ids.len() * d);
+    for &i in ids {
+        let at = i as usize * d;
+        out.extend_from_slice(&src[at..at + d]);
+    }
+    Array2::from_shape_vec((ids.len(), d), out).expect("ids.len() rows of d")
 }
 
 /// Unit-length output vectors: sellers' rows then products'.
@@ -544,6 +566,49 @@ fn by_chunks(nodes: usize, f: impl Fn(Vec<u32>) -> Array2<f32> + Sync) -> Array2
     ndarray::concatenate(Axis(0), &views).expect("chunks share a width")
 }
 
+/// Per seller of `g`, `Σ (views + 1) · text` over the products it lists (under `--init text`;
+/// else no rows): its text feature before a sample hides some of them.
+fn seller_text_sums(g: &Graph, base: &Array2<f32>, cfg: &ModelConfig) -> Array2<f32> {
+    if cfg.init != Init::Text || g.sellers == 0 {
+        return Array2::zeros((0, base.ncols()));
+    }
+    by_chunks(g.sellers as usize, |ids| {
+        let mut out = Array2::<f32>::zeros((ids.len(), base.ncols()));
+        for (mut row, &s) in out.outer_iter_mut().zip(&ids) {
+            for &p in g.lists.neighbours(s) {
+                let node = g.product_node(p) as usize;
+                row.scaled_add(g.views[p as usize] + 1.0, &base.row(node));
+            }
+        }
+        out
+    })
+}
+
+/// The products in `listed` (seller `s`'s, ascending) that a sample hides from `s`: hidden
+/// products and the sample's root edges of `s`. Looked up from the smaller side.
+fn removed_products(
+    g: &Graph,
+    s: Id,
+    listed: &[Id],
+    hidden: &FxHashSet<u32>,
+    excluded: &FxHashSet<(Id, Id)>,
+) -> Vec<Id> {
+    let gone = |p: Id| excluded.contains(&(s, p)) || hidden.contains(&g.product_node(p));
+    if listed.len() <= hidden.len() + excluded.len() {
+        return listed.iter().copied().filter(|&p| gone(p)).collect();
+    }
+    let mut out: Vec<Id> = hidden
+        .iter()
+        .filter(|&&node| !g.is_seller(node))
+        .map(|&node| node - g.sellers)
+        .chain(excluded.iter().filter(|e| e.0 == s).map(|e| e.1))
+        .filter(|&p| listed.binary_search(&p).is_ok())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Layer-wise inference: every layer is computed for every node from the previous layer's
 /// rows, with each node's full neighbourhood (no sampling, nothing hidden).
 pub fn infer(
@@ -559,7 +624,7 @@ pub fn infer(
     for l in 0..layers {
         h = by_chunks(nodes, |ids| {
             let block = sampler.full_block(ids);
-            let input = h.select(Axis(0), &as_usize(&block.src));
+            let input = gather_rows(&h, &block.src);
             layer::forward(params, l, &block, input, l + 1 == layers).0
         });
     }
