@@ -20,7 +20,7 @@ use demandlink::features::{SellerOptions, TEXT_MODEL, TextModel, weighted_mean};
 use demandlink::index::{Ann, ArroyIndex, ArroyReader, BuildOptions};
 use demandlink::model::sample::{Sampler, rng_for, root_edges};
 use demandlink::model::train::noise_table;
-use demandlink::model::{Graph, ModelConfig, Trainer};
+use demandlink::model::{Graph, IdentityRows, ModelConfig, Trainer};
 use demandlink::progress::NoProgress;
 use demandlink::store::{Id, Namespace, OpenMode, Store};
 use demandlink::vectors::ActiveModel;
@@ -163,9 +163,9 @@ fn train_step(c: &mut Criterion, f: &Fixture, graph: &Graph, cfg: &ModelConfig) 
                 .scaled_add(1.0, &ArrayView1::from(&feature.vector[..]));
         }
     })?;
-    let zeros = Array2::<f32>::zeros(base.dim());
+    let rows = IdentityRows::zeros(base.nrows(), base.ncols());
     let state = Trainer::fresh_state(cfg, dims);
-    let mut trainer = Trainer::new(graph, cfg, state, base, zeros.clone(), zeros, None);
+    let mut trainer = Trainer::new(graph, cfg, state, base, rows, None);
     c.bench_function("train/step_128", |b| b.iter(|| trainer.step()));
     Ok(())
 }

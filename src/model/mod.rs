@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use graph::{Graph, GraphOptions, Relation};
 pub use stage::{Fitted, GRAPH_MODEL, GraphModel, TrainOptions, TrainSummary, fit, train};
-pub use train::{Embeddings, Trainer};
+pub use train::{Embeddings, IdentityRows, Trainer};
 
 /// Errors of `demandlink train`.
 #[derive(Debug, thiserror::Error)]

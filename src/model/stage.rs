@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use super::train::{Embeddings, TrainState, Trainer, noise_table};
+use super::train::{Embeddings, IdentityRows, TrainState, Trainer, noise_table};
 use super::{Graph, Init, ModelConfig, ModelError};
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
@@ -189,9 +189,9 @@ pub fn fit(
     cfg.validate()?;
     let Graphs { full, graph, held } = graphs(store, cfg)?;
     let (base, dims) = input_features(store, cfg, &graph)?;
-    let zeros = Array2::<f32>::zeros(base.raw_dim());
+    let rows = IdentityRows::zeros(base.nrows(), base.ncols());
     let state = Trainer::fresh_state(cfg, dims);
-    let mut trainer = Trainer::new(&graph, cfg, state, base, zeros.clone(), zeros, None);
+    let mut trainer = Trainer::new(&graph, cfg, state, base, rows, None);
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
     }
@@ -250,12 +250,11 @@ pub fn train(
         return Ok(TrainSummary::up_to_date(model));
     }
     let (base, dims) = input_features(store, cfg, &graph)?;
-    let mut table = Array2::<f32>::zeros(base.raw_dim());
-    let mut accum = Array2::<f32>::zeros(base.raw_dim());
+    let mut rows = IdentityRows::zeros(base.nrows(), base.ncols());
     let mut fine_tune = false;
     let (job, resumed) = match previous {
         Some(job) if job.phase != Phase::Done && job.config == *cfg && job.inputs == inputs => {
-            restore_rows(store, &graph, &mut table, &mut accum)?;
+            restore_rows(store, &graph, &mut rows)?;
             fine_tune = job.state.epochs != cfg.epochs;
             (job, true)
         }
@@ -283,7 +282,7 @@ pub fn train(
             let mut batch = StageBatch::new(store);
             let (state, since) = match warm {
                 Some((done, since)) => {
-                    restore_rows(store, &graph, &mut table, &mut accum)?;
+                    restore_rows(store, &graph, &mut rows)?;
                     fine_tune = true;
                     let state = TrainState {
                         epochs: cfg.fine_tune_epochs,
@@ -325,7 +324,7 @@ pub fn train(
         None => None,
     };
     let since = job.since;
-    let mut trainer = Trainer::new(&graph, cfg, job.state, base, table, accum, focus.as_deref());
+    let mut trainer = Trainer::new(&graph, cfg, job.state, base, rows, focus.as_deref());
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
     }
@@ -501,23 +500,20 @@ fn near_changes(
     Ok(graph.within_hops(&changed, layers))
 }
 
-/// Overwrites the rows a previous run checkpointed (row then accumulator).
-fn restore_rows(
-    store: &Store,
-    graph: &Graph,
-    table: &mut Array2<f32>,
-    accum: &mut Array2<f32>,
-) -> Result<(), ModelError> {
-    let d = table.ncols();
+/// Overwrites the rows a previous run checkpointed (the row, then its accumulator; a row
+/// written with one accumulator per value, before row-wise AdaGrad, takes their mean).
+fn restore_rows(store: &Store, graph: &Graph, rows: &mut IdentityRows) -> Result<(), ModelError> {
+    let d = rows.table.ncols();
     for ns in [Namespace::Seller, Namespace::Product] {
         store.for_each_embedding(INPUT_GENERATION, ns, |id, v| {
             let node = match ns {
                 Namespace::Seller => id,
                 Namespace::Product => graph.product_node(id),
             } as usize;
-            if v.len() == 2 * d && node < table.nrows() {
-                table.row_mut(node).assign(&ArrayView1::from(&v[..d]));
-                accum.row_mut(node).assign(&ArrayView1::from(&v[d..]));
+            if (v.len() == d + 1 || v.len() == 2 * d) && node < rows.table.nrows() {
+                rows.table.row_mut(node).assign(&ArrayView1::from(&v[..d]));
+                let acc = &v[d..];
+                rows.accum[node] = acc.iter().sum::<f32>() / acc.len() as f32;
             }
         })?;
     }
@@ -534,13 +530,13 @@ fn checkpoint(
     (generation, since): (u32, Option<u32>),
 ) -> Result<usize, ModelError> {
     let mut batch = StageBatch::new(store);
-    let mut value = Vec::with_capacity(2 * trainer.table.ncols());
+    let mut value = Vec::with_capacity(trainer.rows.table.ncols() + 1);
     let dirty = trainer.take_dirty();
     for &node in &dirty {
         let (ns, id) = kind(graph, node);
         value.clear();
-        value.extend(trainer.table.row(node as usize));
-        value.extend(trainer.accum.row(node as usize));
+        value.extend(trainer.rows.table.row(node as usize));
+        value.push(trainer.rows.accum[node as usize]);
         batch.put_embedding(INPUT_GENERATION, ns, id, &value);
     }
     let job = TrainJob {

@@ -97,6 +97,26 @@ pub fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
     params
 }
 
+/// The trainable identity rows, one per node (only warm nodes' are used), and each row's
+/// AdaGrad accumulator.
+#[derive(Clone, Debug)]
+pub struct IdentityRows {
+    /// One row per node.
+    pub table: Array2<f32>,
+    /// One accumulator per row.
+    pub accum: Vec<f32>,
+}
+
+impl IdentityRows {
+    /// Zero rows of `dims` values for `nodes` nodes.
+    pub fn zeros(nodes: usize, dims: usize) -> IdentityRows {
+        IdentityRows {
+            table: Array2::zeros((nodes, dims)),
+            accum: vec![0.0; nodes],
+        }
+    }
+}
+
 /// The trainer: graph, configuration, state and the input-embedding table with its AdaGrad
 /// accumulators. Rows touched since the last checkpoint are marked dirty.
 pub struct Trainer<'g> {
@@ -110,10 +130,9 @@ pub struct Trainer<'g> {
     /// Fixed input features, one row per node (sellers, then products): text vectors plus
     /// seeded noise.
     base: Array2<f32>,
-    /// Trainable identity offsets added to the features of warm nodes.
-    pub table: Array2<f32>,
-    /// AdaGrad accumulators of `table`.
-    pub accum: Array2<f32>,
+    /// Trainable identity offsets added to the features of warm nodes, with their optimiser
+    /// state.
+    pub rows: IdentityRows,
     /// Rows changed since [`Trainer::take_dirty`] was last called.
     dirty: Vec<bool>,
     /// Each seller's text sum over the training graph (see [`seller_text_sums`]).
@@ -129,7 +148,7 @@ struct ShardOut {
 }
 
 impl<'g> Trainer<'g> {
-    /// A trainer continuing from `state` with `table` / `accum`. With `focus` (a fine-tuning:
+    /// A trainer continuing from `state` with identity `rows`. With `focus` (a fine-tuning:
     /// the nodes a change reaches), it trains the root edges with a focused endpoint and a
     /// seeded `replay_share` of the others.
     pub fn new(
@@ -137,8 +156,7 @@ impl<'g> Trainer<'g> {
         cfg: &'g ModelConfig,
         state: TrainState,
         base: Array2<f32>,
-        table: Array2<f32>,
-        accum: Array2<f32>,
+        rows: IdentityRows,
         focus: Option<&[bool]>,
     ) -> Trainer<'g> {
         let mut roots = root_edges(graph, cfg);
@@ -159,10 +177,9 @@ impl<'g> Trainer<'g> {
             order: Vec::new(),
             roots,
             state,
-            dirty: vec![false; table.nrows()],
+            dirty: vec![false; rows.table.nrows()],
             base,
-            table,
-            accum,
+            rows,
         };
         t.shuffle();
         t
@@ -240,7 +257,7 @@ impl<'g> Trainer<'g> {
         let mut position: FxHashMap<u32, usize> = FxHashMap::default();
         let mut rows: Vec<u32> = Vec::new();
         let mut row_grads: Vec<f32> = Vec::new();
-        let d = self.table.ncols();
+        let d = self.rows.table.ncols();
         for out in outs {
             loss += out.loss;
             grads.add_assign(&out.grads);
@@ -261,14 +278,12 @@ impl<'g> Trainer<'g> {
         for (i, &node) in rows.iter().enumerate() {
             let n = node as usize;
             adagrad(
-                self.table
+                self.rows
+                    .table
                     .row_mut(n)
                     .as_slice_mut()
                     .expect("standard layout"),
-                self.accum
-                    .row_mut(n)
-                    .as_slice_mut()
-                    .expect("standard layout"),
+                &mut self.rows.accum[n],
                 &row_grads[i * d..(i + 1) * d],
                 self.cfg.lr_embedding,
             );
@@ -386,14 +401,24 @@ impl<'g> Trainer<'g> {
                     .collect()
             })
             .collect();
+        // Every positive, and an even spread of at most NEGATIVES negatives per seller, each
+        // class weighing 1 per seller: the same objective in expectation, and a bounded fit
+        // (5 000 sellers × 2 000 products would be 10 M examples).
+        const NEGATIVES: usize = 200;
         let mut examples: Vec<([f32; 3], bool, f32)> = Vec::new();
         for ranking in &rows {
-            let pos = ranking.iter().filter(|r| r.1).count().max(1) as f32;
-            let neg = (ranking.len() as f32 - pos).max(1.0);
+            let pos = ranking.iter().filter(|r| r.1).count();
+            let neg = ranking.len() - pos;
+            let step = neg.div_ceil(NEGATIVES).max(1);
+            let kept = neg.div_ceil(step).max(1) as f32;
+            let (wp, wn) = (1.0 / pos.max(1) as f32, 1.0 / kept);
+            examples.extend(ranking.iter().filter(|r| r.1).map(|&(f, _)| (f, true, wp)));
             examples.extend(
                 ranking
                     .iter()
-                    .map(|&(f, y)| (f, y, if y { 1.0 / pos } else { 1.0 / neg })),
+                    .filter(|r| !r.1)
+                    .step_by(step)
+                    .map(|&(f, _)| (f, false, wn)),
             );
         }
         let w = calibrate::fit_logistic(&examples)?;
@@ -492,7 +517,7 @@ impl<'g> Trainer<'g> {
         let mut text = ndarray::Array1::<f32>::zeros(h.ncols());
         for ((mut row, &n), &on) in h.outer_iter_mut().zip(nodes).zip(&identity) {
             if on {
-                row += &self.table.row(n as usize);
+                row += &self.rows.table.row(n as usize);
             }
             if !g.is_seller(n) || self.cfg.init != Init::Text {
                 continue;
