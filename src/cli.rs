@@ -406,7 +406,11 @@ impl RefreshArgs {
         );
         let mut o = RefreshOptions {
             allow_out_of_order: self.allow_out_of_order,
-            full: self.full,
+            training: TrainOptions {
+                full: self.full,
+                replay_share: self.train.replay_share,
+                ..TrainOptions::default()
+            },
             train: match self.model.as_str() {
                 "graph" => Some(self.train.config(self.views_window)?),
                 _ => None,
@@ -500,7 +504,7 @@ pub struct ModelArgs {
     fine_tune_epochs: u32,
     /// In a warm-started training, the share of root edges far from every new listing
     /// (further than --layers hops) still trained on, against forgetting.
-    #[arg(long, default_value_t = ModelConfig::default().replay_share)]
+    #[arg(long, default_value_t = TrainOptions::default().replay_share)]
     replay_share: f32,
     /// Root edges per mini-batch.
     #[arg(long, default_value_t = ModelConfig::default().batch)]
@@ -562,6 +566,10 @@ impl ModelArgs {
     /// The configuration these arguments describe, ranking a seller's most-viewed listings by
     /// the views of the last `views_window` periods.
     pub fn config(&self, views_window: u32) -> Result<ModelConfig> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.replay_share),
+            "--replay-share must be between 0 and 1"
+        );
         let copurchase = match self.relations.replace(' ', "").as_str() {
             "listing" => false,
             "listing,copurchase" | "copurchase,listing" => true,
@@ -574,7 +582,6 @@ impl ModelArgs {
             dim: self.dim,
             epochs: self.epochs,
             fine_tune_epochs: self.fine_tune_epochs,
-            replay_share: self.replay_share,
             batch: self.batch,
             negatives: self.negatives,
             negative_power: self.negative_power,
@@ -705,6 +712,7 @@ fn run(cli: Cli) -> Result<()> {
                 full,
                 every: std::time::Duration::from_secs(checkpoint_secs),
                 every_batches: checkpoint_batches,
+                replay_share: model.replay_share,
             };
             let t = model::train(&store, &cfg, &opts, &Bars::default(), &cancel)?;
             if json {

@@ -124,8 +124,8 @@ pub struct RefreshOptions {
     pub sellers: SellerOptions,
     /// The graph model; `None` serves the content model.
     pub train: Option<ModelConfig>,
-    /// Retrain the graph model from scratch instead of fine-tuning the previous one.
-    pub full: bool,
+    /// How the graph model trains: from scratch (`full`) or fine-tuning the previous one.
+    pub training: TrainOptions,
     /// Index build.
     pub index: BuildOptions,
     /// Recommendations.
@@ -291,17 +291,14 @@ impl Stage for TrainStage {
         "train"
     }
     fn options(&self, opts: &RefreshOptions) -> String {
-        format!("{:?} {}", opts.train, opts.full)
+        let t = &opts.training;
+        format!("{:?} {} {}", opts.train, t.full, t.replay_share)
     }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
         let Some(cfg) = &cx.opts.train else {
             return Ok(Finished::Train(None));
         };
-        let opts = TrainOptions {
-            full: cx.opts.full,
-            ..TrainOptions::default()
-        };
-        match model::train(cx.store, cfg, &opts, progress, cx.cancel) {
+        match model::train(cx.store, cfg, &cx.opts.training, progress, cx.cancel) {
             Ok(t) => Ok(Finished::Train(Some(t))),
             Err(ModelError::Interrupted) => Err(Fault::Cancelled),
             Err(e) => Err(e.into()),

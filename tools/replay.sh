@@ -23,7 +23,9 @@ WORK=${WORK:-$(mktemp -d /tmp/demandlink-replay.XXXXXX)}
 [[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$WORK"' EXIT
 
 cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/demandlink
+# A copy: a rebuild while the replay runs (it takes minutes) must not change the binary midway.
+cp "${CARGO_TARGET_DIR:-target}/release/demandlink" "$WORK/demandlink"
+BIN=$WORK/demandlink
 
 "$BIN" split --mode quarterly --from "$FROM" --out "$WORK/cut" "$DATASET" >/dev/null
 mapfile -t DROPS < <(ls "$WORK/cut/drops")

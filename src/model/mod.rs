@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use graph::{Graph, GraphOptions, Relation};
 pub use stage::{Fitted, GRAPH_MODEL, GraphModel, TrainOptions, TrainSummary, fit, train};
-pub use train::{Embeddings, IdentityRows, Trainer};
+pub use train::{Embeddings, Focus, IdentityRows, Trainer};
 
 /// Errors of `demandlink train`.
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +71,6 @@ pub struct ModelConfig {
     /// Epochs of a warm-started (incremental) training, when a model trained with the same
     /// configuration exists.
     pub fine_tune_epochs: u32,
-    /// Share of the root edges far from every change (further than `layers` hops) that a
-    /// fine-tuning still trains on, against forgetting; the roots near a change all train.
-    pub replay_share: f32,
     /// Root edges per mini-batch.
     pub batch: usize,
     /// Sampled negatives per root edge (plus the batch's other products).
@@ -120,7 +117,6 @@ impl Default for ModelConfig {
             dim: 64,
             epochs: 20,
             fine_tune_epochs: 4,
-            replay_share: 0.2,
             batch: 128,
             negatives: 5,
             negative_power: 0.0,
@@ -163,9 +159,6 @@ impl ModelConfig {
         }
         if !(0.0..0.5).contains(&self.validation_share) {
             return bad("--validation-share must be at least 0 and below 0.5");
-        }
-        if !(0.0..=1.0).contains(&self.replay_share) {
-            return bad("--replay-share must be between 0 and 1");
         }
         if !(0.0..=1.0).contains(&self.cold_share) {
             return bad("--cold-share must be between 0 and 1");

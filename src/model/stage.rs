@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use super::train::{Embeddings, IdentityRows, TrainState, Trainer, noise_table};
+use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
 use super::{Graph, Init, ModelConfig, ModelError};
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
@@ -72,9 +72,16 @@ struct TrainJob {
     generation: u32,
     phase: Phase,
     state: TrainState,
-    /// A fine-tuning: the warm-start model saw the drops before this one, so the roots near
-    /// a listing edge of a later drop are trained (plus a replay sample of the others).
-    since: Option<u32>,
+    /// A fine-tuning's root edges, fixed when it starts so a resumed run trains the same.
+    fine_tune: Option<FineTune>,
+}
+
+/// The root edges of a fine-tuning: those within the model's depth of a listing edge of drop
+/// `since` or later (the warm model saw the drops before), plus `replay_share` of the others.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct FineTune {
+    since: u32,
+    replay_share: f32,
 }
 
 /// When to checkpoint, and whether to start over.
@@ -87,6 +94,8 @@ pub struct TrainOptions {
     pub every: Duration,
     /// Also checkpoint every this many batches (tests use 1).
     pub every_batches: Option<u64>,
+    /// Share of the root edges far from every new listing that a fine-tuning still trains.
+    pub replay_share: f32,
 }
 
 impl Default for TrainOptions {
@@ -95,6 +104,7 @@ impl Default for TrainOptions {
             full: false,
             every: Duration::from_secs(60),
             every_batches: None,
+            replay_share: 0.2,
         }
     }
 }
@@ -280,7 +290,7 @@ pub fn train(
                 .max()
                 .unwrap_or(CONTENT_GENERATION);
             let mut batch = StageBatch::new(store);
-            let (state, since) = match warm {
+            let (state, fine_tune) = match warm {
                 Some((done, since)) => {
                     restore_rows(store, &graph, &mut rows)?;
                     fine_tune = true;
@@ -293,7 +303,8 @@ pub fn train(
                         seconds: 0.0,
                         ..done
                     };
-                    (state, Some(since))
+                    let replay_share = opts.replay_share;
+                    (state, Some(FineTune { since, replay_share }))
                 }
                 None => {
                     batch.delete_embeddings(INPUT_GENERATION);
@@ -306,7 +317,7 @@ pub fn train(
                 generation: last + 1,
                 phase: Phase::Training,
                 state,
-                since,
+                fine_tune,
             };
             batch.delete_embeddings(job.generation);
             batch.commit(JOB, &job)?;
@@ -319,12 +330,16 @@ pub fn train(
         Phase::Writing(next) => next,
         _ => 0,
     };
-    let focus = match job.since {
-        Some(since) => Some(near_changes(store, &graph, since, cfg.layers)?),
+    let near = match job.fine_tune {
+        Some(f) => Some(near_changes(store, &graph, f.since, cfg.layers)?),
         None => None,
     };
-    let since = job.since;
-    let mut trainer = Trainer::new(&graph, cfg, job.state, base, rows, focus.as_deref());
+    let tuning = job.fine_tune;
+    let focus = near.as_deref().zip(tuning).map(|(near, f)| Focus {
+        near,
+        replay_share: f.replay_share,
+    });
+    let mut trainer = Trainer::new(&graph, cfg, job.state, base, rows, focus);
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
     }
@@ -350,7 +365,7 @@ pub fn train(
             },
             |t| {
                 let started = Instant::now();
-                let rows = checkpoint(store, &graph, t, cfg, inputs, (generation, since))?;
+                let rows = checkpoint(store, &graph, t, cfg, inputs, (generation, tuning))?;
                 let cost = started.elapsed();
                 tracing::info!(
                     rows,
@@ -375,7 +390,7 @@ pub fn train(
         generation,
         phase: Phase::Training,
         state: trainer.state.clone(),
-        since,
+        fine_tune: tuning,
     };
     let mut node = start_node as usize;
     while node < nodes {
@@ -527,7 +542,7 @@ fn checkpoint(
     trainer: &mut Trainer,
     cfg: &ModelConfig,
     inputs: (u32, u32),
-    (generation, since): (u32, Option<u32>),
+    (generation, fine_tune): (u32, Option<FineTune>),
 ) -> Result<usize, ModelError> {
     let mut batch = StageBatch::new(store);
     let mut value = Vec::with_capacity(trainer.rows.table.ncols() + 1);
@@ -545,7 +560,7 @@ fn checkpoint(
         generation,
         phase: Phase::Training,
         state: trainer.state.clone(),
-        since,
+        fine_tune,
     };
     batch.commit(JOB, &job)?;
     Ok(dirty.len())

@@ -97,6 +97,16 @@ pub fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
     params
 }
 
+/// What a fine-tuning trains on: the root edges with an endpoint `near` a change (per node),
+/// plus a seeded `replay_share` of the others, against forgetting.
+#[derive(Clone, Copy, Debug)]
+pub struct Focus<'a> {
+    /// Per node: whether a change reaches it.
+    pub near: &'a [bool],
+    /// Share of the other root edges trained.
+    pub replay_share: f32,
+}
+
 /// The trainable identity rows, one per node (only warm nodes' are used), and each row's
 /// AdaGrad accumulator.
 #[derive(Clone, Debug)]
@@ -148,24 +158,24 @@ struct ShardOut {
 }
 
 impl<'g> Trainer<'g> {
-    /// A trainer continuing from `state` with identity `rows`. With `focus` (a fine-tuning:
-    /// the nodes a change reaches), it trains the root edges with a focused endpoint and a
-    /// seeded `replay_share` of the others.
+    /// A trainer continuing from `state` with identity `rows`. With `focus` (a fine-tuning),
+    /// it trains the root edges with an endpoint near a change and a seeded share of the
+    /// others.
     pub fn new(
         graph: &'g Graph,
         cfg: &'g ModelConfig,
         state: TrainState,
         base: Array2<f32>,
         rows: IdentityRows,
-        focus: Option<&[bool]>,
+        focus: Option<Focus>,
     ) -> Trainer<'g> {
         let mut roots = root_edges(graph, cfg);
-        if let Some(focus) = focus {
-            let replay = (f64::from(cfg.replay_share) * u64::MAX as f64) as u64;
+        if let Some(Focus { near, replay_share }) = focus {
+            let replay = (f64::from(replay_share) * u64::MAX as f64) as u64;
             roots.retain(|&(s, p)| {
                 let key = [cfg.seed, 5, u64::from(s), u64::from(p)].map(u64::to_le_bytes);
-                focus[s as usize]
-                    || focus[graph.product_node(p) as usize]
+                near[s as usize]
+                    || near[graph.product_node(p) as usize]
                     || xxh3_64(key.as_flattened()) < replay
             });
         }
