@@ -183,7 +183,7 @@ impl<'a> Recommender<'a> {
                 }
                 _ => None,
             };
-            let table = all
+            let table: HashMap<Id, (String, Vec<f32>)> = all
                 .into_iter()
                 .map(|(id, category, mut v)| {
                     normalize(&mut v);
@@ -195,10 +195,12 @@ impl<'a> Recommender<'a> {
             (None, None)
         };
         let threshold = model.copurchase_threshold;
-        let partners = match (model.uses_links(), preload) {
+        let partners = match (model.uses_links(), &candidates) {
             (false, _) => None,
-            (true, true) => Some(Partners::load(store, threshold)?),
-            (true, false) => Some(Partners::lazy(store, threshold)),
+            (true, Some(table)) => {
+                Some(Partners::load(store, threshold)?.only(table.keys().copied()))
+            }
+            (true, None) => Some(Partners::lazy(store, threshold)),
         };
         let high_demand = match store.high_demand_period()? {
             Some(period) if partners.is_some() && !preload => {

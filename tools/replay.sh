@@ -24,6 +24,7 @@ WORK=${WORK:-$(mktemp -d /tmp/demandlink-replay.XXXXXX)}
 
 cargo build --release --quiet
 # A copy: a rebuild while the replay runs (it takes minutes) must not change the binary midway.
+mkdir -p "$WORK"
 cp "${CARGO_TARGET_DIR:-target}/release/demandlink" "$WORK/demandlink"
 BIN=$WORK/demandlink
 

@@ -198,7 +198,10 @@ pub fn run(
     let exact = exact_for(items)?;
     // With a co-purchase link term every candidate is scored; without, the nearest suffice.
     let partners = match model.uses_links() {
-        true => Some(Partners::load(store, model.copurchase_threshold)?),
+        true => Some(
+            Partners::load(store, model.copurchase_threshold)?
+                .only(setup.candidates.iter().copied()),
+        ),
         false => None,
     };
     let model_ranked = |model: &ActiveModel,
@@ -375,7 +378,10 @@ fn fitted_ranked(
 ) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
     let [alpha, w1, w2, _] = fitted.score;
     let partners = match [w1, w2] != [0.0; 2] {
-        true => Some(Partners::load(store, fitted.copurchase_threshold)?),
+        true => Some(
+            Partners::load(store, fitted.copurchase_threshold)?
+                .only(setup.candidates.iter().copied()),
+        ),
         false => None,
     };
     let emb = &fitted.embeddings;
