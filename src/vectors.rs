@@ -5,7 +5,7 @@
 use crate::features::calibrate::{CONTENT_MODEL, sigmoid};
 use crate::features::{CONTENT_GENERATION, ContentModel};
 use crate::model::{GRAPH_MODEL, GraphModel};
-use crate::store::{Id, Namespace, Result, Store};
+use crate::store::{Id, Namespace, Result, Store, StoreError};
 
 /// The model whose vectors serve retrieval.
 #[derive(Clone, Debug)]
@@ -25,7 +25,20 @@ impl ActiveModel {
     /// The active model — the trained graph model if there is one, else the content model —
     /// or `None` before featurize has run.
     pub fn load(store: &Store) -> Result<Option<ActiveModel>> {
-        if let Some(graph) = store.model::<GraphModel>(GRAPH_MODEL)? {
+        let graph = match store.model::<GraphModel>(GRAPH_MODEL) {
+            Err(StoreError::Corrupt { cf, key, reason }) => {
+                return Err(StoreError::Corrupt {
+                    cf,
+                    key,
+                    reason: format!(
+                        "{reason} (the graph model was written by a build with another layout \
+                         of it: retrain with `demandlink train --full`)"
+                    ),
+                });
+            }
+            other => other?,
+        };
+        if let Some(graph) = graph {
             return Ok(Some(ActiveModel {
                 generation: graph.generation,
                 calibration: ContentModel {

@@ -15,7 +15,7 @@ use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_t
 use super::{Graph, Init, ModelConfig, ModelError};
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
-use crate::store::{Namespace, StageBatch, Store};
+use crate::store::{Namespace, StageBatch, Store, StoreError};
 
 /// Name of the active graph model's record (`model` column family).
 pub const GRAPH_MODEL: &str = "graph";
@@ -250,7 +250,11 @@ pub fn train(
     let inputs = (store.next_drop_seq()?, text.run);
     let Graphs { full, graph, held } = graphs(store, cfg)?;
     let previous = store.job::<TrainJob>(JOB)?;
-    let active = store.model::<GraphModel>(GRAPH_MODEL)?;
+    // A model record another build wrote (another layout) cannot be warm-started from.
+    let active = match store.model::<GraphModel>(GRAPH_MODEL) {
+        Err(StoreError::Corrupt { .. }) => None,
+        other => other?,
+    };
     if let (Some(job), Some(model)) = (&previous, &active)
         && job.phase == Phase::Done
         && job.config == *cfg
