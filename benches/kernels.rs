@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use criterion::{Criterion, criterion_group, criterion_main};
-use ndarray::{Array2, ArrayView1};
+use ndarray::ArrayView1;
 
 use demandlink::features::{SellerOptions, TEXT_MODEL, TextModel, weighted_mean};
 use demandlink::index::{Ann, ArroyIndex, ArroyReader, BuildOptions};

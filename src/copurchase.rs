@@ -5,7 +5,7 @@
 //! with weights fitted on validation products, to its cosine term; training computes them on
 //! the in-memory graph, recommend and eval from the store — one formula for all three.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::store::{Id, Result, Store};
 
@@ -13,11 +13,13 @@ use crate::store::{Id, Result, Store};
 pub type Links = HashMap<Id, [f32; 2]>;
 
 /// The link features of a seller listing `listed`, given each product's partners, for the
-/// products `keep` accepts (the others are skipped, not just dropped at the end: on a dense
-/// graph the two-step neighbourhood is millions of products, few of them candidates).
+/// products `keep` accepts. `kept_partners(q)` is `partners(q)` filtered by `keep` (or all of
+/// them, when `keep` takes all): the second step walks those lists only, since on a dense
+/// graph the two-step neighbourhood is millions of products and few of them are candidates.
 pub fn link_scores<'n>(
     listed: impl IntoIterator<Item = Id>,
     mut partners: impl FnMut(Id) -> Result<&'n [Id]>,
+    mut kept_partners: impl FnMut(Id) -> Result<&'n [Id]>,
     keep: impl Fn(Id) -> bool,
 ) -> Result<Links> {
     let (direct, degree) = direct_links(listed, &mut partners)?;
@@ -31,10 +33,8 @@ pub fn link_scores<'n>(
     firsts.sort_unstable_by_key(|&(q, _)| q);
     for (q, w) in firsts {
         let step = w / degree[&q];
-        for &h in partners(q)? {
-            if keep(h) {
-                links.entry(h).or_default()[1] += step;
-            }
+        for &h in kept_partners(q)? {
+            links.entry(h).or_default()[1] += step;
         }
     }
     Ok(links)
@@ -50,7 +50,7 @@ pub fn link_scores_of<'n>(
     only: &[Id],
 ) -> Result<Links> {
     let (direct, degree) = direct_links(listed, &mut partners)?;
-    let mut links = Links::new();
+    let mut links = Links::default();
     for &h in only {
         let mut two = 0f32;
         let mut qs: Vec<Id> = partners(h)?.to_vec();
@@ -73,8 +73,8 @@ fn direct_links<'n>(
     listed: impl IntoIterator<Item = Id>,
     partners: &mut impl FnMut(Id) -> Result<&'n [Id]>,
 ) -> Result<(HashMap<Id, f32>, HashMap<Id, f32>)> {
-    let mut direct: HashMap<Id, f32> = HashMap::new();
-    let mut degree: HashMap<Id, f32> = HashMap::new();
+    let mut direct: HashMap<Id, f32> = HashMap::default();
+    let mut degree: HashMap<Id, f32> = HashMap::default();
     for p in listed {
         let ps = partners(p)?;
         if ps.is_empty() {
@@ -104,6 +104,8 @@ pub struct Partners<'a> {
     loaded: Option<HashMap<Id, Vec<Id>>>,
     /// Per product id: whether its links are wanted (`None`: every product's).
     wanted: Option<Vec<bool>>,
+    /// With `wanted` and everything loaded: each product's wanted partners.
+    wanted_partners: HashMap<Id, Vec<Id>>,
 }
 
 impl<'a> Partners<'a> {
@@ -114,6 +116,7 @@ impl<'a> Partners<'a> {
             threshold,
             loaded: None,
             wanted: None,
+            wanted_partners: HashMap::default(),
         }
     }
 
@@ -127,13 +130,21 @@ impl<'a> Partners<'a> {
             }
             wanted[p] = true;
         }
+        if let Some(all) = &self.loaded {
+            let is_wanted = |p: &Id| wanted.get(*p as usize).copied().unwrap_or(false);
+            self.wanted_partners = all
+                .iter()
+                .map(|(&q, ps)| (q, ps.iter().copied().filter(is_wanted).collect::<Vec<_>>()))
+                .filter(|(_, ps)| !ps.is_empty())
+                .collect();
+        }
         self.wanted = Some(wanted);
         self
     }
 
     /// Every pair read now (one scan).
     pub fn load(store: &'a Store, threshold: u64) -> Result<Partners<'a>> {
-        let mut all: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut all: HashMap<Id, Vec<Id>> = HashMap::default();
         store.for_each_copurchase(|a, b, c| {
             if c >= threshold && a != b {
                 all.entry(a).or_default().push(b);
@@ -144,6 +155,7 @@ impl<'a> Partners<'a> {
             threshold,
             loaded: Some(all),
             wanted: None,
+            wanted_partners: HashMap::default(),
         })
     }
 
@@ -158,11 +170,18 @@ impl<'a> Partners<'a> {
                 .is_none_or(|w| w.get(p as usize).copied().unwrap_or(false))
         };
         if let Some(all) = &self.loaded {
-            return link_scores(listed.iter().copied(), |p| partners_of(all, p), keep);
+            let of = |p| partners_of(all, p);
+            return match self.wanted {
+                Some(_) => {
+                    let kept = |p| partners_of(&self.wanted_partners, p);
+                    link_scores(listed.iter().copied(), of, kept, keep)
+                }
+                None => link_scores(listed.iter().copied(), of, of, keep),
+            };
         }
         // The listed products' partners, and theirs (for degrees and the second step), each
         // read once.
-        let mut fetched: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut fetched: HashMap<Id, Vec<Id>> = HashMap::default();
         let fetch = |p: Id, fetched: &mut HashMap<Id, Vec<Id>>| -> Result<()> {
             if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(p) {
                 e.insert(self.read(p)?);
@@ -175,7 +194,13 @@ impl<'a> Partners<'a> {
                 fetch(h, &mut fetched)?;
             }
         }
-        link_scores(listed.iter().copied(), |p| partners_of(&fetched, p), keep)
+        let of = |p| partners_of(&fetched, p);
+        // Read lazily for one seller: the filter is cheap next to the reads.
+        let kept: HashMap<Id, Vec<Id>> = fetched
+            .iter()
+            .map(|(&q, ps)| (q, ps.iter().copied().filter(|&h| keep(h)).collect()))
+            .collect();
+        link_scores(listed.iter().copied(), of, |p| partners_of(&kept, p), keep)
     }
 
     fn read(&self, p: Id) -> Result<Vec<Id>> {
@@ -201,7 +226,7 @@ mod tests {
                 .into_iter()
                 .collect();
         let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
-        let s = link_scores([0, 3], of, |_| true).unwrap();
+        let s = link_scores([0, 3], of, of, |_| true).unwrap();
         let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
         // Direct: h = 1 from 0 (deg 2) and 3 (deg 1), deg 1 = 2; h = 2 from 0.
         let one = 1.0 / (2f32 * 2.0).sqrt() + 1.0 / (1f32 * 2.0).sqrt();
@@ -215,7 +240,7 @@ mod tests {
     #[test]
     fn links_of_some_products_equal_the_full_computation_on_them_both_ways() {
         // A pseudo-random graph of 60 products, symmetric, with a few dense ones.
-        let mut adj: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut adj: HashMap<Id, Vec<Id>> = HashMap::default();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..400 {
             x ^= x << 13;
@@ -233,11 +258,17 @@ mod tests {
         }
         let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
         let listed = [3, 17, 42, 8];
-        let all = link_scores(listed, of, |_| true).unwrap();
+        let all = link_scores(listed, of, of, |_| true).unwrap();
         let only: Vec<Id> = (0..60).filter(|p| p % 3 == 0).collect();
         let expected: Links = all.into_iter().filter(|(h, _)| h % 3 == 0).collect();
         assert!(!expected.is_empty());
         assert_eq!(link_scores_of(listed, of, &only).unwrap(), expected);
-        assert_eq!(link_scores(listed, of, |h| h % 3 == 0).unwrap(), expected);
+        let kept: HashMap<Id, Vec<Id>> = adj
+            .iter()
+            .map(|(&q, ps)| (q, ps.iter().copied().filter(|h| h % 3 == 0).collect()))
+            .collect();
+        let kept_of = |p: Id| Ok(kept.get(&p).map_or(&[][..], Vec::as_slice));
+        let some = link_scores(listed, of, kept_of, |h| h % 3 == 0).unwrap();
+        assert_eq!(some, expected);
     }
 }

@@ -272,7 +272,7 @@ impl<'a> Recommender<'a> {
             .collect();
         let links = match &self.partners {
             Some(partners) => partners.link_scores(&listed)?,
-            None => HashMap::new(),
+            None => Links::default(),
         };
         let listed: HashSet<Id> = listed.into_iter().collect();
         let computed_at = now();

@@ -13,7 +13,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{AlsOptions, Csr, evaluate, fit, stack_copurchases};
-use crate::copurchase::Partners;
+use crate::copurchase::{Links, Partners};
 use crate::features;
 use crate::index::stage::candidates;
 use crate::index::{Ann, ExactIndex, IndexError};
@@ -221,7 +221,7 @@ pub fn run(
                             .map_or(Vec::new(), |l| l.iter().copied().collect());
                         let (links, wanted) = match partners {
                             Some(p) => (p.link_scores(&listed)?, setup.candidates.len()),
-                            None => (HashMap::new(), setup.max_k + listed.len()),
+                            None => (Links::default(), setup.max_k + listed.len()),
                         };
                         let hits = exact
                             .nearest(None, &q, wanted)?
@@ -395,7 +395,7 @@ fn fitted_ranked(
                 .map_or(Vec::new(), |l| l.iter().copied().collect());
             let links = match &partners {
                 Some(p) => p.link_scores(&listed)?,
-                None => HashMap::new(),
+                None => Links::default(),
             };
             let q = emb.seller(s);
             let it = setup.candidates.iter().map(|&p| {

@@ -2,7 +2,6 @@
 //! the per-layer computation blocks of a mini-batch (the sampled neighbourhoods, with the
 //! root edges excluded and, for simulated-cold products, every listing edge hidden).
 
-
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::index;
 use rand::{RngExt, SeedableRng};

@@ -308,7 +308,13 @@ pub fn train(
                         ..done
                     };
                     let replay_share = opts.replay_share;
-                    (state, Some(FineTune { since, replay_share }))
+                    (
+                        state,
+                        Some(FineTune {
+                            since,
+                            replay_share,
+                        }),
+                    )
                 }
                 None => {
                     batch.delete_embeddings(INPUT_GENERATION);

@@ -486,8 +486,14 @@ impl<'g> Trainer<'g> {
     pub fn infer_on(&self, graph: &Graph) -> Embeddings {
         let sums = seller_text_sums(graph, &self.base, self.cfg);
         let inputs = |nodes: &[u32]| {
-            self.inputs_on(graph, &sums, nodes, &FxHashSet::default(), &FxHashSet::default())
-                .0
+            self.inputs_on(
+                graph,
+                &sums,
+                nodes,
+                &FxHashSet::default(),
+                &FxHashSet::default(),
+            )
+            .0
         };
         infer(graph, self.cfg, &self.state.params, &inputs)
     }
