@@ -379,3 +379,56 @@ impl<'g> Sampler<'g> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawn_neighbours_are_distinct_visible_and_uniform() {
+        // 400 neighbours, every third hidden; fan-out 10.
+        let raw: Vec<u32> = (0..400).collect();
+        let visible = |u: u32| (u % 3 != 0).then_some(u + 1000);
+        let mut rng = rng_for(7, &[]);
+        let mut counts = vec![0u32; 400];
+        let mut out = Vec::new();
+        let rounds = 4000;
+        for _ in 0..rounds {
+            assert!(draw_visible(&raw, 10, visible, &mut rng, &mut out));
+            assert_eq!(out.len(), 10);
+            let mut seen = out.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), 10, "a neighbour drawn twice: {out:?}");
+            for &node in &out {
+                assert!(
+                    node >= 1000 && (node - 1000) % 3 != 0,
+                    "hidden {node} drawn"
+                );
+                counts[(node - 1000) as usize] += 1;
+            }
+        }
+        // Each of the 266 visible neighbours is expected 4000 · 10 / 266 ≈ 150 times.
+        let visible_counts: Vec<u32> = (0..400).filter(|u| u % 3 != 0).map(|u| counts[u]).collect();
+        let (lo, hi) = (
+            *visible_counts.iter().min().unwrap(),
+            *visible_counts.iter().max().unwrap(),
+        );
+        assert!(lo > 90 && hi < 220, "counts from {lo} to {hi}");
+    }
+
+    #[test]
+    fn mostly_hidden_neighbours_fall_back_to_filtering() {
+        let raw: Vec<u32> = (0..400).collect();
+        // Only 2 of 400 visible: drawing would take too long, so the caller filters instead.
+        let visible = |u: u32| (u < 2).then_some(u);
+        let mut out = Vec::new();
+        assert!(!draw_visible(
+            &raw,
+            10,
+            visible,
+            &mut rng_for(1, &[]),
+            &mut out
+        ));
+    }
+}
