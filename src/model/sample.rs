@@ -388,7 +388,7 @@ mod tests {
     fn drawn_neighbours_are_distinct_visible_and_uniform() {
         // 400 neighbours, every third hidden; fan-out 10.
         let raw: Vec<u32> = (0..400).collect();
-        let visible = |u: u32| (u % 3 != 0).then_some(u + 1000);
+        let visible = |u: u32| (!u.is_multiple_of(3)).then_some(u + 1000);
         let mut rng = rng_for(7, &[]);
         let mut counts = vec![0u32; 400];
         let mut out = Vec::new();
@@ -409,7 +409,10 @@ mod tests {
             }
         }
         // Each of the 266 visible neighbours is expected 4000 · 10 / 266 ≈ 150 times.
-        let visible_counts: Vec<u32> = (0..400).filter(|u| u % 3 != 0).map(|u| counts[u]).collect();
+        let visible_counts: Vec<u32> = (0..400)
+            .filter(|u: &usize| !u.is_multiple_of(3))
+            .map(|u| counts[u])
+            .collect();
         let (lo, hi) = (
             *visible_counts.iter().min().unwrap(),
             *visible_counts.iter().max().unwrap(),
