@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 
 use crate::util::{Drop, bin, catalogue_drop, dump, fails, interrupt, jobs, ok, sample};
 
-fn refresh(db: &Path, drops: &[&str]) -> String {
+/// `refresh` of the content model on `db` with `rest` (drops and options).
+fn refresh_args<'a>(db: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "refresh",
         "--model",
@@ -17,8 +18,12 @@ fn refresh(db: &Path, drops: &[&str]) -> String {
         "--db",
         db.to_str().unwrap(),
     ];
-    args.extend(drops);
-    ok(&args)
+    args.extend(rest);
+    args
+}
+
+fn refresh(db: &Path, drops: &[&str]) -> String {
+    ok(&refresh_args(db, drops))
 }
 
 /// Every dump line but the refresh's own job records.
@@ -96,15 +101,7 @@ fn a_new_drop_runs_every_stage_again_incrementally() {
     assert!(out.contains("index: generation 2"), "{out}");
     assert_eq!(states(&db), all_done(2));
     // A changed option reruns its stage and those after it, not those before.
-    let out = ok(&[
-        "refresh",
-        "--model",
-        "content",
-        "--db",
-        db.to_str().unwrap(),
-        "--k",
-        "10",
-    ]);
+    let out = ok(&refresh_args(&db, &["--k", "10"]));
     assert!(out.contains("featurize: up to date"), "{out}");
     assert!(out.contains("index: up to date"), "{out}");
     assert!(out.contains("recommend: 150 sellers"), "{out}");
@@ -136,15 +133,7 @@ fn seeded(tmp: &Path) -> (std::path::PathBuf, String) {
 /// Asserts that refreshing with `drops` fails with every `needle` in its one error line and
 /// leaves the database as it was.
 fn refused(db: &Path, before: &str, drops: &[&str], needles: &[&str]) {
-    let mut args = vec![
-        "refresh",
-        "--model",
-        "content",
-        "--db",
-        db.to_str().unwrap(),
-    ];
-    args.extend(drops);
-    let e = fails(&args);
+    let e = fails(&refresh_args(db, drops));
     for n in needles {
         assert!(e.contains(n), "expected `{n}` in: {e}");
     }
@@ -248,15 +237,7 @@ fn bad_drops_leave_the_database_exactly_as_it_was() {
         &[q6.path(), q5.path()],
         &["its name `2025Q2` sorts before `2025Q3`"],
     );
-    let out = ok(&[
-        "refresh",
-        "--model",
-        "content",
-        "--db",
-        db.to_str().unwrap(),
-        "--allow-out-of-order",
-        early.path(),
-    ]);
+    let out = ok(&refresh_args(&db, &["--allow-out-of-order", early.path()]));
     assert!(out.contains("2024Q1: applied drop #2"), "{out}");
 }
 
@@ -272,14 +253,7 @@ fn a_failing_stage_is_recorded_and_retried() {
     )
     .file("listings.tsv", &["seller_id\tproduct_id", "s1\tp1"])
     .file("high_demand.tsv", &["product_id", "p9"]);
-    let e = fails(&[
-        "refresh",
-        "--model",
-        "content",
-        "--db",
-        db.to_str().unwrap(),
-        q1.path(),
-    ]);
+    let e = fails(&refresh_args(&db, &[q1.path()]));
     assert!(e.contains("index failed: no candidates to index"), "{e}");
     let j = jobs(&db);
     assert_eq!(j[3]["stage"], "index");
@@ -313,14 +287,7 @@ fn a_second_writer_is_told_the_database_is_busy() {
     refresh(&db, &[&sample("q1")]);
     let holder =
         demandlink::store::Store::open(&db, demandlink::store::OpenMode::ReadWrite).unwrap();
-    let e = fails(&[
-        "refresh",
-        "--model",
-        "content",
-        "--db",
-        db.to_str().unwrap(),
-        &sample("q2"),
-    ]);
+    let e = fails(&refresh_args(&db, &[&sample("q2")]));
     assert!(
         e.contains(&format!("database is busy (pid {})", std::process::id())),
         "{e}"
@@ -335,18 +302,9 @@ fn ctrl_c_stops_after_a_commit_and_a_rerun_continues() {
     let tmp = tempfile::tempdir().unwrap();
     let drop = catalogue_drop(tmp.path(), "q1", 3_000, 30_000, 60_000);
     let db = tmp.path().join("db");
-    let args = [
-        "refresh",
-        "--model",
-        "content",
-        "--db",
-        db.to_str().unwrap(),
-        "--batch-rows",
-        "500",
-        drop.path(),
-    ];
+    let args = refresh_args(&db, &["--batch-rows", "500", drop.path()]);
     let mut child = Command::new(bin())
-        .args(args)
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
