@@ -195,6 +195,9 @@ impl<'a> Partners<'a> {
             }
         }
         let of = |p| partners_of(&fetched, p);
+        if self.wanted.is_none() {
+            return link_scores(listed.iter().copied(), of, of, keep);
+        }
         // Read lazily for one seller: the filter is cheap next to the reads.
         let kept: HashMap<Id, Vec<Id>> = fetched
             .iter()
