@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use xxhash_rust::xxh3::xxh3_64;
-
+use super::{seeded_hash, share_threshold};
 use crate::store::{Id, Namespace, Store, StoreError};
 
 /// A relation between node kinds; the encoder has one weight matrix per enabled relation.
@@ -194,13 +193,10 @@ impl Graph {
     /// Validation products, like the cold split's high-demand set: a seeded `share` (at most
     /// `cap`) of the products listed by at least two sellers.
     pub fn validation_products(&self, share: f32, cap: usize, seed: u64) -> Vec<Id> {
-        let threshold = (f64::from(share) * u64::MAX as f64) as u64;
+        let threshold = share_threshold(share);
         let mut picked: Vec<(u64, Id)> = (0..self.products)
             .filter(|&p| self.listed_by.degree(p) >= 2 && !self.high_demand[p as usize])
-            .map(|p| {
-                let key = [seed.to_le_bytes(), u64::from(p).to_le_bytes()];
-                (xxh3_64(key.as_flattened()), p)
-            })
+            .map(|p| (seeded_hash(seed, &[u64::from(p)]), p))
             .filter(|&(h, _)| h < threshold)
             .collect();
         picked.sort_unstable();

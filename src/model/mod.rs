@@ -14,10 +14,26 @@ pub mod stage;
 pub mod train;
 
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
 
 pub use graph::{Graph, GraphOptions, Relation};
 pub use stage::{Fitted, GRAPH_MODEL, GraphModel, TrainOptions, TrainSummary, fit, train};
 pub use train::{Embeddings, Focus, IdentityRows, Trainer};
+
+/// A fixed pseudo-random number for `seed` and `parts` (each as 8 little-endian bytes, hashed
+/// together): the one source of every seeded choice of the model.
+pub fn seeded_hash(seed: u64, parts: &[u64]) -> u64 {
+    let mut bytes = seed.to_le_bytes().to_vec();
+    for p in parts {
+        bytes.extend_from_slice(&p.to_le_bytes());
+    }
+    xxh3_64(&bytes)
+}
+
+/// The bound below which a `share` of uniformly spread [`seeded_hash`] values fall.
+pub fn share_threshold(share: f32) -> u64 {
+    (f64::from(share) * u64::MAX as f64) as u64
+}
 
 /// Errors of `demandlink train`.
 #[derive(Debug, thiserror::Error)]

@@ -6,21 +6,16 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::index;
 use rand::{RngExt, SeedableRng};
 use rustc_hash::{FxHashMap, FxHashSet};
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::graph::{Graph, Relation};
 use super::layer::{Block, BlockAdjacency, Pair};
-use super::{ModelConfig, Sampling};
+use super::{ModelConfig, Sampling, seeded_hash};
 use crate::store::Id;
 
 /// A deterministic generator for one purpose, derived from the run's seed and a few numbers
 /// (epoch, batch, shard …), so any batch can be replayed without stored generator state.
 pub fn rng_for(seed: u64, parts: &[u64]) -> Xoshiro256PlusPlus {
-    let mut bytes = seed.to_le_bytes().to_vec();
-    for p in parts {
-        bytes.extend_from_slice(&p.to_le_bytes());
-    }
-    Xoshiro256PlusPlus::seed_from_u64(xxh3_64(&bytes))
+    Xoshiro256PlusPlus::seed_from_u64(seeded_hash(seed, parts))
 }
 
 /// The root (training) edges: under stratified sampling, per seller only the edges to
@@ -103,6 +98,18 @@ pub struct Sample {
     pub hidden: FxHashSet<u32>,
     /// The root edges, invisible to the sample's neighbourhoods and seller features.
     pub excluded: FxHashSet<(Id, Id)>,
+}
+
+/// Whether a sample hides seller `s`'s listing of product `p`: it is one of the sample's root
+/// edges, or `p` is a product the sample made cold.
+pub fn hides_listing(
+    g: &Graph,
+    s: Id,
+    p: Id,
+    hidden: &FxHashSet<u32>,
+    excluded: &FxHashSet<(Id, Id)>,
+) -> bool {
+    excluded.contains(&(s, p)) || hidden.contains(&g.product_node(p))
 }
 
 /// Neighbour lists longer than this many times the fan-out are sampled by drawing positions.
@@ -371,8 +378,7 @@ impl<'g> Sampler<'g> {
         let g = self.graph;
         match rel {
             Relation::Lists => {
-                let node = g.product_node(u);
-                (!excluded.contains(&(v, u)) && !hidden.contains(&node)).then_some(node)
+                (!hides_listing(g, v, u, hidden, excluded)).then_some(g.product_node(u))
             }
             Relation::ListedBy => (!excluded.contains(&(u, v - g.sellers))).then_some(u),
             Relation::Copurchase => Some(g.product_node(u)),

@@ -340,14 +340,17 @@ pub fn train(
         Phase::Writing(next) => next,
         _ => 0,
     };
-    let near = match job.fine_tune {
-        Some(f) => Some(near_changes(store, &graph, f.since, cfg.layers)?),
+    let tuning = job.fine_tune;
+    let near = match tuning {
+        Some(f) => Some((
+            near_changes(store, &graph, f.since, cfg.layers)?,
+            f.replay_share,
+        )),
         None => None,
     };
-    let tuning = job.fine_tune;
-    let focus = near.as_deref().zip(tuning).map(|(near, f)| Focus {
+    let focus = near.as_ref().map(|(near, replay_share)| Focus {
         near,
-        replay_share: f.replay_share,
+        replay_share: *replay_share,
     });
     let mut trainer = Trainer::new(&graph, cfg, job.state, base, rows, focus);
     if trainer.root_count() == 0 {

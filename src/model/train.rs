@@ -3,6 +3,7 @@
 //! choice comes from a generator derived from (seed, epoch, batch, shard), so a run is
 //! reproducible for a seed whatever the thread count, and can resume at any batch boundary.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -13,13 +14,12 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
-use super::sample::{Sample, Sampler, rng_for, root_edges};
-use super::{Init, ModelConfig, ModelError};
+use super::sample::{Sample, Sampler, hides_listing, rng_for, root_edges};
+use super::{Init, ModelConfig, ModelError, seeded_hash, share_threshold};
 use crate::copurchase;
 use crate::features::calibrate;
 use crate::store::Id;
@@ -171,12 +171,11 @@ impl<'g> Trainer<'g> {
     ) -> Trainer<'g> {
         let mut roots = root_edges(graph, cfg);
         if let Some(Focus { near, replay_share }) = focus {
-            let replay = (f64::from(replay_share) * u64::MAX as f64) as u64;
+            let replay = share_threshold(replay_share);
             roots.retain(|&(s, p)| {
-                let key = [cfg.seed, 5, u64::from(s), u64::from(p)].map(u64::to_le_bytes);
                 near[s as usize]
                     || near[graph.product_node(p) as usize]
-                    || xxh3_64(key.as_flattened()) < replay
+                    || seeded_hash(cfg.seed, &[5, u64::from(s), u64::from(p)]) < replay
             });
         }
         let mut t = Trainer {
@@ -484,7 +483,13 @@ impl<'g> Trainer<'g> {
     /// Output embeddings of every node of `graph` (the training graph, or the same nodes
     /// with more edges) with full neighbourhoods, layer by layer.
     pub fn infer_on(&self, graph: &Graph) -> Embeddings {
-        let sums = seller_text_sums(graph, &self.base, self.cfg);
+        // The training graph's sums are at hand (the score fit infers on it); another graph,
+        // the full one, has its own.
+        let sums = if std::ptr::eq(graph, self.graph) {
+            Cow::Borrowed(&self.seller_text)
+        } else {
+            Cow::Owned(seller_text_sums(graph, &self.base, self.cfg))
+        };
         let inputs = |nodes: &[u32]| {
             self.inputs_on(
                 graph,
@@ -634,7 +639,7 @@ fn removed_products(
     hidden: &FxHashSet<u32>,
     excluded: &FxHashSet<(Id, Id)>,
 ) -> Vec<Id> {
-    let gone = |p: Id| excluded.contains(&(s, p)) || hidden.contains(&g.product_node(p));
+    let gone = |p: Id| hides_listing(g, s, p, hidden, excluded);
     if listed.len() <= hidden.len() + excluded.len() {
         return listed.iter().copied().filter(|&p| gone(p)).collect();
     }
