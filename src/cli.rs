@@ -541,6 +541,10 @@ pub struct ModelArgs {
     /// more than 1].
     #[arg(long)]
     copurchase_threshold: Option<u64>,
+    /// Co-purchase partners kept per product: the strongest (highest counts; ties broken by
+    /// a hash of the pair), 0 = all. Bounds the two-step link walk, in training and serving.
+    #[arg(long, default_value_t = GraphOptions::default().copurchase_cap)]
+    copurchase_cap: u32,
     /// Share of scored products whose listing edges are hidden in training (simulated cold).
     #[arg(long, default_value_t = ModelConfig::default().cold_share)]
     cold_share: f32,
@@ -592,6 +596,7 @@ impl ModelArgs {
             init: self.init,
             graph: GraphOptions {
                 copurchase_threshold: self.copurchase_threshold,
+                copurchase_cap: self.copurchase_cap,
                 copurchase,
                 auxiliary: self.aux == "on",
                 views_window,

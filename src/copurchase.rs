@@ -1,13 +1,82 @@
-//! The co-purchase link features of a seller and a product: the direct term
+//! The co-purchase relation and the link features of a seller and a product over it.
+//!
+//! The relation ([`Rule`]): each product's partners are the pairs at or above a count
+//! threshold, at most `cap` of them — the highest counts. `p ~ h` reads "h is one of p's
+//! partners"; with a cap it need not hold both ways. The features: the direct term
 //! `link₁(s, h) = Σ_{p listed by s} 1[p ~ h] / √(deg p · deg h)` and the two-step term
-//! `link₂(s, h) = Σ_q link₁(s, q) · 1[q ~ h] / deg q`, over co-purchase pairs at or above the
-//! graph's threshold (`deg` = partners at or above it). The graph model's score adds them,
-//! with weights fitted on validation products, to its cosine term; training computes them on
-//! the in-memory graph, recommend and eval from the store — one formula for all three.
+//! `link₂(s, h) = Σ_q link₁(s, q) · 1[q ~ h] / deg q` (`deg` = number of partners). The graph
+//! model's score adds them, with weights fitted on validation products, to its cosine term;
+//! training computes them on the in-memory graph, recommend and eval from the store — one
+//! relation and one formula for all three.
 
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::store::{Id, Result, Store};
+
+/// Which co-purchase pairs make a product's partners.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rule {
+    /// Count at which a pair counts.
+    pub threshold: u64,
+    /// Partners kept per product (0: all). Popular products have thousands of partners on a
+    /// large marketplace, and the two-step link walks partners of partners: the cap bounds
+    /// that walk, keeping the strongest pairs.
+    pub cap: u32,
+}
+
+impl Rule {
+    /// The partners of `p` among its `(partner, count)` pairs, ascending: those at or above
+    /// the threshold, and of them the `cap` with the highest counts. Equal counts are broken
+    /// by a hash of the pair (the same from either side), not by id, so no product is
+    /// favoured for its place in the id order — "also bought" lists without counts tie
+    /// throughout.
+    pub fn partners(&self, p: Id, pairs: impl IntoIterator<Item = (Id, u64)>) -> Vec<Id> {
+        let mut kept: Vec<(Id, u64)> = pairs
+            .into_iter()
+            .filter(|&(q, c)| c >= self.threshold && q != p)
+            .collect();
+        let cap = self.cap as usize;
+        if cap > 0 && kept.len() > cap {
+            let order = |&(q, c): &(Id, u64)| (std::cmp::Reverse(c), pair_hash(p, q), q);
+            kept.select_nth_unstable_by_key(cap - 1, order);
+            kept.truncate(cap);
+        }
+        let mut ids: Vec<Id> = kept.into_iter().map(|(q, _)| q).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The relation over `pairs` (`(a, b, count)`, each pair given from one side or both):
+    /// `(product, partner)` for every product's partners, ascending.
+    pub fn relation(&self, mut pairs: Vec<(Id, Id, u64)>) -> Vec<(Id, Id)> {
+        let reversed: Vec<(Id, Id, u64)> = pairs.iter().map(|&(a, b, c)| (b, a, c)).collect();
+        pairs.extend(reversed);
+        // A pair given from both sides once per side: keep its highest count.
+        pairs.sort_unstable_by_key(|&(a, b, c)| (a, b, std::cmp::Reverse(c)));
+        pairs.dedup_by_key(|&mut (a, b, _)| (a, b));
+        let mut out = Vec::new();
+        for group in pairs.chunk_by(|x, y| x.0 == y.0) {
+            let p = group[0].0;
+            out.extend(
+                self.partners(p, group.iter().map(|&(_, q, c)| (q, c)))
+                    .into_iter()
+                    .map(|q| (p, q)),
+            );
+        }
+        out
+    }
+}
+
+/// A hash of an unordered pair of products, for tie-breaking.
+fn pair_hash(a: Id, b: Id) -> u64 {
+    let (lo, hi) = (a.min(b), a.max(b));
+    // splitmix64's finaliser: a fixed, well-mixed bijection.
+    let mut x = (u64::from(lo) << 32 | u64::from(hi)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
 
 /// `[link₁, link₂]` per linked product.
 pub type Links = HashMap<Id, [f32; 2]>;
@@ -41,21 +110,20 @@ pub fn link_scores<'n>(
 }
 
 /// [`link_scores`] for the products `only` (others are left out): the second step runs from
-/// each of them back over its own partners instead of from every first-step product, which on
-/// a dense graph (popular products have thousands of partners) is far less work when `only`
-/// is short. Equal, bit for bit, to [`link_scores`] on those products.
+/// each of them back over the products it is a partner of (`partnered_by(h)`, ascending)
+/// instead of from every first-step product, which on a dense graph is far less work when
+/// `only` is short. Equal, bit for bit, to [`link_scores`] on those products.
 pub fn link_scores_of<'n>(
     listed: impl IntoIterator<Item = Id>,
     mut partners: impl FnMut(Id) -> Result<&'n [Id]>,
+    mut partnered_by: impl FnMut(Id) -> Result<&'n [Id]>,
     only: &[Id],
 ) -> Result<Links> {
     let (direct, degree) = direct_links(listed, &mut partners)?;
     let mut links = Links::default();
     for &h in only {
         let mut two = 0f32;
-        let mut qs: Vec<Id> = partners(h)?.to_vec();
-        qs.sort_unstable();
-        for q in qs {
+        for &q in partnered_by(h)? {
             if let Some(&w) = direct.get(&q) {
                 two += w / degree[&q];
             }
@@ -96,11 +164,11 @@ fn direct_links<'n>(
     Ok((direct, degree))
 }
 
-/// Co-purchase partners read from the store, at or above a threshold: all at once for bulk
-/// work, or for one seller's products on demand.
+/// Co-purchase partners under a [`Rule`], read from the store: all at once for bulk work, or
+/// for one seller's products on demand.
 pub struct Partners<'a> {
     store: &'a Store,
-    threshold: u64,
+    rule: Rule,
     loaded: Option<HashMap<Id, Vec<Id>>>,
     /// Per product id: whether its links are wanted (`None`: every product's).
     wanted: Option<Vec<bool>>,
@@ -110,10 +178,10 @@ pub struct Partners<'a> {
 
 impl<'a> Partners<'a> {
     /// Partners read on demand.
-    pub fn lazy(store: &'a Store, threshold: u64) -> Partners<'a> {
+    pub fn lazy(store: &'a Store, rule: Rule) -> Partners<'a> {
         Partners {
             store,
-            threshold,
+            rule,
             loaded: None,
             wanted: None,
             wanted_partners: HashMap::default(),
@@ -143,16 +211,20 @@ impl<'a> Partners<'a> {
     }
 
     /// Every pair read now (one scan).
-    pub fn load(store: &'a Store, threshold: u64) -> Result<Partners<'a>> {
-        let mut all: HashMap<Id, Vec<Id>> = HashMap::default();
+    pub fn load(store: &'a Store, rule: Rule) -> Result<Partners<'a>> {
+        let mut pairs = Vec::new();
         store.for_each_copurchase(|a, b, c| {
-            if c >= threshold && a != b {
-                all.entry(a).or_default().push(b);
+            if c >= rule.threshold {
+                pairs.push((a, b, c));
             }
         })?;
+        let mut all: HashMap<Id, Vec<Id>> = HashMap::default();
+        for (p, q) in rule.relation(pairs) {
+            all.entry(p).or_default().push(q);
+        }
         Ok(Partners {
             store,
-            threshold,
+            rule,
             loaded: Some(all),
             wanted: None,
             wanted_partners: HashMap::default(),
@@ -207,13 +279,7 @@ impl<'a> Partners<'a> {
     }
 
     fn read(&self, p: Id) -> Result<Vec<Id>> {
-        Ok(self
-            .store
-            .copurchases_of(p)?
-            .into_iter()
-            .filter(|&(q, c)| c >= self.threshold && q != p)
-            .map(|(q, _)| q)
-            .collect())
+        Ok(self.rule.partners(p, self.store.copurchases_of(p)?))
     }
 }
 
@@ -240,38 +306,108 @@ mod tests {
         assert!(close(s[&0][0], 0.0) && close(s[&1][1], 0.0));
     }
 
-    #[test]
-    fn links_of_some_products_equal_the_full_computation_on_them_both_ways() {
-        // A pseudo-random graph of 60 products, symmetric, with a few dense ones.
-        let mut adj: HashMap<Id, Vec<Id>> = HashMap::default();
+    /// A pseudo-random relation over 60 products, a few of them dense, under `rule`:
+    /// each product's partners, and the products each is a partner of.
+    fn random_relation(rule: Rule) -> (HashMap<Id, Vec<Id>>, HashMap<Id, Vec<Id>>) {
+        let mut pairs = Vec::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..400 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             let (a, b) = ((x % 60) as Id, ((x >> 20) % (5 + x % 55)) as Id);
-            if a != b {
-                adj.entry(a).or_default().push(b);
-                adj.entry(b).or_default().push(a);
+            pairs.push((a, b, 1 + (x >> 40) % 3));
+        }
+        let mut partners: HashMap<Id, Vec<Id>> = HashMap::default();
+        let mut partnered_by: HashMap<Id, Vec<Id>> = HashMap::default();
+        for (p, q) in rule.relation(pairs) {
+            partners.entry(p).or_default().push(q);
+            partnered_by.entry(q).or_default().push(p);
+        }
+        (partners, partnered_by)
+    }
+
+    #[test]
+    fn links_of_some_products_equal_the_full_computation_on_them_both_ways() {
+        for cap in [0, 3] {
+            let (adj, rev) = random_relation(Rule { threshold: 1, cap });
+            if cap > 0 {
+                assert!(adj.values().all(|ps| ps.len() <= 3));
+                assert!(
+                    rev.values().any(|ps| ps.len() > 3),
+                    "a capped relation is one-sided"
+                );
             }
+            let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
+            let of_rev = |p: Id| Ok(rev.get(&p).map_or(&[][..], Vec::as_slice));
+            let listed = [3, 17, 42, 8];
+            let all = link_scores(listed, of, of, |_| true).unwrap();
+            let only: Vec<Id> = (0..60).filter(|p| p % 3 == 0).collect();
+            let expected: Links = all.into_iter().filter(|(h, _)| h % 3 == 0).collect();
+            assert!(!expected.is_empty());
+            assert_eq!(link_scores_of(listed, of, of_rev, &only).unwrap(), expected);
+            let kept: HashMap<Id, Vec<Id>> = adj
+                .iter()
+                .map(|(&q, ps)| (q, ps.iter().copied().filter(|h| h % 3 == 0).collect()))
+                .collect();
+            let kept_of = |p: Id| Ok(kept.get(&p).map_or(&[][..], Vec::as_slice));
+            let some = link_scores(listed, of, kept_of, |h| h % 3 == 0).unwrap();
+            assert_eq!(some, expected);
         }
-        for v in adj.values_mut() {
-            v.sort_unstable();
-            v.dedup();
-        }
-        let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
-        let listed = [3, 17, 42, 8];
-        let all = link_scores(listed, of, of, |_| true).unwrap();
-        let only: Vec<Id> = (0..60).filter(|p| p % 3 == 0).collect();
-        let expected: Links = all.into_iter().filter(|(h, _)| h % 3 == 0).collect();
-        assert!(!expected.is_empty());
-        assert_eq!(link_scores_of(listed, of, &only).unwrap(), expected);
-        let kept: HashMap<Id, Vec<Id>> = adj
-            .iter()
-            .map(|(&q, ps)| (q, ps.iter().copied().filter(|h| h % 3 == 0).collect()))
+    }
+
+    #[test]
+    fn a_rule_keeps_the_strongest_pairs_at_or_above_its_threshold() {
+        let rule = Rule {
+            threshold: 2,
+            cap: 3,
+        };
+        // Product 0: 1 is under the threshold, 0 is itself; 5 and 6 count most; one of the
+        // three pairs counting 3 is dropped.
+        let pairs = [(1, 1), (0, 9), (2, 3), (3, 3), (4, 3), (5, 7), (6, 4)];
+        let kept = rule.partners(0, pairs);
+        assert_eq!(kept.len(), 3);
+        assert!(kept.contains(&5) && kept.contains(&6));
+        assert!(kept.iter().all(|q| [2, 3, 4, 5, 6].contains(q)));
+        // The tie is broken by the pair, not by the order given or by id.
+        let reversed: Vec<(Id, u64)> = pairs.iter().rev().copied().collect();
+        assert_eq!(rule.partners(0, reversed), kept);
+        let one = Rule {
+            threshold: 2,
+            cap: 1,
+        };
+        let tie_winners: Vec<Id> = (0..40)
+            .map(|p| one.partners(100 + p, [(1, 3), (2, 3), (3, 3)])[0])
             .collect();
-        let kept_of = |p: Id| Ok(kept.get(&p).map_or(&[][..], Vec::as_slice));
-        let some = link_scores(listed, of, kept_of, |h| h % 3 == 0).unwrap();
-        assert_eq!(some, expected);
+        assert!([1, 2, 3].iter().all(|w| tie_winners.contains(w)));
+        // Cap 0 keeps every pair at or above the threshold.
+        let all = Rule {
+            threshold: 2,
+            cap: 0,
+        }
+        .partners(0, pairs);
+        assert_eq!(all, [2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn the_relation_from_all_pairs_equals_each_products_own_partners() {
+        // Bulk (train, recommend) and one product at a time (inspect) must agree.
+        let rule = Rule {
+            threshold: 1,
+            cap: 2,
+        };
+        let pairs = vec![(0, 1, 5), (0, 2, 1), (0, 3, 2), (2, 3, 4), (1, 3, 1)];
+        let relation = rule.relation(pairs.clone());
+        for p in 0..4 {
+            let own: Vec<(Id, u64)> = pairs
+                .iter()
+                .flat_map(|&(a, b, c)| [(a, b, c), (b, a, c)])
+                .filter(|&(a, _, _)| a == p)
+                .map(|(_, b, c)| (b, c))
+                .collect();
+            let bulk: Vec<Id> = relation.iter().filter(|r| r.0 == p).map(|r| r.1).collect();
+            assert_eq!(rule.partners(p, own), bulk, "product {p}");
+        }
+        assert_eq!(rule.partners(0, [(1, 5), (2, 1), (3, 2)]), [1, 3]);
     }
 }

@@ -194,13 +194,11 @@ impl<'a> Recommender<'a> {
         } else {
             (None, None)
         };
-        let threshold = model.copurchase_threshold;
+        let rule = model.copurchase;
         let partners = match (model.uses_links(), &candidates) {
             (false, _) => None,
-            (true, Some(table)) => {
-                Some(Partners::load(store, threshold)?.only(table.keys().copied()))
-            }
-            (true, None) => Some(Partners::lazy(store, threshold)),
+            (true, Some(table)) => Some(Partners::load(store, rule)?.only(table.keys().copied())),
+            (true, None) => Some(Partners::lazy(store, rule)),
         };
         let high_demand = match store.high_demand_period()? {
             Some(period) if partners.is_some() && !preload => {

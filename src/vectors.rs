@@ -2,6 +2,7 @@
 //! active model keeps its seller and product vectors and how it turns similarity into a score.
 //! Index, recommend and inspect read vectors only through [`ActiveModel`].
 
+use crate::copurchase::Rule;
 use crate::features::calibrate::{CONTENT_MODEL, sigmoid};
 use crate::features::{CONTENT_GENERATION, ContentModel};
 use crate::model::{GRAPH_MODEL, GraphModel};
@@ -17,8 +18,8 @@ pub struct ActiveModel {
     /// Weights of the co-purchase link features ([`crate::copurchase`]) in the score; 0 for
     /// the content model.
     pub link_weights: [f32; 2],
-    /// Co-purchase count at which a pair is a link.
-    pub copurchase_threshold: u64,
+    /// The co-purchase relation of the link features.
+    pub copurchase: Rule,
 }
 
 impl ActiveModel {
@@ -48,7 +49,7 @@ impl ActiveModel {
                     negatives: 0,
                 },
                 link_weights: graph.link_weights,
-                copurchase_threshold: graph.copurchase_threshold,
+                copurchase: graph.copurchase,
             }));
         }
         Self::content(store)
@@ -63,7 +64,10 @@ impl ActiveModel {
                 generation: CONTENT_GENERATION,
                 calibration,
                 link_weights: [0.0; 2],
-                copurchase_threshold: 1,
+                copurchase: Rule {
+                    threshold: 1,
+                    cap: 0,
+                },
             }))
     }
 

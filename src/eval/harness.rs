@@ -198,10 +198,9 @@ pub fn run(
     let exact = exact_for(items)?;
     // With a co-purchase link term every candidate is scored; without, the nearest suffice.
     let partners = match model.uses_links() {
-        true => Some(
-            Partners::load(store, model.copurchase_threshold)?
-                .only(setup.candidates.iter().copied()),
-        ),
+        true => {
+            Some(Partners::load(store, model.copurchase)?.only(setup.candidates.iter().copied()))
+        }
         false => None,
     };
     let model_ranked = |model: &ActiveModel,
@@ -378,10 +377,9 @@ fn fitted_ranked(
 ) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
     let [alpha, w1, w2, _] = fitted.score;
     let partners = match [w1, w2] != [0.0; 2] {
-        true => Some(
-            Partners::load(store, fitted.copurchase_threshold)?
-                .only(setup.candidates.iter().copied()),
-        ),
+        true => {
+            Some(Partners::load(store, fitted.copurchase)?.only(setup.candidates.iter().copied()))
+        }
         false => None,
     };
     let emb = &fitted.embeddings;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{seeded_hash, share_threshold};
+use crate::copurchase::Rule;
 use crate::store::{Id, Namespace, Store, StoreError};
 
 /// A relation between node kinds; the encoder has one weight matrix per enabled relation.
@@ -14,7 +15,7 @@ pub enum Relation {
     Lists,
     /// Product → the sellers that list it.
     ListedBy,
-    /// Product ↔ product bought together (count at or above the threshold).
+    /// Product → its co-purchase partners ([`crate::copurchase::Rule`]).
     Copurchase,
 }
 
@@ -66,6 +67,9 @@ impl Adjacency {
     }
 }
 
+/// The default of [`GraphOptions::copurchase_cap`] (see the README for how it was chosen).
+pub const DEFAULT_COPURCHASE_CAP: u32 = 50;
+
 /// Which products and edges the graph keeps.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GraphOptions {
@@ -73,6 +77,8 @@ pub struct GraphOptions {
     /// pair counts more than 1: pre-aggregated "also bought" lists carry no counts, and a
     /// threshold of 2 would drop every edge).
     pub copurchase_threshold: Option<u64>,
+    /// Co-purchase partners kept per product, the strongest first (0: all).
+    pub copurchase_cap: u32,
     /// Keep the co-purchase relation.
     pub copurchase: bool,
     /// Keep auxiliary products (neither listed nor high-demand) as co-purchase neighbours.
@@ -85,6 +91,7 @@ impl Default for GraphOptions {
     fn default() -> Self {
         GraphOptions {
             copurchase_threshold: None,
+            copurchase_cap: DEFAULT_COPURCHASE_CAP,
             copurchase: true,
             auxiliary: true,
             views_window: 2,
@@ -103,15 +110,15 @@ pub struct Graph {
     pub lists: Adjacency,
     /// Product → sellers.
     pub listed_by: Adjacency,
-    /// Product → co-purchased products (shared, not copied, by [`Graph::hold_out`]: it is
+    /// Product → its co-purchase partners (shared, not copied, by [`Graph::hold_out`]: it is
     /// the largest relation).
     pub copurchase: Arc<Adjacency>,
     /// Views per product over the window.
     pub views: Vec<f32>,
     /// Whether a product is on the current high-demand list.
     pub high_demand: Vec<bool>,
-    /// The co-purchase threshold in effect.
-    pub threshold: u64,
+    /// The co-purchase rule in effect.
+    pub rule: Rule,
 }
 
 impl Graph {
@@ -140,19 +147,15 @@ impl Graph {
                 pairs.push((a, b, c));
             })?;
         }
-        let threshold = opts
-            .copurchase_threshold
-            .unwrap_or(if max_count > 1 { 2 } else { 1 });
+        let rule = Rule {
+            threshold: opts
+                .copurchase_threshold
+                .unwrap_or(if max_count > 1 { 2 } else { 1 }),
+            cap: opts.copurchase_cap,
+        };
         let kept = |p: Id| opts.auxiliary || high_demand[p as usize] || listed_by.degree(p) > 0;
-        let mut edges: Vec<(u32, u32)> = pairs
-            .into_iter()
-            .filter(|&(a, b, c)| c >= threshold && a != b && kept(a) && kept(b))
-            .map(|(a, b, _)| (a, b))
-            .collect();
-        // Pairs are stored once per direction; symmetrise anyway so a one-sided pair is an
-        // edge both ways.
-        let reversed: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (b, a)).collect();
-        edges.extend(reversed);
+        pairs.retain(|&(a, b, c)| c >= rule.threshold && kept(a) && kept(b));
+        let mut edges = rule.relation(pairs);
         let copurchase = Arc::new(Adjacency::from_pairs(products as usize, &mut edges));
 
         let latest = store.next_drop_seq()?.saturating_sub(1);
@@ -171,7 +174,7 @@ impl Graph {
             copurchase,
             views,
             high_demand,
-            threshold,
+            rule,
         })
     }
 
@@ -243,6 +246,9 @@ impl Graph {
     /// Which nodes lie within `depth` hops (over every relation) of a `changed` node: the
     /// nodes whose `depth`-layer receptive field, and so whose embedding, a change reaches.
     pub fn within_hops(&self, changed: &[u32], depth: usize) -> Vec<bool> {
+        // A product's receptive field holds its partners; a change reaches those it is a
+        // partner of.
+        let partnered_by = self.partnered_by();
         let mut reached = vec![false; self.nodes()];
         let mut frontier: Vec<u32> = Vec::new();
         for &v in changed {
@@ -266,7 +272,7 @@ impl Graph {
                 } else {
                     let p = v - self.sellers;
                     self.listed_by.neighbours(p).iter().for_each(|&s| visit(s));
-                    self.copurchase
+                    partnered_by
                         .neighbours(p)
                         .iter()
                         .for_each(|&q| visit(self.product_node(q)));
@@ -275,6 +281,14 @@ impl Graph {
             frontier = next;
         }
         reached
+    }
+
+    /// The co-purchase relation reversed: per product, the products it is a partner of.
+    pub fn partnered_by(&self) -> Adjacency {
+        let mut pairs: Vec<(u32, u32)> = (0..self.products)
+            .flat_map(|q| self.copurchase.neighbours(q).iter().map(move |&h| (h, q)))
+            .collect();
+        Adjacency::from_pairs(self.products as usize, &mut pairs)
     }
 
     /// Whether a product is auxiliary: neither listed nor high-demand.
@@ -301,7 +315,10 @@ mod tests {
             copurchase: Arc::new(Adjacency::from_pairs(4, &mut co)),
             views: vec![0.0; 4],
             high_demand: vec![false; 4],
-            threshold: 1,
+            rule: Rule {
+                threshold: 1,
+                cap: 0,
+            },
         }
     }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
 use super::{Graph, Init, ModelConfig, ModelError};
+use crate::copurchase::Rule;
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
 use crate::store::{Namespace, StageBatch, Store, StoreError};
@@ -52,8 +53,8 @@ pub struct GraphModel {
     pub epoch_losses: Vec<f64>,
     /// Seconds of training (all runs of the job).
     pub train_seconds: f64,
-    /// Co-purchase threshold in effect.
-    pub copurchase_threshold: u64,
+    /// Co-purchase relation of its link features.
+    pub copurchase: Rule,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,8 +185,8 @@ pub struct Fitted {
     pub embeddings: Embeddings,
     /// `[α, w₁, w₂, β]` of the score.
     pub score: [f32; 4],
-    /// Co-purchase threshold of the graph.
-    pub copurchase_threshold: u64,
+    /// Co-purchase relation of the graph.
+    pub copurchase: Rule,
     /// Seconds of training.
     pub train_seconds: f64,
 }
@@ -229,7 +230,7 @@ pub fn fit(
     Ok(Fitted {
         embeddings: trainer.infer_on(&full),
         score,
-        copurchase_threshold: full.threshold,
+        copurchase: full.rule,
         train_seconds: trainer.state.seconds,
     })
 }
@@ -438,7 +439,7 @@ pub fn train(
         root_edges: trainer.root_count() as u64,
         epoch_losses: trainer.state.epoch_losses.clone(),
         train_seconds: trainer.state.seconds,
-        copurchase_threshold: graph.threshold,
+        copurchase: graph.rule,
     };
     let mut batch = StageBatch::new(store);
     if let Some(old) = active.filter(|m| m.generation != generation) {
