@@ -588,7 +588,8 @@ fn apply(
             finished_at: None,
         },
     };
-    let mut w = DropWriter::new(store, record.seq)?;
+    let rows = checked.iter().map(|c| c.rows).sum();
+    let mut w = DropWriter::new(store, record.seq, rows)?;
     if fresh {
         w.claim_drop_seq();
         if let Some(v) = checked.iter().find(|c| c.file.kind == FileKind::Vectors)

@@ -38,15 +38,20 @@ pub struct DropWriter<'a> {
 }
 
 impl<'a> DropWriter<'a> {
-    /// Starts writing drop `drop` (its sequence number).
-    pub fn new(store: &'a Store, drop: u32) -> Result<Self> {
+    /// Starts writing drop `drop` (its sequence number), of about `rows` rows: when they
+    /// outnumber the known entities of a kind, their ids are read in one scan up front.
+    pub fn new(store: &'a Store, drop: u32, rows: u64) -> Result<Self> {
+        let interner = |ns| {
+            let preload = rows >= u64::from(store.entity_count(ns)?);
+            Interner::load(store, ns, preload)
+        };
         Ok(DropWriter {
             store,
             drop,
             ops: Vec::new(),
             bytes: Vec::new(),
-            sellers: Interner::load(store, Namespace::Seller)?,
-            products: Interner::load(store, Namespace::Product)?,
+            sellers: interner(Namespace::Seller)?,
+            products: interner(Namespace::Product)?,
         })
     }
 
@@ -56,17 +61,20 @@ impl<'a> DropWriter<'a> {
             Namespace::Seller => &mut self.sellers,
             Namespace::Product => &mut self.products,
         };
-        if let Some(&id) = interner.cache.get(external) {
+        let key = Interner::key(external.as_bytes());
+        if let Some(&id) = interner.cache.get(&key) {
             return Ok((id, false));
         }
-        if let Some(id) = self.store.lookup(ns, external)? {
-            interner.cache.insert(external.into(), id);
+        if !interner.complete
+            && let Some(id) = self.store.lookup(ns, external)?
+        {
+            interner.cache.insert(key, id);
             return Ok((id, false));
         }
         let id = interner.next;
         interner.next += 1;
         interner.dirty = true;
-        interner.cache.insert(external.into(), id);
+        interner.cache.insert(key, id);
         self.put(Cf::Ids, &keys::external(ns, external), &keys::id(id));
         let record = match ns {
             Namespace::Seller => records::encode(&SellerRecord {
