@@ -164,11 +164,21 @@ fn direct_links<'n>(
     Ok((direct, degree))
 }
 
-/// Co-purchase partners under a [`Rule`], read from the store: all at once for bulk work, or
-/// for one seller's products on demand.
+/// Where partner lists come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// The store's co-purchase counts under a rule (for a model trained in memory).
+    Counts(Rule),
+    /// The lists stored with a graph-model generation: the relation it was trained and
+    /// fitted on, read back without scanning every count of every partner.
+    Model(u32),
+}
+
+/// Co-purchase partners read from the store: all at once for bulk work, or for one seller's
+/// products on demand.
 pub struct Partners<'a> {
     store: &'a Store,
-    rule: Rule,
+    source: Source,
     loaded: Option<HashMap<Id, Vec<Id>>>,
     /// Per product id: whether its links are wanted (`None`: every product's).
     wanted: Option<Vec<bool>>,
@@ -178,10 +188,10 @@ pub struct Partners<'a> {
 
 impl<'a> Partners<'a> {
     /// Partners read on demand.
-    pub fn lazy(store: &'a Store, rule: Rule) -> Partners<'a> {
+    pub fn lazy(store: &'a Store, source: Source) -> Partners<'a> {
         Partners {
             store,
-            rule,
+            source,
             loaded: None,
             wanted: None,
             wanted_partners: HashMap::default(),
@@ -211,20 +221,27 @@ impl<'a> Partners<'a> {
     }
 
     /// Every pair read now (one scan).
-    pub fn load(store: &'a Store, rule: Rule) -> Result<Partners<'a>> {
-        let mut pairs = Vec::new();
-        store.for_each_copurchase(|a, b, c| {
-            if c >= rule.threshold {
-                pairs.push((a, b, c));
-            }
-        })?;
+    pub fn load(store: &'a Store, source: Source) -> Result<Partners<'a>> {
         let mut all: HashMap<Id, Vec<Id>> = HashMap::default();
-        for (p, q) in rule.relation(pairs) {
-            all.entry(p).or_default().push(q);
+        match source {
+            Source::Counts(rule) => {
+                let mut pairs = Vec::new();
+                store.for_each_copurchase(|a, b, c| {
+                    if c >= rule.threshold {
+                        pairs.push((a, b, c));
+                    }
+                })?;
+                for (p, q) in rule.relation(pairs) {
+                    all.entry(p).or_default().push(q);
+                }
+            }
+            Source::Model(generation) => store.for_each_partners(generation, |p, ps| {
+                all.insert(p, ps);
+            })?,
         }
         Ok(Partners {
             store,
-            rule,
+            source,
             loaded: Some(all),
             wanted: None,
             wanted_partners: HashMap::default(),
@@ -279,7 +296,10 @@ impl<'a> Partners<'a> {
     }
 
     fn read(&self, p: Id) -> Result<Vec<Id>> {
-        Ok(self.rule.partners(p, self.store.copurchases_of(p)?))
+        match self.source {
+            Source::Counts(rule) => Ok(rule.partners(p, self.store.copurchases_of(p)?)),
+            Source::Model(generation) => self.store.partners(generation, p),
+        }
     }
 }
 

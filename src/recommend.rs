@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::copurchase::{Links, Partners};
+use crate::copurchase::{Links, Partners, Source};
 use crate::features::text::{category_at, cosine, normalize};
 use crate::index::{Ann, ExactIndex, IndexError, stage::candidates};
 use crate::progress::Progress;
@@ -41,6 +41,13 @@ pub enum RecommendError {
         /// Active model generation.
         active: u32,
     },
+    /// The active graph model scores co-purchase links but its partner lists are missing
+    /// (written by a build that did not store them).
+    #[error(
+        "model generation {0} has no stored co-purchase partner lists: retrain with \
+         `demandlink train --full`"
+    )]
+    NoPartners(u32),
     /// The seller is not in the database.
     #[error("unknown seller `{0}`")]
     UnknownSeller(String),
@@ -194,11 +201,14 @@ impl<'a> Recommender<'a> {
         } else {
             (None, None)
         };
-        let rule = model.copurchase;
+        let source = Source::Model(model.generation);
+        if model.uses_links() && !store.has_partners(model.generation)? {
+            return Err(RecommendError::NoPartners(model.generation));
+        }
         let partners = match (model.uses_links(), &candidates) {
             (false, _) => None,
-            (true, Some(table)) => Some(Partners::load(store, rule)?.only(table.keys().copied())),
-            (true, None) => Some(Partners::lazy(store, rule)),
+            (true, Some(table)) => Some(Partners::load(store, source)?.only(table.keys().copied())),
+            (true, None) => Some(Partners::lazy(store, source)),
         };
         let high_demand = match store.high_demand_period()? {
             Some(period) if partners.is_some() && !preload => {

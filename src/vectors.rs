@@ -2,7 +2,6 @@
 //! active model keeps its seller and product vectors and how it turns similarity into a score.
 //! Index, recommend and inspect read vectors only through [`ActiveModel`].
 
-use crate::copurchase::Rule;
 use crate::features::calibrate::{CONTENT_MODEL, sigmoid};
 use crate::features::{CONTENT_GENERATION, ContentModel};
 use crate::model::{GRAPH_MODEL, GraphModel};
@@ -18,8 +17,6 @@ pub struct ActiveModel {
     /// Weights of the co-purchase link features ([`crate::copurchase`]) in the score; 0 for
     /// the content model.
     pub link_weights: [f32; 2],
-    /// The co-purchase relation of the link features.
-    pub copurchase: Rule,
 }
 
 impl ActiveModel {
@@ -49,7 +46,6 @@ impl ActiveModel {
                     negatives: 0,
                 },
                 link_weights: graph.link_weights,
-                copurchase: graph.copurchase,
             }));
         }
         Self::content(store)
@@ -64,10 +60,6 @@ impl ActiveModel {
                 generation: CONTENT_GENERATION,
                 calibration,
                 link_weights: [0.0; 2],
-                copurchase: Rule {
-                    threshold: 1,
-                    cap: 0,
-                },
             }))
     }
 

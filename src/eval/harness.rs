@@ -13,7 +13,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{AlsOptions, Csr, evaluate, fit, stack_copurchases};
-use crate::copurchase::{Links, Partners};
+use crate::copurchase::{Links, Partners, Source};
 use crate::features;
 use crate::index::stage::candidates;
 use crate::index::{Ann, ExactIndex, IndexError};
@@ -198,9 +198,10 @@ pub fn run(
     let exact = exact_for(items)?;
     // With a co-purchase link term every candidate is scored; without, the nearest suffice.
     let partners = match model.uses_links() {
-        true => {
-            Some(Partners::load(store, model.copurchase)?.only(setup.candidates.iter().copied()))
-        }
+        true => Some(
+            Partners::load(store, Source::Model(model.generation))?
+                .only(setup.candidates.iter().copied()),
+        ),
         false => None,
     };
     let model_ranked = |model: &ActiveModel,
@@ -377,9 +378,10 @@ fn fitted_ranked(
 ) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
     let [alpha, w1, w2, _] = fitted.score;
     let partners = match [w1, w2] != [0.0; 2] {
-        true => {
-            Some(Partners::load(store, fitted.copurchase)?.only(setup.candidates.iter().copied()))
-        }
+        true => Some(
+            Partners::load(store, Source::Counts(fitted.copurchase))?
+                .only(setup.candidates.iter().copied()),
+        ),
         false => None,
     };
     let emb = &fitted.embeddings;

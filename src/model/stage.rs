@@ -318,7 +318,7 @@ pub fn train(
                     )
                 }
                 None => {
-                    batch.delete_embeddings(INPUT_GENERATION);
+                    batch.delete_generation(INPUT_GENERATION);
                     (Trainer::fresh_state(cfg, dims), None)
                 }
             };
@@ -330,7 +330,7 @@ pub fn train(
                 state,
                 fine_tune,
             };
-            batch.delete_embeddings(job.generation);
+            batch.delete_generation(job.generation);
             batch.commit(JOB, &job)?;
             (job, false)
         }
@@ -414,6 +414,11 @@ pub fn train(
             let (ns, id) = kind(&graph, n as u32);
             let row = embeddings.rows.row(n);
             batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
+            // The relation the link features were fitted on serves them too.
+            let partners = graph.copurchase.neighbours(id);
+            if ns == Namespace::Product && !partners.is_empty() {
+                batch.put_partners(generation, id, partners);
+            }
         }
         job.phase = Phase::Writing(end as u32);
         batch.commit(JOB, &job)?;
@@ -443,7 +448,7 @@ pub fn train(
     };
     let mut batch = StageBatch::new(store);
     if let Some(old) = active.filter(|m| m.generation != generation) {
-        batch.delete_embeddings(old.generation);
+        batch.delete_generation(old.generation);
     }
     batch.put_model(GRAPH_MODEL, &model);
     job.phase = Phase::Done;

@@ -19,6 +19,21 @@ fn embedding_key(model: u32, ns: Namespace, id: Id) -> [u8; 9] {
     k
 }
 
+fn partners_key(model: u32, product: Id) -> [u8; 8] {
+    let mut k = [0u8; 8];
+    k[..4].copy_from_slice(&model.to_be_bytes());
+    k[4..].copy_from_slice(&product.to_be_bytes());
+    k
+}
+
+/// Ids stored back to back, u32 LE.
+pub(super) fn ids_of(bytes: &[u8]) -> Vec<Id> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 /// Keys of refresh stage records in `jobs`; the stages' own job states use bare names.
 pub(super) const REFRESH_JOB_PREFIX: &[u8] = b"refresh.";
 
@@ -102,6 +117,23 @@ impl Store {
         Ok(self
             .get(Cf::Embeddings, &embedding_key(model, ns, id))?
             .map(|v| records::f32s(&v)))
+    }
+
+    /// A product's co-purchase partners under a graph-model generation (ascending).
+    pub fn partners(&self, model: u32, product: Id) -> Result<Vec<Id>> {
+        Ok(self
+            .get(Cf::Partners, &partners_key(model, product))?
+            .map_or_else(Vec::new, |v| ids_of(&v)))
+    }
+
+    /// Whether a generation has any stored partner list.
+    pub fn has_partners(&self, model: u32) -> Result<bool> {
+        self.any_under(Cf::Partners, &model.to_be_bytes())
+    }
+
+    /// Calls `f(product, partners)` for every product with partners under a generation.
+    pub fn for_each_partners(&self, model: u32, f: impl FnMut(Id, Vec<Id>)) -> Result<()> {
+        self.for_each_id(Cf::Partners, &model.to_be_bytes(), 4, |v| Ok(ids_of(v)), f)
     }
 
     /// Calls `f(id, vector)` for every node of a namespace under a model generation.
@@ -270,11 +302,19 @@ impl<'a> StageBatch<'a> {
         );
     }
 
-    /// Removes every vector of a model generation.
-    pub fn delete_embeddings(&mut self, model: u32) {
-        let cf = self.store.cf(Cf::Embeddings);
+    /// Stages a product's co-purchase partners under a model generation.
+    pub fn put_partners(&mut self, model: u32, product: Id, partners: &[Id]) {
+        let bytes: Vec<u8> = partners.iter().flat_map(|p| p.to_le_bytes()).collect();
+        self.put(Cf::Partners, &partners_key(model, product), &bytes);
+    }
+
+    /// Removes every vector and partner list of a model generation.
+    pub fn delete_generation(&mut self, model: u32) {
         let end = model.checked_add(1).map_or([0xFF; 4], u32::to_be_bytes);
-        self.batch.delete_range_cf(cf, model.to_be_bytes(), end);
+        for cf in [Cf::Embeddings, Cf::Partners] {
+            let cf = self.store.cf(cf);
+            self.batch.delete_range_cf(cf, model.to_be_bytes(), end);
+        }
     }
 
     /// Stages a named model record.

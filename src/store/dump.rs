@@ -7,7 +7,7 @@ use super::records::{
     self, DropRecord, Feature, Listing, ProductRecord, ProductText, RecList, SellerProfile,
     SellerRecord,
 };
-use super::{Cf, Namespace, Result, Store, StoreError, keys, merge};
+use super::{Cf, Namespace, Result, Store, StoreError, derived, keys, merge};
 
 impl Store {
     /// Writes every column family, in [`super::column_family_names`] order, as text lines.
@@ -97,6 +97,10 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
             let ns = ns.ok_or_else(|| bad("unknown namespace tag".into()))?;
             let id = keys::read_id(k, 5).ok_or_else(|| bad("short key".into()))?;
             format!("model {model} {}#{id} {:?}", ns.label(), records::f32s(v))
+        }
+        Cf::Partners => {
+            let (model, product) = pair()?;
+            format!("model {model} product#{product} {:?}", derived::ids_of(v))
         }
         Cf::Recommendations => {
             let seller = keys::read_id(k, 0).ok_or_else(|| bad("short key".into()))?;

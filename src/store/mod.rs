@@ -113,6 +113,8 @@ pub(crate) enum Cf {
     Profiles,
     Model,
     Embeddings,
+    /// Per graph-model generation, each product's co-purchase partners under its rule.
+    Partners,
     Jobs,
     CustomerTails,
     Drops,
@@ -121,7 +123,7 @@ pub(crate) enum Cf {
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 19] = [
+    pub(crate) const ALL: [Cf; 20] = [
         Cf::Meta,
         Cf::Ids,
         Cf::Entities,
@@ -136,6 +138,7 @@ impl Cf {
         Cf::Profiles,
         Cf::Model,
         Cf::Embeddings,
+        Cf::Partners,
         Cf::Jobs,
         Cf::CustomerTails,
         Cf::Drops,
@@ -159,6 +162,7 @@ impl Cf {
             Cf::Profiles => "profiles",
             Cf::Model => "model",
             Cf::Embeddings => "embeddings",
+            Cf::Partners => "partners",
             Cf::Jobs => "jobs",
             Cf::CustomerTails => "customer_tails",
             Cf::Drops => "drops",
@@ -563,6 +567,18 @@ impl Store {
     }
 
     /// Walks the keys of `cf` that start with `prefix`, in key order.
+    /// Whether `cf` has a key starting with `prefix` (one seek).
+    fn any_under(&self, cf: Cf, prefix: &[u8]) -> Result<bool> {
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Ok(false);
+        };
+        let mode = IteratorMode::From(prefix, Direction::Forward);
+        match self.db.iterator_cf(handle, mode).next() {
+            Some(item) => Ok(item.map_err(|e| self.rocks(e))?.0.starts_with(prefix)),
+            None => Ok(false),
+        }
+    }
+
     fn scan(
         &self,
         cf: Cf,

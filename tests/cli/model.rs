@@ -216,3 +216,85 @@ fn a_new_quarter_fine_tunes_the_previous_model_and_full_retrains() {
         "content, active graph model, training rows"
     );
 }
+
+/// Per product, how many partners a dump's co-purchase counts give it at `threshold`, and how
+/// many the `partners` lines of model `generation` store.
+fn partner_counts(dump: &str, threshold: u64, generation: u32) -> Vec<(u32, usize, usize)> {
+    let mut counts: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
+    for line in dump.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["copurchase", a, _, "=", c] = words[..]
+            && c.parse::<u64>().unwrap() >= threshold
+        {
+            counts.entry(a.parse().unwrap()).or_default().0 += 1;
+        }
+        let stored = format!("partners model {generation} product#");
+        if let Some(rest) = line.strip_prefix(&stored) {
+            let (p, list) = rest.split_once(' ').unwrap();
+            counts.entry(p.parse().unwrap()).or_default().1 = list.split(',').count();
+        }
+    }
+    counts.into_iter().map(|(p, (a, b))| (p, a, b)).collect()
+}
+
+#[test]
+fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_all() {
+    use demandlink::store::{Namespace, OpenMode, Store};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let db = featurized(tmp.path(), "db");
+    let d = db.to_str().unwrap();
+    train(&db, &["--epochs", "2", "--copurchase-cap", "2"]);
+    // The sample's pairs carry counts, so the threshold is 2.
+    let counts = partner_counts(&dump(&db), 2, 1);
+    assert!(
+        counts.iter().all(|&(p, all, kept)| kept == all.min(2)),
+        "{counts:?}"
+    );
+    assert!(
+        counts.iter().any(|&(_, all, _)| all > 2),
+        "the cap cut nothing"
+    );
+
+    // `recommend --seller` (partners read one product at a time) gives the lists the full run
+    // stored (all partners loaded at once), link terms included.
+    ok(&["index", "--db", d]);
+    ok(&["recommend", "--db", d]);
+    let store = Store::open(&db, OpenMode::ReadOnly).unwrap();
+    let mut compared = 0;
+    for s in 0..40 {
+        let external = store.external(Namespace::Seller, s).unwrap();
+        let lists = store.recommendations(s).unwrap();
+        let Some((_, list)) = lists.first().filter(|(_, l)| !l.items.is_empty()) else {
+            continue;
+        };
+        let out = ok(&["recommend", "--db", d, "--seller", &external]);
+        let printed: Vec<String> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+            .collect();
+        let stored: Vec<String> = list
+            .items
+            .iter()
+            .map(|r| store.external(Namespace::Product, r.product).unwrap())
+            .collect();
+        assert_eq!(printed, stored, "{external}");
+        compared += 1;
+    }
+    assert!(compared >= 10, "{compared} sellers compared");
+    drop(store);
+
+    // A new generation replaces the old one's lists.
+    train(&db, &["--epochs", "2", "--copurchase-cap", "3", "--full"]);
+    let dump = dump(&db);
+    assert!(
+        !dump.contains("partners model 1 "),
+        "generation 1's lists remain"
+    );
+    let counts = partner_counts(&dump, 2, 2);
+    assert!(
+        counts.iter().all(|&(_, all, kept)| kept == all.min(3)),
+        "{counts:?}"
+    );
+}
