@@ -509,7 +509,8 @@ pub struct ModelArgs {
     /// Root edges per mini-batch.
     #[arg(long, default_value_t = ModelConfig::default().batch)]
     batch: usize,
-    /// Negatives per root edge, drawn ∝ degree^0.75 (the batch's other products are added).
+    /// Negatives per root edge, drawn from the candidate products as --negative-power says (the
+    /// batch's other products are added).
     #[arg(long, default_value_t = ModelConfig::default().negatives)]
     negatives: usize,
     /// Negatives are drawn ∝ (degree + 1)^power (0: uniformly).
