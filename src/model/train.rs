@@ -456,7 +456,7 @@ impl<'g> Trainer<'g> {
                 })
                 .collect()
         };
-        let scale = link_scale(&recalls);
+        let scale = link_scale(recalls);
         let combined: Vec<([f32; 1], bool, f32)> = examples
             .iter()
             .map(|(f, label, weight)| ([logit(f, scale)], *label, *weight))
