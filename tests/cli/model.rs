@@ -248,7 +248,7 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
     // The sample's pairs carry counts, so the threshold is 2.
     let counts = partner_counts(&dump(&db), 2, 1);
     assert!(
-        counts.iter().all(|&(p, all, kept)| kept == all.min(2)),
+        counts.iter().all(|&(_, all, kept)| kept == all.min(2)),
         "{counts:?}"
     );
     assert!(
