@@ -258,6 +258,11 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.increase_parallelism(2);
+        // A column family written rarely (jobs, model) pins every log file since its last
+        // flush: a reference-size refresh kept 57 logs (4 GB), which every read-only open
+        // (`jobs`, `stats` during a refresh) replays and crash recovery reads. Past this
+        // total, RocksDB flushes the families holding the oldest log.
+        opts.set_max_total_wal_size(256 << 20);
         // A reader cannot create column families: it opens those the database has (one written
         // by an older build may lack the newest), and reads of a missing one find nothing.
         let present = match mode {
