@@ -435,6 +435,7 @@ pub fn refresh(
             Ok(result) => {
                 record.state = JobState::Done;
                 store.put_refresh_job(name, &record)?;
+                release_freed_memory();
                 on(Event::Finished {
                     stage: name,
                     result: &result,
@@ -463,6 +464,17 @@ pub fn refresh(
         drops_applied,
         last_drop,
     })
+}
+
+/// Hands memory freed by a finished stage back to the system. The stages run in one process,
+/// and glibc keeps freed heap pages for reuse: at the reference size a whole refresh peaked
+/// 2 GiB above `train` alone, holding what featurize had freed.
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own heap; it has no
+    // preconditions and touches no memory the program still holds.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Validates every drop before anything is written, and checks the order rule: a new drop's
