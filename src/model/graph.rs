@@ -248,7 +248,7 @@ impl Graph {
     pub fn within_hops(&self, changed: &[u32], depth: usize) -> Vec<bool> {
         // A product's receptive field holds its partners; a change reaches those it is a
         // partner of.
-        let partnered_by = self.partnered_by();
+        let partnered_by = self.partnered_by(|_| true);
         let mut reached = vec![false; self.nodes()];
         let mut frontier: Vec<u32> = Vec::new();
         for &v in changed {
@@ -283,10 +283,12 @@ impl Graph {
         reached
     }
 
-    /// The co-purchase relation reversed: per product, the products it is a partner of.
-    pub fn partnered_by(&self) -> Adjacency {
+    /// The co-purchase relation reversed: per product `wanted` accepts, the products it is a
+    /// partner of, ascending (the others' lists are empty).
+    pub fn partnered_by(&self, wanted: impl Fn(Id) -> bool) -> Adjacency {
         let mut pairs: Vec<(u32, u32)> = (0..self.products)
             .flat_map(|q| self.copurchase.neighbours(q).iter().map(move |&h| (h, q)))
+            .filter(|&(h, _)| wanted(h))
             .collect();
         Adjacency::from_pairs(self.products as usize, &mut pairs)
     }

@@ -415,9 +415,11 @@ pub fn train(
             let row = embeddings.rows.row(n);
             batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
             // The relation the link features were fitted on serves them too.
-            let partners = graph.copurchase.neighbours(id);
-            if ns == Namespace::Product && !partners.is_empty() {
-                batch.put_partners(generation, id, partners);
+            if ns == Namespace::Product {
+                let partners = graph.copurchase.neighbours(id);
+                if !partners.is_empty() {
+                    batch.put_partners(generation, id, partners);
+                }
             }
         }
         job.phase = Phase::Writing(end as u32);

@@ -380,16 +380,8 @@ impl<'g> Trainer<'g> {
         let mut products: Vec<Id> = held.iter().map(|&(_, p)| p).collect();
         products.sort_unstable();
         products.dedup();
-        // The products each held one is a partner of, ascending (the reverse second step).
-        let mut partnered_by: FxHashMap<Id, Vec<Id>> =
-            products.iter().map(|&p| (p, Vec::new())).collect();
-        for q in 0..g.products {
-            for h in g.copurchase.neighbours(q) {
-                if let Some(qs) = partnered_by.get_mut(h) {
-                    qs.push(q);
-                }
-            }
-        }
+        // The reverse second step needs, per held product, the products it is a partner of.
+        let partnered_by = g.partnered_by(|h| products.binary_search(&h).is_ok());
         let mut by_seller: HashMap<Id, Vec<Id>> = HashMap::new();
         for &(s, p) in held {
             if g.lists.degree(s) > 0 {
@@ -407,7 +399,7 @@ impl<'g> Trainer<'g> {
                 let links = copurchase::link_scores_of(
                     g.lists.neighbours(*s).iter().copied(),
                     |q| Ok(g.copurchase.neighbours(q)),
-                    |h| Ok(partnered_by.get(&h).map_or(&[][..], Vec::as_slice)),
+                    |h| Ok(partnered_by.neighbours(h)),
                     &products,
                 )
                 .unwrap_or_default();

@@ -571,7 +571,6 @@ impl Store {
             .transpose()
     }
 
-    /// Walks the keys of `cf` that start with `prefix`, in key order.
     /// Whether `cf` has a key starting with `prefix` (one seek).
     fn any_under(&self, cf: Cf, prefix: &[u8]) -> Result<bool> {
         let Some(handle) = self.db.cf_handle(cf.name()) else {
@@ -584,6 +583,7 @@ impl Store {
         }
     }
 
+    /// Walks the keys of `cf` that start with `prefix`, in key order.
     fn scan(
         &self,
         cf: Cf,
@@ -748,9 +748,12 @@ pub(crate) struct Interner {
 }
 
 impl Interner {
-    /// The state of `ns`; with `preload`, every known id is read into the cache in one scan
-    /// — for a drop that names most of them, far cheaper than one lookup each.
-    fn load(store: &Store, ns: Namespace, preload: bool) -> Result<Interner> {
+    /// The state of `ns` for a drop of about `rows` rows. When they outnumber the known
+    /// entities, every known id is read into the cache in one scan — for a drop that names
+    /// most of them, far cheaper than one lookup each.
+    fn load(store: &Store, ns: Namespace, rows: u64) -> Result<Interner> {
+        let next = store.entity_count(ns)?;
+        let preload = rows >= u64::from(next);
         let mut cache = rustc_hash::FxHashMap::default();
         if preload {
             store.scan(Cf::Ids, &[ns.tag()], |k, v| {
@@ -764,7 +767,7 @@ impl Interner {
             ns,
             cache,
             complete: preload,
-            next: store.entity_count(ns)?,
+            next,
             dirty: false,
         })
     }

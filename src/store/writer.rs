@@ -41,17 +41,13 @@ impl<'a> DropWriter<'a> {
     /// Starts writing drop `drop` (its sequence number), of about `rows` rows: when they
     /// outnumber the known entities of a kind, their ids are read in one scan up front.
     pub fn new(store: &'a Store, drop: u32, rows: u64) -> Result<Self> {
-        let interner = |ns| {
-            let preload = rows >= u64::from(store.entity_count(ns)?);
-            Interner::load(store, ns, preload)
-        };
         Ok(DropWriter {
             store,
             drop,
             ops: Vec::new(),
             bytes: Vec::new(),
-            sellers: interner(Namespace::Seller)?,
-            products: interner(Namespace::Product)?,
+            sellers: Interner::load(store, Namespace::Seller, rows)?,
+            products: Interner::load(store, Namespace::Product, rows)?,
         })
     }
 
