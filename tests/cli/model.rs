@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::Instant;
 
-use crate::util::{Drop, bin, dump, ok, sample};
+use crate::util::{Drop, assert_printed_list_is_stored, bin, dump, ok, sample};
 
 /// A database with the sample's two drops ingested and featurized.
 fn featurized(dir: &Path, name: &str) -> PathBuf {
@@ -268,18 +268,7 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
         let Some((_, list)) = lists.first().filter(|(_, l)| !l.items.is_empty()) else {
             continue;
         };
-        let out = ok(&["recommend", "--db", d, "--seller", &external]);
-        let printed: Vec<String> = out
-            .lines()
-            .skip(1)
-            .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
-            .collect();
-        let stored: Vec<String> = list
-            .items
-            .iter()
-            .map(|r| store.external(Namespace::Product, r.product).unwrap())
-            .collect();
-        assert_eq!(printed, stored, "{external}");
+        assert_printed_list_is_stored(&db, &store, &external, &list.items);
         compared += 1;
     }
     assert!(compared >= 10, "{compared} sellers compared");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use demandlink::features::text::{Text, TextConfig, cosine, project, terms};
 use demandlink::store::{Namespace, OpenMode, Store};
 
-use crate::util::{Drop, fails, ok};
+use crate::util::{Drop, assert_printed_list_is_stored, fails, ok};
 
 pub(crate) fn sample_db(tmp: &Path) -> PathBuf {
     let db = tmp.join("db");
@@ -228,17 +228,7 @@ fn recommendations_respect_listings_threshold_and_category() {
     // `--seller` computes the same list as the full run stored.
     let dbs = db.to_str().unwrap();
     for (external, items) in nonempty.iter().take(5) {
-        let out = ok(&["recommend", "--db", dbs, "--seller", external]);
-        let printed: Vec<String> = out
-            .lines()
-            .skip(1)
-            .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
-            .collect();
-        let stored: Vec<String> = items
-            .iter()
-            .map(|r| store.external(Namespace::Product, r.product).unwrap())
-            .collect();
-        assert_eq!(printed, stored, "{external}");
+        assert_printed_list_is_stored(&db, &store, external, items);
     }
 
     // Another category on request: every item is from it.

@@ -351,3 +351,34 @@ pub fn interrupt(child: &std::process::Child) {
     let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     assert_eq!(sent, 0, "cannot signal pid {}", child.id());
 }
+
+/// Asserts that `recommend --seller` prints, for `external`, the products of the stored list
+/// `items` in order: one seller computed alone ranks as the full run did.
+pub fn assert_printed_list_is_stored(
+    db: &Path,
+    store: &demandlink::store::Store,
+    external: &str,
+    items: &[demandlink::store::Rec],
+) {
+    let out = ok(&[
+        "recommend",
+        "--db",
+        db.to_str().unwrap(),
+        "--seller",
+        external,
+    ]);
+    let printed: Vec<String> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    let stored: Vec<String> = items
+        .iter()
+        .map(|r| {
+            store
+                .external(demandlink::store::Namespace::Product, r.product)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(printed, stored, "{external}");
+}
