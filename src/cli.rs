@@ -502,8 +502,8 @@ pub struct ModelArgs {
     /// Passes of a warm-started training (a model with these options exists).
     #[arg(long, default_value_t = ModelConfig::default().fine_tune_epochs)]
     fine_tune_epochs: u32,
-    /// In a warm-started training, the share of root edges far from every new listing
-    /// (further than --layers hops) still trained on, against forgetting.
+    /// In a warm-started training, the share of the older root edges (all but the new
+    /// listings) still trained on, against forgetting.
     #[arg(long, default_value_t = TrainOptions::default().replay_share)]
     replay_share: f32,
     /// Root edges per mini-batch.

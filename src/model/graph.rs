@@ -243,46 +243,6 @@ impl Graph {
         self.is_seller(node) || self.listed_by.degree(node - self.sellers) > 0
     }
 
-    /// Which nodes lie within `depth` hops (over every relation) of a `changed` node: the
-    /// nodes whose `depth`-layer receptive field, and so whose embedding, a change reaches.
-    pub fn within_hops(&self, changed: &[u32], depth: usize) -> Vec<bool> {
-        // A product's receptive field holds its partners; a change reaches those it is a
-        // partner of.
-        let partnered_by = self.partnered_by(|_| true);
-        let mut reached = vec![false; self.nodes()];
-        let mut frontier: Vec<u32> = Vec::new();
-        for &v in changed {
-            if !std::mem::replace(&mut reached[v as usize], true) {
-                frontier.push(v);
-            }
-        }
-        for _ in 0..depth {
-            let mut next = Vec::new();
-            for &v in &frontier {
-                let mut visit = |u: u32| {
-                    if !std::mem::replace(&mut reached[u as usize], true) {
-                        next.push(u);
-                    }
-                };
-                if self.is_seller(v) {
-                    self.lists
-                        .neighbours(v)
-                        .iter()
-                        .for_each(|&p| visit(self.product_node(p)));
-                } else {
-                    let p = v - self.sellers;
-                    self.listed_by.neighbours(p).iter().for_each(|&s| visit(s));
-                    partnered_by
-                        .neighbours(p)
-                        .iter()
-                        .for_each(|&q| visit(self.product_node(q)));
-                }
-            }
-            frontier = next;
-        }
-        reached
-    }
-
     /// The co-purchase relation reversed: per product `wanted` accepts, the products it is a
     /// partner of, ascending (the others' lists are empty).
     pub fn partnered_by(&self, wanted: impl Fn(Id) -> bool) -> Adjacency {
@@ -296,48 +256,5 @@ impl Graph {
     /// Whether a product is auxiliary: neither listed nor high-demand.
     pub fn is_auxiliary(&self, p: Id) -> bool {
         !self.high_demand[p as usize] && self.listed_by.degree(p) == 0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Sellers 0, 1, 2 list products 0, 1, 2 (one each); products 1 and 2 are co-purchased;
-    /// product 3 is auxiliary, co-purchased with 2.
-    fn chain() -> Graph {
-        let mut lists = vec![(0, 0), (1, 1), (2, 2)];
-        let mut by_product = vec![(0, 0), (1, 1), (2, 2)];
-        let mut co = vec![(1, 2), (2, 1), (2, 3), (3, 2)];
-        Graph {
-            sellers: 3,
-            products: 4,
-            lists: Adjacency::from_pairs(3, &mut lists),
-            listed_by: Adjacency::from_pairs(4, &mut by_product),
-            copurchase: Arc::new(Adjacency::from_pairs(4, &mut co)),
-            views: vec![0.0; 4],
-            high_demand: vec![false; 4],
-            rule: Rule {
-                threshold: 1,
-                cap: 0,
-            },
-        }
-    }
-
-    #[test]
-    fn within_hops_follows_every_relation_to_the_depth() {
-        let g = chain();
-        let reached = |changed: &[u32], depth| -> Vec<u32> {
-            let r = g.within_hops(changed, depth);
-            (0..g.nodes() as u32).filter(|&v| r[v as usize]).collect()
-        };
-        // Seller 1 (node 1) → product 1 (node 4) → seller 1 and product 2 (node 5).
-        assert_eq!(reached(&[1], 0), [1]);
-        assert_eq!(reached(&[1], 1), [1, 4]);
-        assert_eq!(reached(&[1], 2), [1, 4, 5]);
-        // Auxiliary product 3 (node 6) reaches seller 2 through product 2 in two hops.
-        assert_eq!(reached(&[6], 2), [2, 4, 5, 6]);
-        // Seller 0's island stays untouched.
-        assert!(!g.within_hops(&[6], 4)[0]);
     }
 }

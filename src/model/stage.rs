@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use ndarray::{Array2, ArrayView1};
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
@@ -16,7 +17,7 @@ use super::{Graph, Init, ModelConfig, ModelError};
 use crate::copurchase::Rule;
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
-use crate::store::{Namespace, StageBatch, Store, StoreError};
+use crate::store::{Id, Namespace, StageBatch, Store, StoreError};
 
 /// Name of the active graph model's record (`model` column family).
 pub const GRAPH_MODEL: &str = "graph";
@@ -77,8 +78,8 @@ struct TrainJob {
     fine_tune: Option<FineTune>,
 }
 
-/// The root edges of a fine-tuning: those within the model's depth of a listing edge of drop
-/// `since` or later (the warm model saw the drops before), plus `replay_share` of the others.
+/// The root edges of a fine-tuning: the listing edges of drop `since` or later (the warm
+/// model saw the drops before), plus `replay_share` of the others.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct FineTune {
     since: u32,
@@ -95,7 +96,7 @@ pub struct TrainOptions {
     pub every: Duration,
     /// Also checkpoint every this many batches (tests use 1).
     pub every_batches: Option<u64>,
-    /// Share of the root edges far from every new listing that a fine-tuning still trains.
+    /// Share of the older root edges (all but the new listings) a fine-tuning still trains.
     pub replay_share: f32,
 }
 
@@ -342,15 +343,12 @@ pub fn train(
         _ => 0,
     };
     let tuning = job.fine_tune;
-    let near = match tuning {
-        Some(f) => Some((
-            near_changes(store, &graph, f.since, cfg.layers)?,
-            f.replay_share,
-        )),
+    let new = match tuning {
+        Some(f) => Some((listings_since(store, f.since)?, f.replay_share)),
         None => None,
     };
-    let focus = near.as_ref().map(|(near, replay_share)| Focus {
-        near,
+    let focus = new.as_ref().map(|(new, replay_share)| Focus {
+        new,
         replay_share: *replay_share,
     });
     let mut trainer = Trainer::new(&graph, cfg, job.state, base, rows, focus);
@@ -519,21 +517,15 @@ fn input_features(
     Ok((table, dims))
 }
 
-/// The nodes within `layers` hops of an endpoint of a listing edge from drop `since` on:
-/// those whose embedding the new drops reach.
-fn near_changes(
-    store: &Store,
-    graph: &Graph,
-    since: u32,
-    layers: usize,
-) -> Result<Vec<bool>, ModelError> {
-    let mut changed = Vec::new();
+/// The listing edges (seller node, product) of drop `since` or later.
+fn listings_since(store: &Store, since: u32) -> Result<FxHashSet<(Id, Id)>, ModelError> {
+    let mut new = FxHashSet::default();
     store.for_each_listing(|s, p, listing| {
         if listing.drop >= since {
-            changed.extend([s, graph.product_node(p)]);
+            new.insert((s, p));
         }
     })?;
-    Ok(graph.within_hops(&changed, layers))
+    Ok(new)
 }
 
 /// Overwrites the rows a previous run checkpointed (the row, then its accumulator; a row

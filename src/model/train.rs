@@ -97,12 +97,12 @@ pub fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
     params
 }
 
-/// What a fine-tuning trains on: the root edges with an endpoint `near` a change (per node),
-/// plus a seeded `replay_share` of the others, against forgetting.
+/// What a fine-tuning trains on: the root edges that are `new` listings, plus a seeded
+/// `replay_share` of the others, against forgetting.
 #[derive(Clone, Copy, Debug)]
 pub struct Focus<'a> {
-    /// Per node: whether a change reaches it.
-    pub near: &'a [bool],
+    /// The listings (seller node, product) that arrived after the warm model's drops.
+    pub new: &'a FxHashSet<(Id, Id)>,
     /// Share of the other root edges trained.
     pub replay_share: f32,
 }
@@ -159,8 +159,7 @@ struct ShardOut {
 
 impl<'g> Trainer<'g> {
     /// A trainer continuing from `state` with identity `rows`. With `focus` (a fine-tuning),
-    /// it trains the root edges with an endpoint near a change and a seeded share of the
-    /// others.
+    /// it trains the new root edges and a seeded share of the others.
     pub fn new(
         graph: &'g Graph,
         cfg: &'g ModelConfig,
@@ -170,11 +169,10 @@ impl<'g> Trainer<'g> {
         focus: Option<Focus>,
     ) -> Trainer<'g> {
         let mut roots = root_edges(graph, cfg);
-        if let Some(Focus { near, replay_share }) = focus {
+        if let Some(Focus { new, replay_share }) = focus {
             let replay = share_threshold(replay_share);
             roots.retain(|&(s, p)| {
-                near[s as usize]
-                    || near[graph.product_node(p) as usize]
+                new.contains(&(s, p))
                     || seeded_hash(cfg.seed, &[5, u64::from(s), u64::from(p)]) < replay
             });
         }
@@ -599,19 +597,27 @@ impl Embeddings {
     }
 }
 
-/// `f` over consecutive chunks of the node ids `0..nodes`, in parallel, rows stacked in order.
-fn by_chunks(nodes: usize, f: impl Fn(Vec<u32>) -> Array2<f32> + Sync) -> Array2<f32> {
+/// `f` over consecutive chunks of the node ids `0..nodes`, in parallel, its `width`-wide rows
+/// written in order into one table (no second copy: at the reference size a table is 1 GB).
+fn by_chunks(
+    nodes: usize,
+    width: usize,
+    f: impl Fn(Vec<u32>) -> Array2<f32> + Sync,
+) -> Array2<f32> {
     const CHUNK: usize = 4096;
-    let chunks: Vec<Array2<f32>> = (0..nodes.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            f((c * CHUNK..((c + 1) * CHUNK).min(nodes))
+    let mut out = Array2::<f32>::zeros((nodes, width));
+    out.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(CHUNK * width.max(1))
+        .enumerate()
+        .for_each(|(c, rows)| {
+            let start = c * CHUNK;
+            let ids = (start..start + rows.len() / width.max(1))
                 .map(|i| i as u32)
-                .collect())
-        })
-        .collect();
-    let views: Vec<_> = chunks.iter().map(|c| c.view()).collect();
-    ndarray::concatenate(Axis(0), &views).expect("chunks share a width")
+                .collect();
+            rows.copy_from_slice(f(ids).as_slice().expect("standard layout"));
+        });
+    out
 }
 
 /// Per seller of `g`, `Σ (views + 1) · text` over the products it lists (under `--init text`;
@@ -620,7 +626,7 @@ fn seller_text_sums(g: &Graph, base: &Array2<f32>, cfg: &ModelConfig) -> Array2<
     if cfg.init != Init::Text || g.sellers == 0 {
         return Array2::zeros((0, base.ncols()));
     }
-    by_chunks(g.sellers as usize, |ids| {
+    by_chunks(g.sellers as usize, base.ncols(), |ids| {
         let mut out = Array2::<f32>::zeros((ids.len(), base.ncols()));
         for (mut row, &s) in out.outer_iter_mut().zip(&ids) {
             for &p in g.lists.neighbours(s) {
@@ -668,9 +674,9 @@ pub fn infer(
     let sampler = Sampler::new(graph, cfg);
     let nodes = graph.nodes();
     let layers = params.layers();
-    let mut h = by_chunks(nodes, |ids| inputs(&ids));
+    let mut h = by_chunks(nodes, inputs(&[]).ncols(), |ids| inputs(&ids));
     for l in 0..layers {
-        h = by_chunks(nodes, |ids| {
+        h = by_chunks(nodes, params.w_self(l).ncols(), |ids| {
             let block = sampler.full_block(ids);
             let input = gather_rows(&h, &block.src);
             layer::forward(params, l, &block, input, l + 1 == layers).0
