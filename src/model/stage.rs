@@ -344,12 +344,13 @@ pub fn train(
     };
     let tuning = job.fine_tune;
     let new = match tuning {
-        Some(f) => Some((listings_since(store, f.since)?, f.replay_share)),
+        Some(f) => Some((listings_since(store, f.since)?, f)),
         None => None,
     };
-    let focus = new.as_ref().map(|(new, replay_share)| Focus {
+    let focus = new.as_ref().map(|(new, f)| Focus {
         new,
-        replay_share: *replay_share,
+        replay_share: f.replay_share,
+        round: f.since,
     });
     let mut trainer = Trainer::new(&graph, cfg, job.state, base, rows, focus);
     if trainer.root_count() == 0 {
