@@ -623,8 +623,7 @@ fn by_chunks(
         .par_chunks_mut(CHUNK * width.max(1))
         .enumerate()
         .for_each(|(c, rows)| {
-            let start = c * CHUNK;
-            let ids = (start..start + rows.len() / width.max(1))
+            let ids = (c * CHUNK..((c + 1) * CHUNK).min(nodes))
                 .map(|i| i as u32)
                 .collect();
             rows.copy_from_slice(f(ids).as_slice().expect("standard layout"));
@@ -686,7 +685,8 @@ pub fn infer(
     let sampler = Sampler::new(graph, cfg);
     let nodes = graph.nodes();
     let layers = params.layers();
-    let mut h = by_chunks(nodes, inputs(&[]).ncols(), |ids| inputs(&ids));
+    // The first layer's weights take the input rows: their row count is the input width.
+    let mut h = by_chunks(nodes, params.w_self(0).nrows(), |ids| inputs(&ids));
     for l in 0..layers {
         h = by_chunks(nodes, params.w_self(l).ncols(), |ids| {
             let block = sampler.full_block(ids);
@@ -709,7 +709,8 @@ fn link_scale(recalls: impl Fn(f32) -> Vec<f64>) -> f32 {
     const SCALES: [f32; 7] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
     let base = recalls(1.0);
     let mut best = (1.0, 0.0);
-    for scale in SCALES {
+    // Scale 1 is the baseline itself: its differences are all zero.
+    for scale in SCALES.into_iter().filter(|&s| s != 1.0) {
         let diffs: Vec<f64> = recalls(scale)
             .iter()
             .zip(&base)
