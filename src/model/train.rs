@@ -273,41 +273,16 @@ impl<'g> Trainer<'g> {
 
         let mut grads = Params::zeros_like(&self.state.params);
         let mut loss = 0.0;
-        let mut position: FxHashMap<u32, usize> = FxHashMap::default();
-        let mut rows: Vec<u32> = Vec::new();
-        let mut row_grads: Vec<f32> = Vec::new();
-        let d = self.rows.table.ncols();
-        for out in outs {
+        for out in &outs {
             loss += out.loss;
             grads.add_assign(&out.grads);
-            for (&node, g) in out.rows.iter().zip(out.row_grads.outer_iter()) {
-                let at = *position.entry(node).or_insert_with(|| {
-                    rows.push(node);
-                    row_grads.extend(std::iter::repeat_n(0.0, d));
-                    rows.len() - 1
-                });
-                for (x, y) in row_grads[at * d..(at + 1) * d].iter_mut().zip(g) {
-                    *x += y;
-                }
-            }
         }
-        self.state
-            .adam
-            .step(&mut self.state.params, &grads, self.cfg.lr);
-        for (i, &node) in rows.iter().enumerate() {
-            let n = node as usize;
-            adagrad(
-                self.rows
-                    .table
-                    .row_mut(n)
-                    .as_slice_mut()
-                    .expect("standard layout"),
-                &mut self.rows.accum[n],
-                &row_grads[i * d..(i + 1) * d],
-                self.cfg.lr_embedding,
-            );
-            self.dirty[n] = true;
-        }
+        let (state, cfg) = (&mut self.state, self.cfg);
+        let (rows, dirty) = (&mut self.rows, &mut self.dirty);
+        rayon::join(
+            || state.adam.step(&mut state.params, &grads, cfg.lr),
+            || update_rows(rows, dirty, &outs, cfg.lr_embedding),
+        );
 
         self.state.loss_so_far += loss;
         self.state.batch += 1;
@@ -574,6 +549,49 @@ impl<'g> Trainer<'g> {
         }
         (h, identity)
     }
+}
+
+/// Sums the shards' gradients per input row, in shard order, and applies AdaGrad to every
+/// touched row, marking it dirty. Contiguous ranges of rows are updated in parallel: each range
+/// owns its rows, so the result does not depend on the thread count, and the update no longer
+/// leaves the workers idle between batches (it was a sixth of an epoch when serial).
+fn update_rows(rows: &mut IdentityRows, dirty: &mut [bool], outs: &[ShardOut], lr: f32) {
+    /// Ranges per update: a few per thread, so an uneven spread of touched rows still balances.
+    const RANGES: usize = 16;
+    let d = rows.table.ncols().max(1);
+    let span = rows.accum.len().div_ceil(RANGES).max(1);
+    let table = rows.table.as_slice_mut().expect("standard layout");
+    table
+        .par_chunks_mut(span * d)
+        .zip(rows.accum.par_chunks_mut(span))
+        .zip(dirty.par_chunks_mut(span))
+        .enumerate()
+        .for_each(|(k, ((table, accum), dirty))| {
+            let range = k * span..k * span + accum.len();
+            let mut slot_of: FxHashMap<usize, usize> = FxHashMap::default();
+            let (mut touched, mut sums) = (Vec::new(), Vec::new());
+            for out in outs {
+                for (&node, g) in out.rows.iter().zip(out.row_grads.outer_iter()) {
+                    if !range.contains(&(node as usize)) {
+                        continue;
+                    }
+                    let i = node as usize - range.start;
+                    let slot = *slot_of.entry(i).or_insert_with(|| {
+                        touched.push(i);
+                        sums.resize(sums.len() + d, 0.0);
+                        touched.len() - 1
+                    });
+                    for (x, y) in sums[slot * d..(slot + 1) * d].iter_mut().zip(g) {
+                        *x += y;
+                    }
+                }
+            }
+            for (slot, &i) in touched.iter().enumerate() {
+                let grad = &sums[slot * d..(slot + 1) * d];
+                adagrad(&mut table[i * d..(i + 1) * d], &mut accum[i], grad, lr);
+                dirty[i] = true;
+            }
+        });
 }
 
 /// Rows `ids` of `a`, in order: one copy per row (ndarray's `select` was a tenth of a
