@@ -7,16 +7,16 @@
 //! `score = σ(α·cos + β)` (see `features::calibrate`). Because σ is monotone, top-K by score is
 //! top-K by cosine, and 0.5 means "more likely one of this seller's kind of product than not".
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::copurchase::{Links, Partners, Source};
 use crate::features::text::{category_at, cosine, normalize};
-use crate::index::{Ann, ExactIndex, IndexError, stage::candidates};
+use crate::index::{Ann, ExactIndex, IndexError, dot, stage::candidates};
 use crate::progress::Progress;
 use crate::store::{Id, Rec, RecList, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
@@ -245,12 +245,14 @@ impl<'a> Recommender<'a> {
 
     /// The lists of one seller (empty when the seller has no vector).
     pub fn lists(&self, seller: Id) -> Result<Vec<Computed>> {
-        let Some(query) = self.model.seller(self.store, seller)? else {
+        let Some(mut query) = self.model.seller(self.store, seller)? else {
             return Ok(Vec::new());
         };
         if query.iter().all(|&x| x == 0.0) {
             return Ok(Vec::new());
         }
+        // Unit length once, so a preloaded (unit) candidate's cosine is one dot product.
+        normalize(&mut query);
         let known = self.search().categories();
         let categories: Vec<String> = match &self.opts.category {
             CategoryChoice::Primary => {
@@ -309,7 +311,7 @@ impl<'a> Recommender<'a> {
 
     /// The best `k` of one category: the nearest candidates by cosine plus, when the score
     /// has a link term, every candidate co-purchased with one of the seller's products
-    /// (`links`), all scored by the model.
+    /// (`links`), all scored by the model. `query` is the seller's unit vector.
     fn top(
         &self,
         query: &[f32],
@@ -353,7 +355,7 @@ impl<'a> Recommender<'a> {
             }
             let cos = match &self.candidates {
                 Some(candidates) => match candidates.get(&product) {
-                    Some((_, v)) => cosine(query, v),
+                    Some((_, v)) => dot(query, v),
                     None => continue,
                 },
                 None => match self.model.product(self.store, product)? {
