@@ -385,11 +385,12 @@ pub fn train(
                 },
                 |t| {
                     let started = Instant::now();
-                    let (mut batch, job, rows) =
-                        checkpoint(store, &graph, t, cfg, inputs, (generation, tuning));
+                    // The previous commit first: one batch in memory at a time.
                     if let Some(previous) = pending.take() {
                         previous.join().expect("checkpoint writer panicked")?;
                     }
+                    let (mut batch, job, rows) =
+                        checkpoint(store, &graph, t, cfg, inputs, (generation, tuning));
                     pending = Some(scope.spawn(move || batch.commit(JOB, &job)));
                     let cost = started.elapsed();
                     tracing::info!(
