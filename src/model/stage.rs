@@ -385,12 +385,11 @@ pub fn train(
                 },
                 |t| {
                     let started = Instant::now();
-                    // The previous commit first: one batch in memory at a time.
+                    let (mut batch, job, rows) =
+                        checkpoint(store, &graph, t, cfg, inputs, (generation, tuning));
                     if let Some(previous) = pending.take() {
                         previous.join().expect("checkpoint writer panicked")?;
                     }
-                    let (mut batch, job, rows) =
-                        checkpoint(store, &graph, t, cfg, inputs, (generation, tuning));
                     pending = Some(scope.spawn(move || batch.commit(JOB, &job)));
                     let cost = started.elapsed();
                     tracing::info!(
