@@ -363,51 +363,33 @@ pub fn train(
     progress.start("train", trainer.total_batches());
     progress.set(done_batches(&trainer));
     if start_node == 0 {
-        // A checkpoint's rows are copied into a write batch at a batch boundary, and the batch
-        // is committed on a second thread while training goes on (the commit held both
-        // workers idle: ≈ 9 % of an epoch at the reference size). Commits stay in order: each
-        // waits for the one before, and training does not end before the last is committed.
-        std::thread::scope(|scope| {
-            let mut pending: Option<std::thread::ScopedJoinHandle<'_, Result<(), StoreError>>> =
-                None;
-            let ran = trainer.run(
-                cancel,
-                |t| progress.set(done_batches(t)),
-                |t| {
-                    let (at, batches, cost) = last_checkpoint.get();
-                    // A checkpoint writes every row changed since the last one: a million rows
-                    // on a large graph. Spacing them ten times their own duration apart keeps
-                    // them under a tenth of the training time whatever the graph's size.
-                    at.elapsed() >= opts.every.max(cost * 10)
-                        || opts
-                            .every_batches
-                            .is_some_and(|n| done_batches(t) - batches >= n)
-                },
-                |t| {
-                    let started = Instant::now();
-                    let (mut batch, job, rows) =
-                        checkpoint(store, &graph, t, cfg, inputs, (generation, tuning));
-                    if let Some(previous) = pending.take() {
-                        previous.join().expect("checkpoint writer panicked")?;
-                    }
-                    pending = Some(scope.spawn(move || batch.commit(JOB, &job)));
-                    let cost = started.elapsed();
-                    tracing::info!(
-                        rows,
-                        seconds = cost.as_secs_f64(),
-                        batches = done_batches(t),
-                        "training checkpoint"
-                    );
-                    last_checkpoint.set((Instant::now(), done_batches(t), cost));
-                    Ok(())
-                },
-            );
-            let written = pending.take().map_or(Ok(()), |last| {
-                last.join().expect("checkpoint writer panicked")
-            });
-            ran?;
-            written.map_err(ModelError::from)
-        })?;
+        trainer.run(
+            cancel,
+            |t| progress.set(done_batches(t)),
+            |t| {
+                let (at, batches, cost) = last_checkpoint.get();
+                // A checkpoint writes every row changed since the last one: a million rows on a
+                // large graph. Spacing them ten times their own duration apart keeps them under
+                // a tenth of the training time whatever the graph's size.
+                at.elapsed() >= opts.every.max(cost * 10)
+                    || opts
+                        .every_batches
+                        .is_some_and(|n| done_batches(t) - batches >= n)
+            },
+            |t| {
+                let started = Instant::now();
+                let rows = checkpoint(store, &graph, t, cfg, inputs, (generation, tuning))?;
+                let cost = started.elapsed();
+                tracing::info!(
+                    rows,
+                    seconds = cost.as_secs_f64(),
+                    batches = done_batches(t),
+                    "training checkpoint"
+                );
+                last_checkpoint.set((Instant::now(), done_batches(t), cost));
+                Ok(())
+            },
+        )?;
     }
     progress.finish();
 
@@ -567,16 +549,15 @@ fn restore_rows(store: &Store, graph: &Graph, rows: &mut IdentityRows) -> Result
     Ok(())
 }
 
-/// The dirty rows (marked clean) in one batch, the job state to commit with them, and the
-/// number of rows.
-fn checkpoint<'s>(
-    store: &'s Store,
+/// Writes the dirty rows and the job state in one batch; returns the rows written.
+fn checkpoint(
+    store: &Store,
     graph: &Graph,
     trainer: &mut Trainer,
     cfg: &ModelConfig,
     inputs: (u32, u32),
     (generation, fine_tune): (u32, Option<FineTune>),
-) -> (StageBatch<'s>, TrainJob, usize) {
+) -> Result<usize, ModelError> {
     let mut batch = StageBatch::new(store);
     let mut value = Vec::with_capacity(trainer.rows.table.ncols() + 1);
     let dirty = trainer.take_dirty();
@@ -595,5 +576,6 @@ fn checkpoint<'s>(
         state: trainer.state.clone(),
         fine_tune,
     };
-    (batch, job, dirty.len())
+    batch.commit(JOB, &job)?;
+    Ok(dirty.len())
 }
