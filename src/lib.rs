@@ -8,6 +8,7 @@ pub mod cli;
 pub mod copurchase;
 pub mod eval;
 pub mod features;
+pub mod hugepages;
 pub mod index;
 pub mod ingest;
 pub mod inspect;
