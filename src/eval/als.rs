@@ -24,6 +24,7 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
 use super::csr::Csr;
+use crate::index::dot;
 
 /// How a stored value `r` becomes a confidence `c` (unobserved entries have confidence 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,25 +206,6 @@ fn symv(m: &[f32], v: &[f32], out: &mut [f32], scale: f32) {
     for (o, row) in out.iter_mut().zip(m.chunks_exact(v.len())) {
         *o = scale * dot(row, v);
     }
-}
-
-/// a·b. Eight running sums instead of one: a single float sum must be added in order, which
-/// keeps the compiler from vectorising it; the order is still fixed, so results are too.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    let mut acc = [0f32; 8];
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// out += a · v
