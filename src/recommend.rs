@@ -145,6 +145,9 @@ pub struct Recommender<'a> {
     /// Exact search over the preloaded candidates, used instead of `ann` when there are few
     /// enough of them (see [`EXACT_UP_TO`]).
     exact: Option<ExactIndex>,
+    /// The cosine below which a candidate without co-purchase links cannot reach the
+    /// threshold; the exact search skips those (linked candidates are scored regardless).
+    min_cosine: f32,
     opts: RecommendOptions,
     /// Co-purchase partners, when the model's score has a link term.
     partners: Option<Partners<'a>>,
@@ -216,6 +219,9 @@ impl<'a> Recommender<'a> {
             }
             _ => None,
         };
+        let min_cosine = model
+            .min_cosine(opts.threshold)
+            .unwrap_or(f32::NEG_INFINITY);
         Ok(Recommender {
             store,
             ann,
@@ -223,6 +229,7 @@ impl<'a> Recommender<'a> {
             index_generation,
             candidates,
             exact,
+            min_cosine,
             opts,
             partners,
             high_demand,
@@ -328,12 +335,12 @@ impl<'a> Recommender<'a> {
                 .count(),
             None => listed.len(),
         };
-        let mut hits: Vec<Id> = self
-            .search()
-            .nearest(Some(category), query, self.opts.k + own)?
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
+        let wanted = self.opts.k + own;
+        let nearest = match &self.exact {
+            Some(exact) => exact.nearest_above(Some(category), query, wanted, self.min_cosine)?,
+            None => self.ann.nearest(Some(category), query, wanted)?,
+        };
+        let mut hits: Vec<Id> = nearest.into_iter().map(|(p, _)| p).collect();
         let found: HashSet<Id> = hits.iter().copied().collect();
         let mut linked: Vec<Id> = links
             .keys()

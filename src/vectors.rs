@@ -104,11 +104,61 @@ impl ActiveModel {
         self.link_weights != [0.0; 2]
     }
 
+    /// The cosine below which a product without co-purchase links scores under `threshold`
+    /// (`None` when every cosine can reach it, or no cosine can tell: a threshold outside
+    /// (0, 1) or a non-increasing fitted score). A hair lower than exact, so rounding never
+    /// drops a product that reaches the threshold.
+    pub fn min_cosine(&self, threshold: f32) -> Option<f32> {
+        let alpha = self.calibration.alpha;
+        if !(threshold > 0.0 && threshold < 1.0 && alpha > 0.0) {
+            return None;
+        }
+        let logit = (threshold / (1.0 - threshold)).ln();
+        Some((logit - self.calibration.beta) / alpha - 1e-4)
+    }
+
     /// Score in [0, 1] of a cosine similarity and the co-purchase link features.
     pub fn score(&self, cosine: f32, links: [f32; 2]) -> f32 {
         let [w1, w2] = self.link_weights;
         sigmoid(
             self.calibration.alpha * cosine + w1 * links[0] + w2 * links[1] + self.calibration.beta,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(alpha: f32, beta: f32) -> ActiveModel {
+        ActiveModel {
+            generation: 3,
+            calibration: ContentModel {
+                alpha,
+                beta,
+                positives: 0,
+                negatives: 0,
+            },
+            link_weights: [50.0, 200.0],
+        }
+    }
+
+    #[test]
+    fn below_the_minimum_cosine_no_unlinked_product_reaches_the_threshold() {
+        for (alpha, beta, threshold) in [(4.86, -0.93, 0.5), (2.38, -1.44, 0.5), (9.4, -1.0, 0.8)] {
+            let m = model(alpha, beta);
+            let min = m.min_cosine(threshold).unwrap();
+            for i in 0..=2_000 {
+                let cos = -1.0 + i as f32 / 1_000.0;
+                if m.score(cos, [0.0, 0.0]) >= threshold {
+                    assert!(cos >= min, "cos {cos} reaches {threshold} below {min}");
+                }
+            }
+            // …and just above it one does: the bound is tight, not merely safe.
+            assert!(m.score(min + 1e-3, [0.0, 0.0]) >= threshold);
+        }
+        // No bound when every cosine passes, or the fit is not increasing in the cosine.
+        assert_eq!(model(4.0, -1.0).min_cosine(0.0), None);
+        assert_eq!(model(-1.0, 0.5).min_cosine(0.5), None);
     }
 }

@@ -56,6 +56,32 @@ impl ExactIndex {
         Ok(index)
     }
 
+    /// [`Ann::nearest`] among the items at least `min_similarity` similar to `query`: fewer
+    /// than `k` when fewer qualify. A caller that drops low similarities anyway (`recommend`
+    /// keeps scores above a threshold) saves keeping them in the running best `k`.
+    pub fn nearest_above(
+        &self,
+        category: Option<&str>,
+        query: &[f32],
+        k: usize,
+        min_similarity: f32,
+    ) -> Result<Vec<(u32, f32)>, IndexError> {
+        check_dims(self.dims, query)?;
+        let query = unit(query).ok_or(IndexError::DegenerateQuery)?;
+        let rows = self.rows(category)?;
+        let mut best = BestK::new(k);
+        if k > 0 {
+            for row in rows {
+                let vector = &self.units[row * self.dims..(row + 1) * self.dims];
+                let similarity = dot(&query, vector).clamp(-1.0, 1.0);
+                if similarity >= min_similarity {
+                    best.push(self.ids[row], similarity);
+                }
+            }
+        }
+        Ok(best.into_sorted())
+    }
+
     fn rows(&self, category: Option<&str>) -> Result<Range<usize>, IndexError> {
         match category {
             None => Ok(0..self.ids.len()),
@@ -79,17 +105,7 @@ impl Ann for ExactIndex {
         query: &[f32],
         k: usize,
     ) -> Result<Vec<(u32, f32)>, IndexError> {
-        check_dims(self.dims, query)?;
-        let query = unit(query).ok_or(IndexError::DegenerateQuery)?;
-        let rows = self.rows(category)?;
-        let mut best = BestK::new(k);
-        if k > 0 {
-            for row in rows {
-                let vector = &self.units[row * self.dims..(row + 1) * self.dims];
-                best.push(self.ids[row], dot(&query, vector).clamp(-1.0, 1.0));
-            }
-        }
-        Ok(best.into_sorted())
+        self.nearest_above(category, query, k, f32::NEG_INFINITY)
     }
 
     fn categories(&self) -> Vec<String> {

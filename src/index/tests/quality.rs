@@ -64,3 +64,19 @@ fn similarities_are_cosines_best_first() {
     assert_eq!(found[0].0, *item);
     assert!((found[0].1 - 1.0).abs() < 1e-5);
 }
+
+#[test]
+fn nearest_above_is_nearest_without_the_less_similar_items() {
+    let mut planted = Planted::new(2_000, 3, 16, 5);
+    let exact = ExactIndex::new(planted.dims, planted.items.clone()).unwrap();
+    let category = planted.items[0].1.clone();
+    for query in planted.queries(20) {
+        for min in [-1.0, 0.0, 0.3, 0.6, 2.0] {
+            for scope in [None, Some(category.as_str())] {
+                let mut truth = exact.nearest(scope, &query, 50).unwrap();
+                truth.retain(|&(_, similarity)| similarity >= min);
+                assert_eq!(exact.nearest_above(scope, &query, 50, min).unwrap(), truth);
+            }
+        }
+    }
+}
