@@ -7,6 +7,7 @@
 //! `score = σ(α·cos + β)` (see `features::calibrate`). Because σ is monotone, top-K by score is
 //! top-K by cosine, and 0.5 means "more likely one of this seller's kind of product than not".
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -252,11 +253,67 @@ impl<'a> Recommender<'a> {
 
     /// The lists of one seller (empty when the seller has no vector).
     pub fn lists(&self, seller: Id) -> Result<Vec<Computed>> {
-        let Some(mut query) = self.model.seller(self.store, seller)? else {
+        let Some(asked) = self.ask(seller)? else {
             return Ok(Vec::new());
         };
+        let nearest = asked
+            .wanted
+            .iter()
+            .map(|(category, wanted)| self.nearest(category, &asked.query, *wanted))
+            .collect::<Result<Vec<_>>>()?;
+        self.answer(asked, nearest)
+    }
+
+    /// The lists of many sellers, in their order. With the exact search, the sellers that want
+    /// one category are searched together ([`ExactIndex::nearest_above_many`]).
+    pub fn lists_of(&self, sellers: &[Id]) -> Result<Vec<Vec<Computed>>> {
+        let Some(exact) = &self.exact else {
+            return sellers.iter().map(|&s| self.lists(s)).collect();
+        };
+        let asked = sellers
+            .iter()
+            .map(|&s| self.ask(s))
+            .collect::<Result<Vec<_>>>()?;
+        // (seller, list) positions per category, so each category is one search.
+        let mut by_category: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+        for (i, a) in asked.iter().enumerate() {
+            for (j, (category, wanted)) in a.iter().flat_map(|a| a.wanted.iter()).enumerate() {
+                if *wanted > 0 {
+                    by_category.entry(category).or_default().push((i, j));
+                }
+            }
+        }
+        let mut nearest: Vec<Vec<Vec<(u32, f32)>>> = asked
+            .iter()
+            .map(|a| vec![Vec::new(); a.as_ref().map_or(0, |a| a.wanted.len())])
+            .collect();
+        for (category, at) in &by_category {
+            let query = |&(i, _): &(usize, usize)| asked[i].as_ref().expect("asked");
+            let queries: Vec<&[f32]> = at.iter().map(|p| query(p).query.as_slice()).collect();
+            let ks: Vec<usize> = at.iter().map(|p| query(p).wanted[p.1].1).collect();
+            let found = exact.nearest_above_many(Some(category), &queries, &ks, self.min_cosine)?;
+            for (&(i, j), found) in at.iter().zip(found) {
+                nearest[i][j] = found;
+            }
+        }
+        asked
+            .into_iter()
+            .zip(nearest)
+            .map(|(a, nearest)| match a {
+                Some(a) => self.answer(a, nearest),
+                None => Ok(Vec::new()),
+            })
+            .collect()
+    }
+
+    /// What one seller's lists need: its unit vector, listings, co-purchase links and the
+    /// categories wanted with how many nearest candidates each (`None`: no vector).
+    fn ask(&self, seller: Id) -> Result<Option<Asked>> {
+        let Some(mut query) = self.model.seller(self.store, seller)? else {
+            return Ok(None);
+        };
         if query.iter().all(|&x| x == 0.0) {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         // Unit length once, so a preloaded (unit) candidate's cosine is one dot product.
         normalize(&mut query);
@@ -292,16 +349,63 @@ impl<'a> Recommender<'a> {
             None => Links::default(),
         };
         let listed: HashSet<Id> = listed.into_iter().collect();
+        let wanted = categories
+            .into_iter()
+            .map(|category| {
+                // A category without candidates gets an empty list; nothing is searched.
+                let wanted = if known.contains(&category) {
+                    self.wanted(&category, &listed)
+                } else {
+                    0
+                };
+                (category, wanted)
+            })
+            .collect();
+        Ok(Some(Asked {
+            query,
+            listed,
+            links,
+            wanted,
+        }))
+    }
+
+    /// How many nearest candidates a list of `category` needs: `k` plus the seller's own
+    /// listings among them, so exclusions never shorten the list (without the candidate table,
+    /// all of its listings: an upper bound).
+    fn wanted(&self, category: &str, listed: &HashSet<Id>) -> usize {
+        let own = match &self.candidates {
+            Some(candidates) => listed
+                .iter()
+                .filter(|p| candidates.get(p).is_some_and(|(c, _)| c == category))
+                .count(),
+            None => listed.len(),
+        };
+        self.opts.k + own
+    }
+
+    /// The `wanted` nearest candidates of `category` by cosine to the unit vector `query`.
+    fn nearest(&self, category: &str, query: &[f32], wanted: usize) -> Result<Vec<(u32, f32)>> {
+        if wanted == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(match &self.exact {
+            Some(exact) => exact.nearest_above(Some(category), query, wanted, self.min_cosine)?,
+            None => self.ann.nearest(Some(category), query, wanted)?,
+        })
+    }
+
+    /// The lists of one seller from the nearest candidates of each wanted category.
+    fn answer(&self, asked: Asked, nearest: Vec<Vec<(u32, f32)>>) -> Result<Vec<Computed>> {
         let computed_at = now();
-        let mut out = Vec::with_capacity(categories.len());
-        for category in categories {
-            let (items, excluded) = if known.contains(&category) {
-                self.top(&query, &category, &listed, &links)?
+        let mut out = Vec::with_capacity(asked.wanted.len());
+        for ((category, wanted), nearest) in asked.wanted.iter().zip(nearest) {
+            let (items, excluded) = if *wanted > 0 {
+                self.top(&asked, category, nearest)?
             } else {
                 (Vec::new(), Vec::new())
             };
             out.push(Computed {
-                category,
+                category: category.clone(),
                 list: RecList {
                     model: self.model.generation,
                     index_generation: self.index_generation,
@@ -316,30 +420,21 @@ impl<'a> Recommender<'a> {
         Ok(out)
     }
 
-    /// The best `k` of one category: the nearest candidates by cosine plus, when the score
-    /// has a link term, every candidate co-purchased with one of the seller's products
-    /// (`links`), all scored by the model. `query` is the seller's unit vector.
+    /// The best `k` of one category: the `nearest` candidates by cosine plus, when the score
+    /// has a link term, every candidate co-purchased with one of the seller's products, all
+    /// scored by the model.
     fn top(
         &self,
-        query: &[f32],
+        asked: &Asked,
         category: &str,
-        listed: &HashSet<Id>,
-        links: &Links,
+        nearest: Vec<(u32, f32)>,
     ) -> Result<(Vec<Rec>, Vec<Id>)> {
-        // Over-fetch by the seller's own listings among the results; without the candidate
-        // table, by all of its listings (an upper bound).
-        let own = match &self.candidates {
-            Some(candidates) => listed
-                .iter()
-                .filter(|p| candidates.get(p).is_some_and(|(c, _)| c == category))
-                .count(),
-            None => listed.len(),
-        };
-        let wanted = self.opts.k + own;
-        let nearest = match &self.exact {
-            Some(exact) => exact.nearest_above(Some(category), query, wanted, self.min_cosine)?,
-            None => self.ann.nearest(Some(category), query, wanted)?,
-        };
+        let Asked {
+            query,
+            listed,
+            links,
+            ..
+        } = asked;
         let mut hits: Vec<Id> = nearest.into_iter().map(|(p, _)| p).collect();
         let found: HashSet<Id> = hits.iter().copied().collect();
         let mut linked: Vec<Id> = links
@@ -381,6 +476,16 @@ impl<'a> Recommender<'a> {
         items.truncate(self.opts.k);
         Ok((items, excluded))
     }
+}
+
+/// One seller's side of its lists (see [`Recommender::ask`]).
+struct Asked {
+    /// Unit vector.
+    query: Vec<f32>,
+    listed: HashSet<Id>,
+    links: Links,
+    /// Categories to list, with the nearest candidates each needs (0: none to search).
+    wanted: Vec<(String, usize)>,
 }
 
 impl Recommender<'_> {
@@ -481,11 +586,12 @@ pub fn recommend_all(
     let mut batch = StageBatch::new(store);
     let mut done = (sellers.len() - todo.len()) as u64;
     for chunk in todo.chunks(rec.opts.batch.max(1)) {
-        let lists: Vec<(Id, Vec<Computed>)> = chunk
-            .par_iter()
-            .map(|&s| rec.lists(s).map(|l| (s, l)))
+        // Sellers searched together per slice: enough rows for a matrix product to pay off.
+        let lists: Vec<Vec<Vec<Computed>>> = chunk
+            .par_chunks(64)
+            .map(|sellers| rec.lists_of(sellers))
             .collect::<Result<_>>()?;
-        for (seller, computed) in lists {
+        for (&seller, computed) in chunk.iter().zip(lists.into_iter().flatten()) {
             batch.clear_recommendations(seller);
             for c in computed {
                 summary.lists += 1;

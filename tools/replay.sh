@@ -8,13 +8,17 @@
 # Usage: tools/replay.sh [DATASET] [FIRST_QUARTER]
 #   DATASET        a dataset folder with timestamped listings (default ../shared/data/amazon_magazines_2018)
 #   FIRST_QUARTER  the last quarter of the first drop, which holds everything up to it (default 2016Q1)
-# Environment: WORK (scratch folder, default a new temporary one; removed unless KEEP=1),
+# Environment: MODEL, SEED (above), WORK (scratch folder, default a new temporary one; removed unless KEEP=1),
 #              CARGO_TARGET_DIR (where the release build is).
 # The dataset is only read; drops and databases live in WORK.
 set -euo pipefail
 # MODEL=graph replays with the graph model (fine-tuned each quarter; the rebuild trains from
 # scratch); the default is the content model, as in the README table.
 MODEL=${MODEL:-content}
+# SEED sets the training seed of both chains (`refresh --seed`), to tell a real gap between the
+# incremental chain and the rebuild from the spread between two training seeds.
+SEED_ARGS=()
+[[ -z ${SEED:-} ]] || SEED_ARGS=(--seed "$SEED")
 
 cd "$(dirname "$0")/.."
 DATASET=${1:-../shared/data/amazon_magazines_2018}
@@ -42,11 +46,11 @@ SO_FAR=()
 for q in "${DROPS[@]}"; do
   SO_FAR+=("$WORK/cut/drops/$q")
   start=$(now)
-  "$BIN" refresh --model "$MODEL" --db "$WORK/incremental" "$WORK/cut/drops/$q" >"$WORK/incremental.log"
+  "$BIN" refresh --model "$MODEL" "${SEED_ARGS[@]}" --db "$WORK/incremental" "$WORK/cut/drops/$q" >"$WORK/incremental.log"
   incremental=$(seconds "$start" "$(now)")
   rm -rf "$WORK/full"
   start=$(now)
-  "$BIN" refresh --model "$MODEL" --full --db "$WORK/full" "${SO_FAR[@]}" >"$WORK/full.log"
+  "$BIN" refresh --model "$MODEL" "${SEED_ARGS[@]}" --full --db "$WORK/full" "${SO_FAR[@]}" >"$WORK/full.log"
   full=$(seconds "$start" "$(now)")
   ratio=$(awk -v a="$incremental" -v b="$full" 'BEGIN { printf "%.2f", a / b }')
   listings=$(($(wc -l <"$WORK/cut/drops/$q/listings.tsv") - 1))

@@ -229,7 +229,7 @@ pub fn fit(
         ],
     };
     Ok(Fitted {
-        embeddings: trainer.infer_on(&full),
+        embeddings: trainer.infer_on(&full, None),
         score,
         copurchase: full.rule,
         train_seconds: trainer.state.seconds,
@@ -394,7 +394,7 @@ pub fn train(
     progress.finish();
 
     let started = Instant::now();
-    let embeddings = trainer.infer_on(&full);
+    let embeddings = trainer.infer_on(&full, None);
     let nodes = full.nodes();
     progress.start("write embeddings", nodes as u64);
     let mut job = TrainJob {

@@ -361,7 +361,6 @@ impl<'g> Trainer<'g> {
         /// Sellers whose rankings fit the score (enough for four numbers).
         const SELLERS: usize = 5_000;
         let g = self.graph;
-        let emb = self.infer_on(g);
         let mut products: Vec<Id> = held.iter().map(|&(_, p)| p).collect();
         products.sort_unstable();
         products.dedup();
@@ -376,6 +375,13 @@ impl<'g> Trainer<'g> {
         let mut sellers: Vec<(Id, Vec<Id>)> = by_seller.into_iter().collect();
         sellers.sort_unstable();
         sellers.truncate(SELLERS);
+        // Only these sellers' and products' vectors are read.
+        let targets: Vec<u32> = sellers
+            .iter()
+            .map(|&(s, _)| s)
+            .chain(products.iter().map(|&p| g.product_node(p)))
+            .collect();
+        let emb = self.infer_on(g, Some(&targets));
         // Per seller: ([cos, link₁, link₂], positive) for every held product.
         let rows: Vec<Vec<([f32; 3], bool)>> = sellers
             .par_iter()
@@ -468,8 +474,9 @@ impl<'g> Trainer<'g> {
     }
 
     /// Output embeddings of every node of `graph` (the training graph, or the same nodes
-    /// with more edges) with full neighbourhoods, layer by layer.
-    pub fn infer_on(&self, graph: &Graph) -> Embeddings {
+    /// with more edges) with full neighbourhoods, layer by layer; or of the nodes `only`
+    /// (ascending), other rows zero (see [`infer`]).
+    pub fn infer_on(&self, graph: &Graph, only: Option<&[u32]>) -> Embeddings {
         // The training graph's sums are at hand (the score fit infers on it); another graph,
         // the full one, has its own.
         let sums = if std::ptr::eq(graph, self.graph) {
@@ -487,7 +494,7 @@ impl<'g> Trainer<'g> {
             )
             .0
         };
-        infer(graph, self.cfg, &self.state.params, &inputs)
+        infer(graph, self.cfg, &self.state.params, &inputs, only)
     }
 
     fn inputs(
@@ -627,25 +634,39 @@ impl Embeddings {
     }
 }
 
-/// `f` over consecutive chunks of the node ids `0..nodes`, in parallel, its `width`-wide rows
-/// written in order into one table (no second copy: at the reference size a table is 1 GB).
+/// `f` over consecutive chunks of the node ids `0..nodes` (or of `only`, ascending), in
+/// parallel, its `width`-wide rows written into one table of `nodes` rows (rows not in `only`
+/// stay zero). Over all nodes the chunks are written in place, with no second copy: at the
+/// reference size a table is 1 GB.
 fn by_chunks(
     nodes: usize,
+    only: Option<&[u32]>,
     width: usize,
     f: impl Fn(Vec<u32>) -> Array2<f32> + Sync,
 ) -> Array2<f32> {
     const CHUNK: usize = 4096;
     let mut out = Array2::<f32>::zeros((nodes, width));
-    out.as_slice_mut()
-        .expect("standard layout")
-        .par_chunks_mut(CHUNK * width.max(1))
-        .enumerate()
-        .for_each(|(c, rows)| {
-            let ids = (c * CHUNK..((c + 1) * CHUNK).min(nodes))
-                .map(|i| i as u32)
-                .collect();
-            rows.copy_from_slice(f(ids).as_slice().expect("standard layout"));
-        });
+    match only {
+        None => out
+            .as_slice_mut()
+            .expect("standard layout")
+            .par_chunks_mut(CHUNK * width.max(1))
+            .enumerate()
+            .for_each(|(c, rows)| {
+                let ids = (c * CHUNK..((c + 1) * CHUNK).min(nodes))
+                    .map(|i| i as u32)
+                    .collect();
+                rows.copy_from_slice(f(ids).as_slice().expect("standard layout"));
+            }),
+        Some(ids) => {
+            let parts: Vec<Array2<f32>> = ids.par_chunks(CHUNK).map(|c| f(c.to_vec())).collect();
+            for (c, part) in ids.chunks(CHUNK).zip(&parts) {
+                for (&id, row) in c.iter().zip(part.outer_iter()) {
+                    out.row_mut(id as usize).assign(&row);
+                }
+            }
+        }
+    }
     out
 }
 
@@ -655,7 +676,7 @@ fn seller_text_sums(g: &Graph, base: &Array2<f32>, cfg: &ModelConfig) -> Array2<
     if cfg.init != Init::Text || g.sellers == 0 {
         return Array2::zeros((0, base.ncols()));
     }
-    by_chunks(g.sellers as usize, base.ncols(), |ids| {
+    by_chunks(g.sellers as usize, None, base.ncols(), |ids| {
         let mut out = Array2::<f32>::zeros((ids.len(), base.ncols()));
         for (mut row, &s) in out.outer_iter_mut().zip(&ids) {
             for &p in g.lists.neighbours(s) {
@@ -692,25 +713,54 @@ fn removed_products(
     out
 }
 
-/// Layer-wise inference: every layer is computed for every node from the previous layer's
-/// rows, with each node's full neighbourhood (no sampling, nothing hidden).
+/// Layer-wise inference with each node's full neighbourhood (no sampling, nothing hidden):
+/// of every node, or with `only` (ascending node ids) of those nodes alone, each layer then
+/// computed just for the nodes the next one reads (rows of other nodes stay zero). The score
+/// fit needs a few thousand sellers and products: their last layer costs a sliver of all
+/// nodes', and the layer before it skips the sellers none of them lists with.
 pub fn infer(
     graph: &Graph,
     cfg: &ModelConfig,
     params: &Params,
     inputs: &(dyn Fn(&[u32]) -> Array2<f32> + Sync),
+    only: Option<&[u32]>,
 ) -> Embeddings {
     let sampler = Sampler::new(graph, cfg);
     let nodes = graph.nodes();
     let layers = params.layers();
-    // The first layer's weights take the input rows: their row count is the input width.
-    let mut h = by_chunks(nodes, params.w_self(0).nrows(), |ids| inputs(&ids));
-    for l in 0..layers {
-        h = by_chunks(nodes, params.w_self(l).ncols(), |ids| {
-            let block = sampler.full_block(ids);
-            let input = gather_rows(&h, &block.src);
-            layer::forward(params, l, &block, input, l + 1 == layers).0
+    // needed[l]: the nodes whose layer-l rows are computed (None: all).
+    let mut needed: Vec<Option<Vec<u32>>> = vec![only.map(<[u32]>::to_vec)];
+    for _ in 0..layers {
+        let reads = needed.last().expect("one per layer").as_ref().map(|dst| {
+            let mut src: Vec<u32> = dst
+                .par_chunks(4096)
+                .flat_map_iter(|ids| sampler.full_block(ids.to_vec()).src)
+                .collect();
+            src.par_sort_unstable();
+            src.dedup();
+            src
         });
+        needed.push(reads);
+    }
+    needed.reverse();
+    // The first layer's weights take the input rows: their row count is the input width.
+    let mut h = by_chunks(
+        nodes,
+        needed[0].as_deref(),
+        params.w_self(0).nrows(),
+        |ids| inputs(&ids),
+    );
+    for l in 0..layers {
+        h = by_chunks(
+            nodes,
+            needed[l + 1].as_deref(),
+            params.w_self(l).ncols(),
+            |ids| {
+                let block = sampler.full_block(ids);
+                let input = gather_rows(&h, &block.src);
+                layer::forward(params, l, &block, input, l + 1 == layers).0
+            },
+        );
     }
     Embeddings {
         rows: layer::normalize_rows(&h).0,
