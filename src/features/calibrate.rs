@@ -4,6 +4,7 @@
 //! classes, 0.5 means "as likely to be one of the seller's listings as not": above it, the
 //! product looks more like what the seller lists than like the catalogue at large.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The content model's calibration (`model` column family, name `content`).
@@ -62,7 +63,9 @@ pub fn fit(examples: &[(f32, bool)]) -> Option<ContentModel> {
 
 /// Weighted logistic regression by Newton's method: the coefficients of the `N` features and
 /// then the intercept, for `(features, label, weight)` examples; a small ridge penalty keeps
-/// separable data finite. `None` without both classes.
+/// separable data finite. `None` without both classes. The sums over examples run in parallel
+/// over fixed chunks added in chunk order, so the fit does not depend on the thread count (the
+/// graph model's score fit has up to a million examples).
 pub fn fit_logistic<const N: usize>(examples: &[([f32; N], bool, f32)]) -> Option<Vec<f32>> {
     if !(examples.iter().any(|e| e.1) && examples.iter().any(|e| !e.1)) {
         return None;
@@ -70,44 +73,68 @@ pub fn fit_logistic<const N: usize>(examples: &[([f32; N], bool, f32)]) -> Optio
     let n = N + 1;
     let total: f64 = examples.iter().map(|e| f64::from(e.2)).sum();
     let ridge = 1e-6 * total;
-    let features =
-        |f: &[f32; N]| -> Vec<f64> { f.iter().map(|&v| f64::from(v)).chain([1.0]).collect() };
+    // The linear predictor; the last coefficient is the intercept.
+    let predictor = |w: &[f64], f: &[f32; N]| -> f64 {
+        f.iter().zip(w).map(|(&v, a)| a * f64::from(v)).sum::<f64>() + w[N]
+    };
     // The penalised log-loss, for the step-halving line search that keeps Newton stable on
     // nearly separable data.
     let loss = |w: &[f64]| -> f64 {
-        let mut l: f64 = ridge * w[..N].iter().map(|v| v * v).sum::<f64>() / 2.0;
-        for (f, label, weight) in examples {
-            let z: f64 = w.iter().zip(features(f)).map(|(a, b)| a * b).sum();
-            let softplus = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
-            l += f64::from(*weight) * if *label { softplus(-z) } else { softplus(z) };
-        }
-        l
+        let data: f64 = sum_chunks(examples, |chunk| {
+            chunk
+                .iter()
+                .map(|(f, label, weight)| {
+                    let z = predictor(w, f);
+                    let softplus = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+                    f64::from(*weight) * if *label { softplus(-z) } else { softplus(z) }
+                })
+                .sum::<f64>()
+        });
+        ridge * w[..N].iter().map(|v| v * v).sum::<f64>() / 2.0 + data
     };
     let mut w = vec![0f64; n];
     w[0] = 1.0;
     let mut current = loss(&w);
     for _ in 0..50 {
-        let mut grad: Vec<f64> = (0..n)
-            .map(|i| if i < N { ridge * w[i] } else { 0.0 })
-            .collect();
-        let mut hess = vec![vec![0f64; n]; n];
-        for (i, row) in hess.iter_mut().enumerate() {
-            row[i] = if i < N { ridge } else { 1e-9 };
-        }
-        for (f, label, weight) in examples {
-            let x = features(f);
-            let z: f64 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
-            let p = 1.0 / (1.0 + (-z).exp());
-            let weight = f64::from(*weight);
-            let r = weight * (p - if *label { 1.0 } else { 0.0 });
-            let c = weight * p * (1.0 - p);
-            for i in 0..n {
-                grad[i] += r * x[i];
-                for j in 0..n {
-                    hess[i][j] += c * x[i] * x[j];
+        // The gradient (first n) and Hessian (row-major n × n after it) of the data term.
+        let sums: Vec<f64> = sum_chunks(examples, |chunk| {
+            let mut acc = vec![0f64; n + n * n];
+            let (grad, hess) = acc.split_at_mut(n);
+            let mut x = vec![1f64; n];
+            for (f, label, weight) in chunk {
+                for (xi, &v) in x.iter_mut().zip(f) {
+                    *xi = f64::from(v);
+                }
+                let p = 1.0 / (1.0 + (-predictor(&w, f)).exp());
+                let weight = f64::from(*weight);
+                let r = weight * (p - if *label { 1.0 } else { 0.0 });
+                let c = weight * p * (1.0 - p);
+                for i in 0..n {
+                    grad[i] += r * x[i];
+                    for j in 0..n {
+                        hess[i * n + j] += c * x[i] * x[j];
+                    }
                 }
             }
-        }
+            acc
+        });
+        let grad: Vec<f64> = (0..n)
+            .map(|i| sums[i] + if i < N { ridge * w[i] } else { 0.0 })
+            .collect();
+        let hess: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| {
+                        let diagonal = match (i == j, i < N) {
+                            (false, _) => 0.0,
+                            (true, true) => ridge,
+                            (true, false) => 1e-9,
+                        };
+                        sums[n + i * n + j] + diagonal
+                    })
+                    .collect()
+            })
+            .collect();
         let step = solve(hess, grad)?;
         let mut t = 1.0;
         let next = loop {
@@ -125,6 +152,36 @@ pub fn fit_logistic<const N: usize>(examples: &[([f32; N], bool, f32)]) -> Optio
         }
     }
     Some(w.into_iter().map(|v| v as f32).collect())
+}
+
+/// `part` of fixed chunks of `examples`, computed in parallel and added in chunk order.
+fn sum_chunks<E: Sync, S: Summable + Send>(examples: &[E], part: impl Fn(&[E]) -> S + Sync) -> S {
+    const CHUNK: usize = 16_384;
+    let parts: Vec<S> = examples.par_chunks(CHUNK).map(&part).collect();
+    parts
+        .into_iter()
+        .reduce(S::add)
+        .expect("at least one example")
+}
+
+/// A partial sum of [`sum_chunks`].
+trait Summable {
+    fn add(self, other: Self) -> Self;
+}
+
+impl Summable for f64 {
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+}
+
+impl Summable for Vec<f64> {
+    fn add(mut self, other: Self) -> Self {
+        for (a, b) in self.iter_mut().zip(other) {
+            *a += b;
+        }
+        self
+    }
 }
 
 /// Solves `a · x = b` by Gaussian elimination with partial pivoting; `None` when singular.
