@@ -591,8 +591,10 @@ pub fn recommend_all(
             .par_chunks(64)
             .map(|sellers| rec.lists_of(sellers))
             .collect::<Result<_>>()?;
+        if let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) {
+            batch.clear_recommendations(first, last);
+        }
         for (&seller, computed) in chunk.iter().zip(lists.into_iter().flatten()) {
-            batch.clear_recommendations(seller);
             for c in computed {
                 summary.lists += 1;
                 summary.items += c.list.items.len() as u64;

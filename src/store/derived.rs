@@ -331,11 +331,19 @@ impl<'a> StageBatch<'a> {
         );
     }
 
-    /// Removes all of a seller's lists (before writing a fresh set).
-    pub fn clear_recommendations(&mut self, seller: Id) {
+    /// Removes all lists of the sellers `first..=last` (before writing a fresh set): one
+    /// range deletion for a whole chunk of sellers, as one per seller left tens of thousands
+    /// of range tombstones that every later write, read and flush of the family had to sort
+    /// through.
+    pub fn clear_recommendations(&mut self, first: Id, last: Id) {
         let cf = self.store.cf(Cf::Recommendations);
+        let end = match last.checked_add(1) {
+            Some(next) => keys::id(next).to_vec(),
+            // Past the last possible id: every key starting with it is less than this one.
+            None => vec![0xff; keys::id(last).len() + 1],
+        };
         self.batch
-            .delete_range_cf(cf, keys::id(seller), keys::id(seller + 1));
+            .delete_range_cf(cf, keys::id(first).to_vec(), end);
     }
 
     /// Makes an index generation the one recommendations read.
