@@ -77,7 +77,8 @@ impl ExactIndex {
     /// [`ExactIndex::nearest_above`] for many queries at once, each of unit length already,
     /// with its own `k`. The similarities are matrix products of the queries and a block of
     /// items at a time: a blocked product keeps both in cache and uses the machine's widest
-    /// vector instructions, which a dot product per pair does not: magazines `recommend` 1.4× faster.
+    /// vector instructions, which a dot product per pair does not (magazines `recommend`
+    /// 1.4× faster).
     pub fn nearest_above_many(
         &self,
         category: Option<&str>,

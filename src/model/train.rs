@@ -812,6 +812,63 @@ fn link_scale(recalls: impl Fn(f32) -> Vec<f64>) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::copurchase::Rule;
+    use crate::model::graph::Adjacency;
+
+    #[test]
+    fn inference_of_some_nodes_equals_their_rows_of_inference_of_all() {
+        // 30 sellers and 40 products with pseudo-random listings and co-purchases.
+        let (sellers, products) = (30u32, 40u32);
+        let mut state = 11u64;
+        let mut next = |n: u32| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % u64::from(n)) as u32
+        };
+        let mut listing: Vec<(u32, u32)> =
+            (0..120).map(|_| (next(sellers), next(products))).collect();
+        listing.sort_unstable();
+        listing.dedup();
+        let mut by_product: Vec<(u32, u32)> = listing.iter().map(|&(s, p)| (p, s)).collect();
+        let mut pairs: Vec<(u32, u32)> = (0..60)
+            .map(|_| (next(products), next(products)))
+            .filter(|(a, b)| a != b)
+            .flat_map(|(a, b)| [(a, b), (b, a)])
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let graph = Graph {
+            sellers,
+            products,
+            lists: Adjacency::from_pairs(sellers as usize, &mut listing),
+            listed_by: Adjacency::from_pairs(products as usize, &mut by_product),
+            copurchase: std::sync::Arc::new(Adjacency::from_pairs(products as usize, &mut pairs)),
+            views: vec![1.0; products as usize],
+            high_demand: vec![false; products as usize],
+            rule: Rule::default(),
+        };
+        let cfg = ModelConfig::default();
+        let params = initial_params(&cfg, 8);
+        let base = Array2::from_shape_fn((graph.nodes(), 8), |(i, j)| {
+            ((i * 7 + j * 3) % 11) as f32 / 11.0 - 0.4
+        });
+        let inputs = |ids: &[u32]| gather_rows(&base, ids);
+        let all = infer(&graph, &cfg, &params, &inputs, None);
+        let targets = [2, 5, 17, 31, 44, 69];
+        let some = infer(&graph, &cfg, &params, &inputs, Some(&targets));
+        for node in 0..graph.nodes() {
+            let (a, b) = (all.rows.row(node), some.rows.row(node));
+            if targets.contains(&(node as u32)) {
+                assert!(a.iter().any(|&x| x != 0.0), "node {node} has an output");
+                for (x, y) in a.iter().zip(b) {
+                    assert!((x - y).abs() < 1e-6, "node {node}: {a} vs {b}");
+                }
+            } else {
+                assert!(b.iter().all(|&x| x == 0.0), "node {node} was not asked for");
+            }
+        }
+    }
 
     #[test]
     fn a_fine_tuning_keeps_new_edges_and_each_round_replays_its_own_share() {
