@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use super::vector::{BestK, check_dims, unit};
+use super::vector::{BestK, check_dims, dot, unit};
 use super::{Ann, IndexError};
 
 /// Exact nearest neighbours by cosine similarity. Vectors are normalised once at
@@ -88,6 +88,8 @@ impl ExactIndex {
     ) -> Result<Vec<Vec<(u32, f32)>>, IndexError> {
         /// Items per block: a block of similarities for 64 queries stays within 2 MB.
         const BLOCK: usize = 8_192;
+        /// Queries from which one matrix product beats a dot product per pair.
+        const MATRIX_FROM: usize = 8;
         assert_eq!(queries.len(), ks.len(), "one k per query");
         let rows = self.rows(category)?;
         let mut q = Array2::zeros((queries.len(), self.dims));
@@ -104,7 +106,18 @@ impl ExactIndex {
                 &self.units[start * self.dims..end * self.dims],
             )
             .expect("rows of dims values");
-            let similarities = q.dot(&items.t());
+            let similarities = if queries.len() >= MATRIX_FROM {
+                q.dot(&items.t())
+            } else {
+                // A matrix product packs the whole block on every call: for a query or two (eval,
+                // a single seller) it costs more than a dot product per item.
+                Array2::from_shape_fn((queries.len(), end - start), |(i, j)| {
+                    dot(
+                        queries[i],
+                        items.row(j).as_slice().expect("contiguous rows"),
+                    )
+                })
+            };
             for (row, best) in similarities.rows().into_iter().zip(&mut best) {
                 for (offset, &similarity) in row.iter().enumerate() {
                     let similarity = similarity.clamp(-1.0, 1.0);

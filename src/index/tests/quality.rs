@@ -90,42 +90,45 @@ fn nearest_above_many_equals_a_brute_force_scan_per_query() {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter().map(|x| x / norm).collect::<Vec<f32>>()
     };
-    let queries: Vec<Vec<f32>> = planted.queries(12).iter().map(|q| unit(q)).collect();
-    let query_refs: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
-    let ks: Vec<usize> = (0..queries.len()).map(|i| [0, 1, 10, 100][i % 4]).collect();
+    let all_queries: Vec<Vec<f32>> = planted.queries(12).iter().map(|q| unit(q)).collect();
     let category = planted.items[0].1.clone();
-    for scope in [None, Some(category.as_str())] {
-        for min in [f32::NEG_INFINITY, 0.2] {
-            let found = exact
-                .nearest_above_many(scope, &query_refs, &ks, min)
-                .unwrap();
-            for ((query, &k), found) in queries.iter().zip(&ks).zip(&found) {
-                let mut truth: Vec<(u32, f32)> = planted
-                    .items
-                    .iter()
-                    .filter(|(_, c, _)| scope.is_none_or(|s| s == c))
-                    .map(|(id, _, v)| {
-                        let cos: f32 = unit(v).iter().zip(query).map(|(a, b)| a * b).sum();
-                        (*id, cos)
-                    })
-                    .filter(|&(_, cos)| cos >= min)
-                    .collect();
-                truth.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                truth.truncate(k);
-                assert_eq!(found.len(), truth.len(), "k={k}, min={min}");
-                // Position by position the same similarity, and each item found has the
-                // similarity it claims (so only near-ties can swap places).
-                for (&(item, similarity), &(_, expected)) in found.iter().zip(&truth) {
-                    assert!(
-                        (similarity - expected).abs() < 1e-5,
-                        "{similarity} vs {expected}"
-                    );
-                    let (_, _, v) = &planted.items.iter().find(|(i, _, _)| *i == item).unwrap();
-                    let own: f32 = unit(v).iter().zip(query).map(|(a, b)| a * b).sum();
-                    assert!(
-                        (similarity - own).abs() < 1e-5,
-                        "{item}: {similarity} vs {own}"
-                    );
+    // Three queries take the dot-product path, twelve the matrix product.
+    for queries in [&all_queries[..3], &all_queries[..]] {
+        let query_refs: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
+        let ks: Vec<usize> = (0..queries.len()).map(|i| [0, 1, 10, 100][i % 4]).collect();
+        for scope in [None, Some(category.as_str())] {
+            for min in [f32::NEG_INFINITY, 0.2] {
+                let found = exact
+                    .nearest_above_many(scope, &query_refs, &ks, min)
+                    .unwrap();
+                for ((query, &k), found) in queries.iter().zip(&ks).zip(&found) {
+                    let mut truth: Vec<(u32, f32)> = planted
+                        .items
+                        .iter()
+                        .filter(|(_, c, _)| scope.is_none_or(|s| s == c))
+                        .map(|(id, _, v)| {
+                            let cos: f32 = unit(v).iter().zip(query).map(|(a, b)| a * b).sum();
+                            (*id, cos)
+                        })
+                        .filter(|&(_, cos)| cos >= min)
+                        .collect();
+                    truth.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    truth.truncate(k);
+                    assert_eq!(found.len(), truth.len(), "k={k}, min={min}");
+                    // Position by position the same similarity, and each item found has the
+                    // similarity it claims (so only near-ties can swap places).
+                    for (&(item, similarity), &(_, expected)) in found.iter().zip(&truth) {
+                        assert!(
+                            (similarity - expected).abs() < 1e-5,
+                            "{similarity} vs {expected}"
+                        );
+                        let (_, _, v) = &planted.items.iter().find(|(i, _, _)| *i == item).unwrap();
+                        let own: f32 = unit(v).iter().zip(query).map(|(a, b)| a * b).sum();
+                        assert!(
+                            (similarity - own).abs() < 1e-5,
+                            "{item}: {similarity} vs {own}"
+                        );
+                    }
                 }
             }
         }
