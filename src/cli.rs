@@ -543,9 +543,15 @@ pub struct ModelArgs {
     #[arg(long)]
     copurchase_threshold: Option<u64>,
     /// Co-purchase partners kept per product: the strongest (highest counts; ties broken by
-    /// a hash of the pair), 0 = all. Bounds the two-step link walk, in training and serving.
+    /// a hash of the pair), 0 = all. Bounds the encoder's neighbourhoods and, on a large
+    /// relation (see --links-uncapped-up-to), the two-step link walk in training and serving.
     #[arg(long, default_value_t = GraphOptions::default().copurchase_cap)]
     copurchase_cap: u32,
+    /// Directed co-purchase pairs up to which the score's link features walk every pair,
+    /// ignoring --copurchase-cap (the cap drops pairs, at random when they carry no counts;
+    /// above this size it bounds the serving cost).
+    #[arg(long, default_value_t = GraphOptions::default().links_uncapped_up_to)]
+    links_uncapped_up_to: usize,
     /// Share of scored products whose listing edges are hidden in training (simulated cold).
     #[arg(long, default_value_t = ModelConfig::default().cold_share)]
     cold_share: f32,
@@ -598,6 +604,7 @@ impl ModelArgs {
             graph: GraphOptions {
                 copurchase_threshold: self.copurchase_threshold,
                 copurchase_cap: self.copurchase_cap,
+                links_uncapped_up_to: self.links_uncapped_up_to,
                 copurchase,
                 auxiliary: self.aux == "on",
                 views_window,

@@ -4,7 +4,8 @@
 //! threshold, at most `cap` of them — the highest counts. `p ~ h` reads "h is one of p's
 //! partners"; with a cap it need not hold both ways. The features: the direct term
 //! `link₁(s, h) = Σ_{p listed by s} 1[p ~ h] / √(deg p · deg h)` and the two-step term
-//! `link₂(s, h) = Σ_q link₁(s, q) · 1[q ~ h] / deg q` (`deg` = number of partners). The graph
+//! `link₂(s, h) = Σ_q link₁(s, q) · 1[q ~ h] / √(deg q · deg h)` (`deg` = number of partners:
+//! both steps normalised alike, so a popular product is not favoured at the second). The graph
 //! model's score adds them, with weights fitted on validation products, to its cosine term;
 //! training computes them on the in-memory graph, recommend and eval from the store — one
 //! relation and one formula for all three.
@@ -25,6 +26,18 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The rule of the link features over a relation of `pairs` directed pairs at or above
+    /// the threshold: this one, without its cap when there are at most `uncapped_up_to`
+    /// pairs. The cap bounds the two-step walk on a large marketplace; on a small one it only
+    /// drops pairs — and without counts ("also bought" lists) it drops them at random,
+    /// cutting the popular products through which most two-step paths run.
+    pub fn for_links(&self, pairs: usize, uncapped_up_to: usize) -> Rule {
+        match pairs <= uncapped_up_to {
+            true => Rule { cap: 0, ..*self },
+            false => *self,
+        }
+    }
+
     /// The partners of `p` among its `(partner, count)` pairs, ascending: those at or above
     /// the threshold, and of them the `cap` with the highest counts. Equal counts are broken
     /// by a hash of the pair (the same from either side), not by id, so no product is
@@ -91,7 +104,7 @@ pub fn link_scores<'n>(
     mut kept_partners: impl FnMut(Id) -> Result<&'n [Id]>,
     keep: impl Fn(Id) -> bool,
 ) -> Result<Links> {
-    let (direct, degree) = direct_links(listed, &mut partners)?;
+    let (direct, mut degree) = direct_links(listed, &mut partners)?;
     let mut links: Links = direct
         .iter()
         .filter(|&(&h, _)| keep(h))
@@ -101,9 +114,10 @@ pub fn link_scores<'n>(
     // Sum in id order so the floating-point result does not depend on hash order.
     firsts.sort_unstable_by_key(|&(q, _)| q);
     for (q, w) in firsts {
-        let step = w / degree[&q];
+        let step = w / degree[&q].sqrt();
         for &h in kept_partners(q)? {
-            links.entry(h).or_default()[1] += step;
+            let dh = degree_of(h, &mut degree, &mut partners)?;
+            links.entry(h).or_default()[1] += step / dh.sqrt();
         }
     }
     Ok(links)
@@ -119,13 +133,14 @@ pub fn link_scores_of<'n>(
     mut partnered_by: impl FnMut(Id) -> Result<&'n [Id]>,
     only: &[Id],
 ) -> Result<Links> {
-    let (direct, degree) = direct_links(listed, &mut partners)?;
+    let (direct, mut degree) = direct_links(listed, &mut partners)?;
     let mut links = Links::default();
     for &h in only {
         let mut two = 0f32;
+        let dh = degree_of(h, &mut degree, &mut partners)?;
         for &q in partnered_by(h)? {
             if let Some(&w) = direct.get(&q) {
-                two += w / degree[&q];
+                two += w / degree[&q].sqrt() / dh.sqrt();
             }
         }
         let one = direct.get(&h).copied().unwrap_or_default();
@@ -150,18 +165,25 @@ fn direct_links<'n>(
         }
         let dp = ps.len() as f32;
         for &h in ps {
-            let dh = match degree.get(&h) {
-                Some(&d) => d,
-                None => {
-                    let d = partners(h)?.len().max(1) as f32;
-                    degree.insert(h, d);
-                    d
-                }
-            };
+            let dh = degree_of(h, &mut degree, partners)?;
             *direct.entry(h).or_default() += 1.0 / (dp * dh).sqrt();
         }
     }
     Ok((direct, degree))
+}
+
+/// The degree (at least 1) of `h`, remembered in `degree`.
+fn degree_of<'n>(
+    h: Id,
+    degree: &mut HashMap<Id, f32>,
+    partners: &mut impl FnMut(Id) -> Result<&'n [Id]>,
+) -> Result<f32> {
+    if let Some(&d) = degree.get(&h) {
+        return Ok(d);
+    }
+    let d = partners(h)?.len().max(1) as f32;
+    degree.insert(h, d);
+    Ok(d)
 }
 
 /// Where partner lists come from.
@@ -268,8 +290,8 @@ impl<'a> Partners<'a> {
                 None => link_scores(listed.iter().copied(), of, of, keep),
             };
         }
-        // The listed products' partners, and theirs (for degrees and the second step), each
-        // read once.
+        // The listed products' partners, theirs (for degrees and the second step), and those
+        // of the second step's products that are kept (for their degrees), each read once.
         let mut fetched: HashMap<Id, Vec<Id>> = HashMap::default();
         let fetch = |p: Id, fetched: &mut HashMap<Id, Vec<Id>>| -> Result<()> {
             if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(p) {
@@ -277,10 +299,19 @@ impl<'a> Partners<'a> {
             }
             Ok(())
         };
+        let mut firsts = Vec::new();
         for &p in listed {
             fetch(p, &mut fetched)?;
             for h in fetched[&p].clone() {
                 fetch(h, &mut fetched)?;
+                firsts.push(h);
+            }
+        }
+        for q in firsts {
+            for h in fetched[&q].clone() {
+                if keep(h) {
+                    fetch(h, &mut fetched)?;
+                }
             }
         }
         let of = |p| partners_of(&fetched, p);
@@ -321,8 +352,10 @@ mod tests {
         let one = 1.0 / (2f32 * 2.0).sqrt() + 1.0 / (1f32 * 2.0).sqrt();
         let two = 1.0 / (2f32 * 1.0).sqrt();
         assert!(close(s[&1][0], one) && close(s[&2][0], two));
-        // Two steps: through 1 (deg 2) to 0 and 3, through 2 (deg 1) to 0.
-        assert!(close(s[&0][1], one / 2.0 + two) && close(s[&3][1], one / 2.0));
+        // Two steps: through 1 (deg 2) to 0 (deg 2) and 3 (deg 1), through 2 (deg 1) to 0.
+        let via = |w: f32, dq: f32, dh: f32| w / (dq * dh).sqrt();
+        assert!(close(s[&0][1], via(one, 2.0, 2.0) + via(two, 1.0, 2.0)));
+        assert!(close(s[&3][1], via(one, 2.0, 1.0)));
         assert!(close(s[&0][0], 0.0) && close(s[&1][1], 0.0));
     }
 
@@ -407,6 +440,9 @@ mod tests {
         }
         .partners(0, pairs);
         assert_eq!(all, [2, 3, 4, 5, 6]);
+        // The link features lift the cap on a relation of at most the given size only.
+        assert_eq!(rule.for_links(10, 10).cap, 0);
+        assert_eq!(rule.for_links(11, 10), rule);
     }
 
     #[test]

@@ -70,6 +70,10 @@ impl Adjacency {
 /// The default of [`GraphOptions::copurchase_cap`] (see the README for how it was chosen).
 pub const DEFAULT_COPURCHASE_CAP: u32 = 50;
 
+/// The default of [`GraphOptions::links_uncapped_up_to`]: both real datasets' relations
+/// (11 k and 0.4 M directed pairs) are walked whole, the reference size's (12.7 M) capped.
+pub const DEFAULT_LINKS_UNCAPPED_UP_TO: usize = 1_000_000;
+
 /// Which products and edges the graph keeps.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GraphOptions {
@@ -79,6 +83,9 @@ pub struct GraphOptions {
     pub copurchase_threshold: Option<u64>,
     /// Co-purchase partners kept per product, the strongest first (0: all).
     pub copurchase_cap: u32,
+    /// Directed co-purchase pairs up to which the score's link features ignore the cap
+    /// ([`Rule::for_links`]); the encoder always keeps it.
+    pub links_uncapped_up_to: usize,
     /// Keep the co-purchase relation.
     pub copurchase: bool,
     /// Keep auxiliary products (neither listed nor high-demand) as co-purchase neighbours.
@@ -92,6 +99,7 @@ impl Default for GraphOptions {
         GraphOptions {
             copurchase_threshold: None,
             copurchase_cap: DEFAULT_COPURCHASE_CAP,
+            links_uncapped_up_to: DEFAULT_LINKS_UNCAPPED_UP_TO,
             copurchase: true,
             auxiliary: true,
             views_window: 2,
@@ -117,7 +125,11 @@ pub struct Graph {
     pub views: Vec<f32>,
     /// Whether a product is on the current high-demand list.
     pub high_demand: Vec<bool>,
-    /// The co-purchase rule in effect.
+    /// The relation the score's link features walk: `copurchase` itself, or — on a relation
+    /// small enough to walk whole — the same pairs without the cap
+    /// ([`Rule::for_links`]).
+    pub links: Arc<Adjacency>,
+    /// The rule of `links`.
     pub rule: Rule,
 }
 
@@ -155,8 +167,17 @@ impl Graph {
         };
         let kept = |p: Id| opts.auxiliary || high_demand[p as usize] || listed_by.degree(p) > 0;
         pairs.retain(|&(a, b, c)| c >= rule.threshold && kept(a) && kept(b));
+        let link_rule = rule.for_links(pairs.len(), opts.links_uncapped_up_to);
+        let links = match link_rule == rule {
+            true => None,
+            false => Some(link_rule.relation(pairs.clone())),
+        };
         let mut edges = rule.relation(pairs);
         let copurchase = Arc::new(Adjacency::from_pairs(products as usize, &mut edges));
+        let links = match links {
+            Some(mut edges) => Arc::new(Adjacency::from_pairs(products as usize, &mut edges)),
+            None => Arc::clone(&copurchase),
+        };
 
         let latest = store.next_drop_seq()?.saturating_sub(1);
         let first = latest.saturating_sub(opts.views_window.max(1) - 1).max(1);
@@ -174,7 +195,8 @@ impl Graph {
             copurchase,
             views,
             high_demand,
-            rule,
+            links,
+            rule: link_rule,
         })
     }
 
@@ -247,7 +269,7 @@ impl Graph {
     /// partner of, ascending (the others' lists are empty).
     pub fn partnered_by(&self, wanted: impl Fn(Id) -> bool) -> Adjacency {
         let mut pairs: Vec<(u32, u32)> = (0..self.products)
-            .flat_map(|q| self.copurchase.neighbours(q).iter().map(move |&h| (h, q)))
+            .flat_map(|q| self.links.neighbours(q).iter().map(move |&h| (h, q)))
             .filter(|&(h, _)| wanted(h))
             .collect();
         Adjacency::from_pairs(self.products as usize, &mut pairs)

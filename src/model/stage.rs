@@ -415,7 +415,7 @@ pub fn train(
             batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
             // The relation the link features were fitted on serves them too.
             if ns == Namespace::Product {
-                let partners = graph.copurchase.neighbours(id);
+                let partners = graph.links.neighbours(id);
                 if !partners.is_empty() {
                     batch.put_partners(generation, id, partners);
                 }

@@ -354,9 +354,9 @@ impl<'g> Trainer<'g> {
     /// [`crate::copurchase`]) on held-out products, as the cold split evaluates: `held` are
     /// the listing edges removed from the training graph, so their products are cold there.
     /// Each seller with held edges ranks all held products; the weights come from a weighted
-    /// logistic regression, then the link weights are rescaled to maximise Recall@20 of that
-    /// ranking and the combined logit recalibrated. `[α, w₁, w₂, β]`, or `None` without held
-    /// edges.
+    /// logistic regression, then the link weights are rescaled to maximise the recall at the
+    /// top of that ranking ([`top_share`]) and the combined logit recalibrated. `[α, w₁, w₂,
+    /// β]`, or `None` without held edges.
     pub fn fit_score(&self, held: &[(Id, Id)]) -> Option<Vec<f32>> {
         /// Sellers whose rankings fit the score (enough for four numbers).
         const SELLERS: usize = 5_000;
@@ -389,7 +389,7 @@ impl<'g> Trainer<'g> {
                 // A graph without the co-purchase relation has no links: their weights fit to 0.
                 let links = copurchase::link_scores_of(
                     g.lists.neighbours(*s).iter().copied(),
-                    |q| Ok(g.copurchase.neighbours(q)),
+                    |q| Ok(g.links.neighbours(q)),
                     |h| Ok(partnered_by.neighbours(h)),
                     &products,
                 )
@@ -426,7 +426,8 @@ impl<'g> Trainer<'g> {
         }
         let w = calibrate::fit_logistic(&examples)?;
         let logit = |f: &[f32; 3], scale: f32| w[0] * f[0] + scale * (w[1] * f[1] + w[2] * f[2]);
-        // Each seller's Recall@20 under the link weights scaled by `scale`.
+        let top = top_share(products.len(), g.high_demand.iter().filter(|&&h| h).count());
+        // Each seller's recall in the top `top` under the link weights scaled by `scale`.
         let recalls = |scale: f32| -> Vec<f64> {
             rows.iter()
                 .map(|ranking| {
@@ -434,7 +435,7 @@ impl<'g> Trainer<'g> {
                         ranking.iter().map(|(f, y)| (logit(f, scale), *y)).collect();
                     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
                     let pos = ranking.iter().filter(|r| r.1).count().max(1);
-                    let hits = scored.iter().take(20).filter(|r| r.1).count();
+                    let hits = scored.iter().take(top).filter(|r| r.1).count();
                     hits as f64 / pos as f64
                 })
                 .collect()
@@ -768,8 +769,20 @@ pub fn infer(
     }
 }
 
+/// How much of a ranking of `validation` products stands for a list of 20 among
+/// `candidates`: the same share, ⌈20 · validation / candidates⌉, between 1 and 20 (20 without
+/// candidates). Recall@20 among a few dozen validation products judges the top fifth of the
+/// ranking, where every scale of the link weights does alike; a seller is shown 20 of hundreds
+/// or thousands of candidates.
+fn top_share(validation: usize, candidates: usize) -> usize {
+    match candidates {
+        0 => 20,
+        c => (20 * validation).div_ceil(c).clamp(1, 20),
+    }
+}
+
 /// The scale of the fitted link weights that ranks the validation products best: the
-/// likelihood fit (scale 1) unless another scale's mean Recall@20 beats it by more than two
+/// likelihood fit (scale 1) unless another scale's mean recall at the top (see [`top_share`]) beats it by more than two
 /// standard errors of the per-seller differences. With a few dozen validation products (a
 /// small marketplace) the plain maximum flips on noise: on the magazines cold split it chose
 /// 0 — no link terms — for a 0.3 % edge in one seed and the largest scale in another.
@@ -798,7 +811,7 @@ fn link_scale(recalls: impl Fn(f32) -> Vec<f64>) -> f32 {
             scale,
             gain = mean,
             clear,
-            "score fit: Recall@20 against the likelihood fit"
+            "score fit: recall at the top against the likelihood fit"
         );
     }
     tracing::info!(
@@ -814,6 +827,17 @@ mod tests {
     use super::*;
     use crate::copurchase::Rule;
     use crate::model::graph::Adjacency;
+
+    #[test]
+    fn the_score_fit_judges_the_share_of_the_validation_ranking_a_seller_sees() {
+        // 20 of 202 candidates: the top 9 of 90 validation products.
+        assert_eq!(top_share(90, 202), 9);
+        // At least one, at most 20 (more validation products than candidates).
+        assert_eq!(top_share(2_000, 100_000), 1);
+        assert_eq!(top_share(500, 100), 20);
+        // No candidate list: Recall@20.
+        assert_eq!(top_share(90, 0), 20);
+    }
 
     #[test]
     fn inference_of_some_nodes_equals_their_rows_of_inference_of_all() {
@@ -838,12 +862,14 @@ mod tests {
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
+        let copurchase = std::sync::Arc::new(Adjacency::from_pairs(products as usize, &mut pairs));
         let graph = Graph {
             sellers,
             products,
             lists: Adjacency::from_pairs(sellers as usize, &mut listing),
             listed_by: Adjacency::from_pairs(products as usize, &mut by_product),
-            copurchase: std::sync::Arc::new(Adjacency::from_pairs(products as usize, &mut pairs)),
+            links: std::sync::Arc::clone(&copurchase),
+            copurchase,
             views: vec![1.0; products as usize],
             high_demand: vec![false; products as usize],
             rule: Rule::default(),

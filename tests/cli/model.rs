@@ -241,7 +241,9 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
     let tmp = tempfile::tempdir().unwrap();
     let db = featurized(tmp.path(), "db");
     let d = db.to_str().unwrap();
-    train(&db, &["--epochs", "2", "--copurchase-cap", "2"]);
+    // The sample's relation is small: the link features walk it whole unless told otherwise.
+    let capped = ["--copurchase-cap", "2", "--links-uncapped-up-to", "0"];
+    train(&db, &[&["--epochs", "2"][..], &capped].concat());
     // The sample's pairs carry counts, so the threshold is 2.
     let counts = partner_counts(&dump(&db), 2, 1);
     assert!(
@@ -272,7 +274,8 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
     drop(store);
 
     // A new generation replaces the old one's lists.
-    train(&db, &["--epochs", "2", "--copurchase-cap", "3", "--full"]);
+    let capped = ["--copurchase-cap", "3", "--links-uncapped-up-to", "0"];
+    train(&db, &[&["--epochs", "2", "--full"][..], &capped].concat());
     let dump = dump(&db);
     assert!(
         !dump.contains("partners model 1 "),
@@ -283,4 +286,13 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
         counts.iter().all(|&(_, all, kept)| kept == all.min(3)),
         "{counts:?}"
     );
+
+    // By default a relation this small keeps every pair for the link features.
+    train(&db, &["--epochs", "2", "--copurchase-cap", "2", "--full"]);
+    let counts = partner_counts(&crate::util::dump(&db), 2, 3);
+    assert!(
+        counts.iter().all(|&(_, all, kept)| kept == all),
+        "{counts:?}"
+    );
+    assert!(counts.iter().any(|&(_, all, _)| all > 2));
 }
