@@ -94,17 +94,19 @@ fn pair_hash(a: Id, b: Id) -> u64 {
 /// `[link₁, link₂]` per linked product.
 pub type Links = HashMap<Id, [f32; 2]>;
 
-/// The link features of a seller listing `listed`, given each product's partners, for the
-/// products `keep` accepts. `kept_partners(q)` is `partners(q)` filtered by `keep` (or all of
-/// them, when `keep` takes all): the second step walks those lists only, since on a dense
-/// graph the two-step neighbourhood is millions of products and few of them are candidates.
+/// The link features of a seller listing `listed`, given each product's partners and degree
+/// (its number of partners, at least 1), for the products `keep` accepts. `kept_partners(q)`
+/// is `partners(q)` filtered by `keep` (or all of them, when `keep` takes all): the second
+/// step walks those lists only, since on a dense graph the two-step neighbourhood is millions
+/// of products and few of them are candidates.
 pub fn link_scores<'n>(
     listed: impl IntoIterator<Item = Id>,
     mut partners: impl FnMut(Id) -> Result<&'n [Id]>,
     mut kept_partners: impl FnMut(Id) -> Result<&'n [Id]>,
     keep: impl Fn(Id) -> bool,
+    degree: impl Fn(Id) -> f32,
 ) -> Result<Links> {
-    let (direct, mut degree) = direct_links(listed, &mut partners)?;
+    let direct = direct_links(listed, &mut partners, &degree)?;
     let mut links: Links = direct
         .iter()
         .filter(|&(&h, _)| keep(h))
@@ -114,11 +116,14 @@ pub fn link_scores<'n>(
     // Sum in id order so the floating-point result does not depend on hash order.
     firsts.sort_unstable_by_key(|&(q, _)| q);
     for (q, w) in firsts {
-        let step = w / degree[&q].sqrt();
+        let step = w / degree(q).sqrt();
         for &h in kept_partners(q)? {
-            let dh = degree_of(h, &mut degree, &mut partners)?;
-            links.entry(h).or_default()[1] += step / dh.sqrt();
+            links.entry(h).or_default()[1] += step;
         }
+    }
+    // deg h is common to every path into h: one lookup per product, not per path.
+    for (&h, l) in links.iter_mut() {
+        l[1] /= degree(h).sqrt();
     }
     Ok(links)
 }
@@ -131,18 +136,19 @@ pub fn link_scores_of<'n>(
     listed: impl IntoIterator<Item = Id>,
     mut partners: impl FnMut(Id) -> Result<&'n [Id]>,
     mut partnered_by: impl FnMut(Id) -> Result<&'n [Id]>,
+    degree: impl Fn(Id) -> f32,
     only: &[Id],
 ) -> Result<Links> {
-    let (direct, mut degree) = direct_links(listed, &mut partners)?;
+    let direct = direct_links(listed, &mut partners, &degree)?;
     let mut links = Links::default();
     for &h in only {
         let mut two = 0f32;
-        let dh = degree_of(h, &mut degree, &mut partners)?;
         for &q in partnered_by(h)? {
             if let Some(&w) = direct.get(&q) {
-                two += w / degree[&q].sqrt() / dh.sqrt();
+                two += w / degree(q).sqrt();
             }
         }
+        two /= degree(h).sqrt();
         let one = direct.get(&h).copied().unwrap_or_default();
         if one != 0.0 || two != 0.0 {
             links.insert(h, [one, two]);
@@ -151,13 +157,13 @@ pub fn link_scores_of<'n>(
     Ok(links)
 }
 
-/// link₁ of every product one step from `listed`, and the degree (at least 1) of each.
+/// link₁ of every product one step from `listed`.
 fn direct_links<'n>(
     listed: impl IntoIterator<Item = Id>,
     partners: &mut impl FnMut(Id) -> Result<&'n [Id]>,
-) -> Result<(HashMap<Id, f32>, HashMap<Id, f32>)> {
+    degree: impl Fn(Id) -> f32,
+) -> Result<HashMap<Id, f32>> {
     let mut direct: HashMap<Id, f32> = HashMap::default();
-    let mut degree: HashMap<Id, f32> = HashMap::default();
     for p in listed {
         let ps = partners(p)?;
         if ps.is_empty() {
@@ -165,25 +171,15 @@ fn direct_links<'n>(
         }
         let dp = ps.len() as f32;
         for &h in ps {
-            let dh = degree_of(h, &mut degree, partners)?;
-            *direct.entry(h).or_default() += 1.0 / (dp * dh).sqrt();
+            *direct.entry(h).or_default() += 1.0 / (dp * degree(h)).sqrt();
         }
     }
-    Ok((direct, degree))
+    Ok(direct)
 }
 
-/// The degree (at least 1) of `h`, remembered in `degree`.
-fn degree_of<'n>(
-    h: Id,
-    degree: &mut HashMap<Id, f32>,
-    partners: &mut impl FnMut(Id) -> Result<&'n [Id]>,
-) -> Result<f32> {
-    if let Some(&d) = degree.get(&h) {
-        return Ok(d);
-    }
-    let d = partners(h)?.len().max(1) as f32;
-    degree.insert(h, d);
-    Ok(d)
+/// The degree (at least 1) of a product whose partners `list` gives (`None`: none).
+pub fn degree_of(list: Option<&Vec<Id>>) -> f32 {
+    list.map_or(1, |ps| ps.len().max(1)) as f32
 }
 
 /// Where partner lists come from.
@@ -206,6 +202,9 @@ pub struct Partners<'a> {
     wanted: Option<Vec<bool>>,
     /// With `wanted` and everything loaded: each product's wanted partners.
     wanted_partners: HashMap<Id, Vec<Id>>,
+    /// With everything loaded: each product's degree, by id (a dense table: the second step
+    /// looks up every product it reaches).
+    degrees: Vec<f32>,
 }
 
 impl<'a> Partners<'a> {
@@ -217,6 +216,7 @@ impl<'a> Partners<'a> {
             loaded: None,
             wanted: None,
             wanted_partners: HashMap::default(),
+            degrees: Vec::new(),
         }
     }
 
@@ -261,12 +261,17 @@ impl<'a> Partners<'a> {
                 all.insert(p, ps);
             })?,
         }
+        let mut degrees = vec![1.0; all.keys().max().map_or(0, |&p| p as usize + 1)];
+        for (&p, ps) in &all {
+            degrees[p as usize] = degree_of(Some(ps));
+        }
         Ok(Partners {
             store,
             source,
             loaded: Some(all),
             wanted: None,
             wanted_partners: HashMap::default(),
+            degrees,
         })
     }
 
@@ -282,12 +287,13 @@ impl<'a> Partners<'a> {
         };
         if let Some(all) = &self.loaded {
             let of = |p| partners_of(all, p);
+            let degree = |p: Id| self.degrees.get(p as usize).copied().unwrap_or(1.0);
             return match self.wanted {
                 Some(_) => {
                     let kept = |p| partners_of(&self.wanted_partners, p);
-                    link_scores(listed.iter().copied(), of, kept, keep)
+                    link_scores(listed.iter().copied(), of, kept, keep, degree)
                 }
-                None => link_scores(listed.iter().copied(), of, of, keep),
+                None => link_scores(listed.iter().copied(), of, of, keep, degree),
             };
         }
         // The listed products' partners, theirs (for degrees and the second step), and those
@@ -315,15 +321,22 @@ impl<'a> Partners<'a> {
             }
         }
         let of = |p| partners_of(&fetched, p);
+        let degree = |p: Id| degree_of(fetched.get(&p));
         if self.wanted.is_none() {
-            return link_scores(listed.iter().copied(), of, of, keep);
+            return link_scores(listed.iter().copied(), of, of, keep, degree);
         }
         // Read lazily for one seller: the filter is cheap next to the reads.
         let kept: HashMap<Id, Vec<Id>> = fetched
             .iter()
             .map(|(&q, ps)| (q, ps.iter().copied().filter(|&h| keep(h)).collect()))
             .collect();
-        link_scores(listed.iter().copied(), of, |p| partners_of(&kept, p), keep)
+        link_scores(
+            listed.iter().copied(),
+            of,
+            |p| partners_of(&kept, p),
+            keep,
+            degree,
+        )
     }
 
     fn read(&self, p: Id) -> Result<Vec<Id>> {
@@ -346,7 +359,8 @@ mod tests {
                 .into_iter()
                 .collect();
         let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
-        let s = link_scores([0, 3], of, of, |_| true).unwrap();
+        let degree = |p: Id| degree_of(adj.get(&p));
+        let s = link_scores([0, 3], of, of, |_| true, degree).unwrap();
         let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
         // Direct: h = 1 from 0 (deg 2) and 3 (deg 1), deg 1 = 2; h = 2 from 0.
         let one = 1.0 / (2f32 * 2.0).sqrt() + 1.0 / (1f32 * 2.0).sqrt();
@@ -394,17 +408,19 @@ mod tests {
             let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
             let of_rev = |p: Id| Ok(rev.get(&p).map_or(&[][..], Vec::as_slice));
             let listed = [3, 17, 42, 8];
-            let all = link_scores(listed, of, of, |_| true).unwrap();
+            let degree = |p: Id| degree_of(adj.get(&p));
+            let all = link_scores(listed, of, of, |_| true, degree).unwrap();
             let only: Vec<Id> = (0..60).filter(|p| p % 3 == 0).collect();
             let expected: Links = all.into_iter().filter(|(h, _)| h % 3 == 0).collect();
             assert!(!expected.is_empty());
-            assert_eq!(link_scores_of(listed, of, of_rev, &only).unwrap(), expected);
+            let some = link_scores_of(listed, of, of_rev, degree, &only).unwrap();
+            assert_eq!(some, expected);
             let kept: HashMap<Id, Vec<Id>> = adj
                 .iter()
                 .map(|(&q, ps)| (q, ps.iter().copied().filter(|h| h % 3 == 0).collect()))
                 .collect();
             let kept_of = |p: Id| Ok(kept.get(&p).map_or(&[][..], Vec::as_slice));
-            let some = link_scores(listed, of, kept_of, |h| h % 3 == 0).unwrap();
+            let some = link_scores(listed, of, kept_of, |h| h % 3 == 0, degree).unwrap();
             assert_eq!(some, expected);
         }
     }

@@ -209,16 +209,21 @@ impl<'a> Recommender<'a> {
         if model.uses_links() && !store.has_partners(model.generation)? {
             return Err(RecommendError::NoPartners(model.generation));
         }
-        let partners = match (model.uses_links(), &candidates) {
-            (false, _) => None,
-            (true, Some(table)) => Some(Partners::load(store, source)?.only(table.keys().copied())),
-            (true, None) => Some(Partners::lazy(store, source)),
-        };
-        let high_demand = match store.high_demand_period()? {
-            Some(period) if partners.is_some() && !preload => {
+        let high_demand: Option<HashSet<Id>> = match store.high_demand_period()? {
+            Some(period) if model.uses_links() && !preload => {
                 Some(store.high_demand(period)?.into_iter().collect())
             }
             _ => None,
+        };
+        let partners = match (model.uses_links(), &candidates) {
+            (false, _) => None,
+            (true, Some(table)) => Some(Partners::load(store, source)?.only(table.keys().copied())),
+            // One seller's links, to the candidates only: the second step then reads no list
+            // of a product that cannot be recommended.
+            (true, None) => Some(match &high_demand {
+                Some(h) => Partners::lazy(store, source).only(h.iter().copied()),
+                None => Partners::lazy(store, source),
+            }),
         };
         let min_cosine = model
             .min_cosine(opts.threshold)

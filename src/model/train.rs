@@ -391,6 +391,7 @@ impl<'g> Trainer<'g> {
                     g.lists.neighbours(*s).iter().copied(),
                     |q| Ok(g.links.neighbours(q)),
                     |h| Ok(partnered_by.neighbours(h)),
+                    |p| g.links.degree(p).max(1) as f32,
                     &products,
                 )
                 .unwrap_or_default();
