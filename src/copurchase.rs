@@ -178,7 +178,7 @@ fn direct_links<'n>(
 }
 
 /// The degree (at least 1) of a product whose partners `list` gives (`None`: none).
-pub fn degree_of(list: Option<&Vec<Id>>) -> f32 {
+fn degree_of(list: Option<&Vec<Id>>) -> f32 {
     list.map_or(1, |ps| ps.len().max(1)) as f32
 }
 

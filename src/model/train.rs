@@ -427,7 +427,12 @@ impl<'g> Trainer<'g> {
         }
         let w = calibrate::fit_logistic(&examples)?;
         let logit = |f: &[f32; 3], scale: f32| w[0] * f[0] + scale * (w[1] * f[1] + w[2] * f[2]);
-        let top = top_share(products.len(), g.high_demand.iter().filter(|&&h| h).count());
+        // The products a recommendation can name: the high-demand list, or every product.
+        let candidates = match g.high_demand.iter().filter(|&&h| h).count() {
+            0 => g.products as usize,
+            n => n,
+        };
+        let top = top_share(products.len(), candidates);
         // Each seller's recall in the top `top` under the link weights scaled by `scale`.
         let recalls = |scale: f32| -> Vec<f64> {
             rows.iter()
@@ -771,22 +776,20 @@ pub fn infer(
 }
 
 /// How much of a ranking of `validation` products stands for a list of 20 among
-/// `candidates`: the same share, ⌈20 · validation / candidates⌉, between 1 and 20 (20 without
-/// candidates). Recall@20 among a few dozen validation products judges the top fifth of the
-/// ranking, where every scale of the link weights does alike; a seller is shown 20 of hundreds
-/// or thousands of candidates.
+/// `candidates`: the same share, ⌈20 · validation / candidates⌉, between 1 and 20. Recall@20
+/// among a few dozen validation products judges the top fifth of the ranking, where every
+/// scale of the link weights does alike; a seller is shown 20 of hundreds or thousands of
+/// candidates.
 fn top_share(validation: usize, candidates: usize) -> usize {
-    match candidates {
-        0 => 20,
-        c => (20 * validation).div_ceil(c).clamp(1, 20),
-    }
+    (20 * validation).div_ceil(candidates.max(1)).clamp(1, 20)
 }
 
 /// The scale of the fitted link weights that ranks the validation products best: the
-/// likelihood fit (scale 1) unless another scale's mean recall at the top (see [`top_share`]) beats it by more than two
-/// standard errors of the per-seller differences. With a few dozen validation products (a
-/// small marketplace) the plain maximum flips on noise: on the magazines cold split it chose
-/// 0 — no link terms — for a 0.3 % edge in one seed and the largest scale in another.
+/// likelihood fit (scale 1) unless another scale's mean recall at the top ([`top_share`])
+/// beats it by more than two standard errors of the per-seller differences. With a few dozen
+/// validation products (a small marketplace) the plain maximum flips on noise: on the
+/// magazines cold split it chose 0 — no link terms — for a 0.3 % edge in one seed and the
+/// largest scale in another.
 fn link_scale(recalls: impl Fn(f32) -> Vec<f64>) -> f32 {
     const SCALES: [f32; 7] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
     let base = recalls(1.0);
@@ -836,8 +839,6 @@ mod tests {
         // At least one, at most 20 (more validation products than candidates).
         assert_eq!(top_share(2_000, 100_000), 1);
         assert_eq!(top_share(500, 100), 20);
-        // No candidate list: Recall@20.
-        assert_eq!(top_share(90, 0), 20);
     }
 
     #[test]
