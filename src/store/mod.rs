@@ -200,6 +200,12 @@ pub fn column_family_names() -> Vec<&'static str> {
     Cf::ALL.iter().map(|c| c.name()).collect()
 }
 
+/// Whether a read-only open failed on a file deleted under it (a writer's flush removes the
+/// log it replayed): worth trying again.
+fn log_vanished(e: &rocksdb::Error) -> bool {
+    e.to_string().contains("No such file")
+}
+
 /// How a command opens the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
@@ -316,7 +322,7 @@ impl Store {
                     match opened {
                         Ok(db) if !retry || manifest_state(&dir) == before => break db,
                         Ok(_) => {}
-                        Err(e) if retry && e.to_string().contains("No such file") => {}
+                        Err(e) if retry && log_vanished(&e) => {}
                         Err(e) => return Err(rocks(e)),
                     }
                     attempt += 1;
@@ -656,11 +662,22 @@ fn pair_of(cf: Cf, key: &[u8]) -> Result<(Id, Id)> {
 /// version and an empty `meta` — a creation killed before its first write (the version is
 /// the first thing written, so nothing else can have survived it).
 fn check_version(root: &Path, dir: &Path) -> Result<bool> {
-    let db = DB::open_cf_for_read_only(&Options::default(), dir, [Cf::Meta.name()], false)
-        .map_err(|source| StoreError::Rocks {
-            path: root.to_path_buf(),
-            source,
-        })?;
+    let mut attempt = 0;
+    let db = loop {
+        match DB::open_cf_for_read_only(&Options::default(), dir, [Cf::Meta.name()], false) {
+            Ok(db) => break db,
+            // A log deleted under the reader by a writer's flush, as in `Store::open`.
+            Err(e) if attempt < 30 && log_vanished(&e) => {}
+            Err(source) => {
+                return Err(StoreError::Rocks {
+                    path: root.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        attempt += 1;
+        std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
+    };
     let meta = db.cf_handle(Cf::Meta.name()).expect("opened above");
     let found = db
         .get_cf(meta, meta_key::SCHEMA_VERSION)
