@@ -150,10 +150,9 @@ pub struct Recommender<'a> {
     /// threshold; the exact search skips those (linked candidates are scored regardless).
     min_cosine: f32,
     opts: RecommendOptions,
-    /// Co-purchase partners, when the model's score has a link term.
+    /// Co-purchase partners, when the model's score has a link term; without preloaded
+    /// candidates, restricted to the high-demand list (when there is one).
     partners: Option<Partners<'a>>,
-    /// Without preloaded candidates: the high-demand list (`None`: every product is one).
-    high_demand: Option<HashSet<Id>>,
     category_depth: usize,
 }
 
@@ -209,19 +208,13 @@ impl<'a> Recommender<'a> {
         if model.uses_links() && !store.has_partners(model.generation)? {
             return Err(RecommendError::NoPartners(model.generation));
         }
-        let high_demand: Option<HashSet<Id>> = match store.high_demand_period()? {
-            Some(period) if model.uses_links() && !preload => {
-                Some(store.high_demand(period)?.into_iter().collect())
-            }
-            _ => None,
-        };
         let partners = match (model.uses_links(), &candidates) {
             (false, _) => None,
             (true, Some(table)) => Some(Partners::load(store, source)?.only(table.keys().copied())),
             // One seller's links, to the candidates only: the second step then reads no list
             // of a product that cannot be recommended.
-            (true, None) => Some(match &high_demand {
-                Some(h) => Partners::lazy(store, source).only(h.iter().copied()),
+            (true, None) => Some(match store.high_demand_period()? {
+                Some(period) => Partners::lazy(store, source).only(store.high_demand(period)?),
                 None => Partners::lazy(store, source),
             }),
         };
@@ -238,7 +231,6 @@ impl<'a> Recommender<'a> {
             min_cosine,
             opts,
             partners,
-            high_demand,
             category_depth,
         })
     }
@@ -494,13 +486,12 @@ struct Asked {
 }
 
 impl Recommender<'_> {
-    /// Whether `p` is a candidate of `category`.
+    /// Whether a linked product `p` is a candidate of `category`. Without preloaded
+    /// candidates the links reach high-demand products only (`partners`), so only the
+    /// category is left to check.
     fn is_candidate_in(&self, p: Id, category: &str) -> Result<bool> {
         if let Some(candidates) = &self.candidates {
             return Ok(candidates.get(&p).is_some_and(|(c, _)| c == category));
-        }
-        if self.high_demand.as_ref().is_some_and(|h| !h.contains(&p)) {
-            return Ok(false);
         }
         let text = self.store.product_text(p)?;
         let own = text.map(|t| category_at(&t.category, self.category_depth));
