@@ -200,10 +200,25 @@ pub fn column_family_names() -> Vec<&'static str> {
     Cf::ALL.iter().map(|c| c.name()).collect()
 }
 
-/// Whether a read-only open failed on a file deleted under it (a writer's flush removes the
-/// log it replayed): worth trying again.
-fn log_vanished(e: &rocksdb::Error) -> bool {
-    e.to_string().contains("No such file")
+/// Runs a read-only open — `open(last)`, `Ok(None)` to be tried again, never on the `last`
+/// attempt — again while it fails on a file deleted under it (a writer's flush removes the
+/// log it replayed). A busy writer can flush again meanwhile, so back off up to ~4 s.
+fn read_only_retrying<T>(
+    mut open: impl FnMut(bool) -> std::result::Result<Option<T>, rocksdb::Error>,
+) -> std::result::Result<T, rocksdb::Error> {
+    const ATTEMPTS: u64 = 30;
+    let mut attempt = 0;
+    loop {
+        let last = attempt == ATTEMPTS;
+        match open(last) {
+            Ok(Some(opened)) => return Ok(opened),
+            Ok(None) => {}
+            Err(e) if !last && e.to_string().contains("No such file") => {}
+            Err(e) => return Err(e),
+        }
+        attempt += 1;
+        std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
+    }
 }
 
 /// How a command opens the database.
@@ -308,26 +323,16 @@ impl Store {
             OpenMode::ReadOnly => {
                 // Readers touch a few keys: open table files on demand instead of all at open.
                 opts.set_max_open_files(256);
-                let mut attempt = 0;
-                loop {
-                    // A reader reads the MANIFEST, then replays the log files it lists. A flush
-                    // in between (the writer records the new table in the MANIFEST, then
-                    // deletes the log) would leave the flushed writes in neither: the reader
-                    // would silently miss them. So a MANIFEST that changed during the open
-                    // means try again, as does a log file deleted under the reader. A busy
-                    // writer can flush again meanwhile, so back off up to ~4 s.
+                // A reader reads the MANIFEST, then replays the log files it lists. A flush in
+                // between (the writer records the new table in the MANIFEST, then deletes the
+                // log) would leave the flushed writes in neither: the reader would silently
+                // miss them. So a MANIFEST that changed during the open means try again.
+                read_only_retrying(|last| {
                     let before = manifest_state(&dir);
-                    let opened = DB::open_cf_descriptors_read_only(&opts, &dir, cfs(), false);
-                    let retry = attempt < 30;
-                    match opened {
-                        Ok(db) if !retry || manifest_state(&dir) == before => break db,
-                        Ok(_) => {}
-                        Err(e) if retry && log_vanished(&e) => {}
-                        Err(e) => return Err(rocks(e)),
-                    }
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
-                }
+                    let db = DB::open_cf_descriptors_read_only(&opts, &dir, cfs(), false)?;
+                    Ok((last || manifest_state(&dir) == before).then_some(db))
+                })
+                .map_err(rocks)?
             }
             OpenMode::Secondary => {
                 remove_dead_secondaries(root);
@@ -662,22 +667,13 @@ fn pair_of(cf: Cf, key: &[u8]) -> Result<(Id, Id)> {
 /// version and an empty `meta` — a creation killed before its first write (the version is
 /// the first thing written, so nothing else can have survived it).
 fn check_version(root: &Path, dir: &Path) -> Result<bool> {
-    let mut attempt = 0;
-    let db = loop {
-        match DB::open_cf_for_read_only(&Options::default(), dir, [Cf::Meta.name()], false) {
-            Ok(db) => break db,
-            // A log deleted under the reader by a writer's flush, as in `Store::open`.
-            Err(e) if attempt < 30 && log_vanished(&e) => {}
-            Err(source) => {
-                return Err(StoreError::Rocks {
-                    path: root.to_path_buf(),
-                    source,
-                });
-            }
-        }
-        attempt += 1;
-        std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
-    };
+    let db = read_only_retrying(|_| {
+        DB::open_cf_for_read_only(&Options::default(), dir, [Cf::Meta.name()], false).map(Some)
+    })
+    .map_err(|source| StoreError::Rocks {
+        path: root.to_path_buf(),
+        source,
+    })?;
     let meta = db.cf_handle(Cf::Meta.name()).expect("opened above");
     let found = db
         .get_cf(meta, meta_key::SCHEMA_VERSION)
