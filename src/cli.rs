@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::copurchase::Strength;
 use crate::eval::{self, AlsOptions, Cutoff, SplitMode, SplitOptions, harness::EvalOptions};
 use crate::features::{
     self, FeaturesError, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary,
@@ -19,7 +20,10 @@ use crate::index::stage::StageSummary;
 use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
 use crate::inspect::{self, Inspection};
-use crate::model::{self, GraphOptions, Init, ModelConfig, Sampling, TrainOptions, TrainSummary};
+use crate::model::{
+    self, GraphOptions, Init, ModelConfig, Sampling, ScoreOptions, Selection, TrainOptions,
+    TrainSummary,
+};
 use crate::progress::Progress;
 use crate::recommend::{
     self, CategoryChoice, RecommendError, RecommendOptions, RecommendSummary, Recommender, Search,
@@ -542,16 +546,25 @@ pub struct ModelArgs {
     /// more than 1].
     #[arg(long)]
     copurchase_threshold: Option<u64>,
-    /// Co-purchase partners kept per product: the strongest (highest counts; ties broken by
-    /// a hash of the pair), 0 = all. Bounds the encoder's neighbourhoods and, on a large
-    /// relation (see --links-uncapped-up-to), the two-step link walk in training and serving.
+    /// Co-purchase partners the encoder aggregates per product: the strongest (highest
+    /// counts; ties broken by a hash of the pair), 0 = all. The score's link features are
+    /// tried with this cap and without (see --link-cap).
     #[arg(long, default_value_t = GraphOptions::default().copurchase_cap)]
     copurchase_cap: u32,
-    /// Directed co-purchase pairs up to which the score's link features walk every pair,
-    /// ignoring --copurchase-cap (the cap drops pairs, at random when they carry no counts;
-    /// above this size it bounds the serving cost).
-    #[arg(long, default_value_t = GraphOptions::default().links_uncapped_up_to)]
-    links_uncapped_up_to: usize,
+    /// How a co-purchase count weighs in the score's link features: `presence`, `log`
+    /// (log(1 + count)) or `count`; `auto` tries each on the validation products and keeps
+    /// the best (presence alone when every count is the same).
+    #[arg(long, value_enum, default_value = "auto")]
+    link_strength: LinkStrength,
+    /// Partners per product the score's link features walk (the strongest; 0 = all); `auto`
+    /// tries all of them and --copurchase-cap on the validation products.
+    #[arg(long, default_value = "auto")]
+    link_cap: String,
+    /// Choose the score's structure (link relation, link terms, weight of the cosine) by
+    /// Recall@100 on the validation products (`on`), or fit its weights by likelihood on one
+    /// structure (`off`: --link-strength `auto` is then `log`, --link-cap `auto` is 0).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    score_select: String,
     /// Share of scored products whose listing edges are hidden in training (simulated cold).
     #[arg(long, default_value_t = ModelConfig::default().cold_share)]
     cold_share: f32,
@@ -564,8 +577,9 @@ pub struct ModelArgs {
     /// Trainable seller identity rows (`off`: sellers are their listings only).
     #[arg(long, default_value = "off", value_parser = ["on", "off"])]
     seller_identity: String,
-    /// Share of root edges held out of training to fit the final score
-    /// σ(α·cos + w·co-purchase link + β) (0: the trained σ(α·cos + β), no co-purchase term).
+    /// Share of the products listed by two or more sellers held out of training (cold, as
+    /// the high-demand products are) to choose and fit the final score
+    /// σ(α·cos + w₁·link₁ + w₂·link₂ + β) (0: the trained σ(α·cos + β), no link terms).
     #[arg(long, default_value_t = ModelConfig::default().validation_share)]
     validation_share: f32,
     /// Seed of every random choice.
@@ -604,7 +618,6 @@ impl ModelArgs {
             graph: GraphOptions {
                 copurchase_threshold: self.copurchase_threshold,
                 copurchase_cap: self.copurchase_cap,
-                links_uncapped_up_to: self.links_uncapped_up_to,
                 copurchase,
                 auxiliary: self.aux == "on",
                 views_window,
@@ -614,9 +627,39 @@ impl ModelArgs {
             lr_embedding: self.lr_embedding,
             seller_identity: self.seller_identity == "on",
             validation_share: self.validation_share,
+            score: ScoreOptions {
+                strength: self.link_strength.strength(),
+                link_cap: match self.link_cap.as_str() {
+                    "auto" => None,
+                    n => Some(n.parse().map_err(|_| {
+                        anyhow::anyhow!("--link-cap {n}: expected `auto` or a number")
+                    })?),
+                },
+                select: self.score_select == "on",
+            },
             seed: self.seed,
             ..ModelConfig::default()
         })
+    }
+}
+
+/// `--link-strength`: a [`Strength`], or `auto` (chosen on validation).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LinkStrength {
+    Auto,
+    Presence,
+    Log,
+    Count,
+}
+
+impl LinkStrength {
+    fn strength(self) -> Option<Strength> {
+        match self {
+            LinkStrength::Auto => None,
+            LinkStrength::Presence => Some(Strength::Presence),
+            LinkStrength::Log => Some(Strength::Log),
+            LinkStrength::Count => Some(Strength::Count),
+        }
     }
 }
 
@@ -1267,7 +1310,7 @@ fn print_trained(t: &TrainSummary) {
         .last()
         .map_or("-".into(), |l| format!("{l:.4}"));
     println!(
-        "train: model generation {}{}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {first} → {last}; {} node embeddings written in {:.1} s; score = σ({:.2}·cos {:+.2}·link₁ {:+.2}·link₂ {:+.2})",
+        "train: model generation {}{}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {first} → {last}; {} node embeddings written in {:.1} s",
         t.generation,
         if t.resumed { " (resumed)" } else { "" },
         if t.fine_tuned {
@@ -1281,11 +1324,31 @@ fn print_trained(t: &TrainSummary) {
         t.root_edges as f64 * f64::from(t.epochs) / t.train_seconds.max(1e-9),
         t.nodes,
         t.infer_seconds,
-        t.score[0],
-        t.score[1],
-        t.score[2],
-        t.score[3],
     );
+    print_selection(&t.selection);
+}
+
+/// The score and the validation table it was chosen from.
+fn print_selection(s: &Selection) {
+    let [a, w1, w2, b] = s.score;
+    println!("score = σ({a:.3}·cos {w1:+.3}·link₁ {w2:+.3}·link₂ {b:+.3})");
+    if s.table.is_empty() {
+        println!("  (no validation products: the trained score, no link terms)");
+        return;
+    }
+    println!(
+        "  chosen on {} validation products ranked by {} sellers, among {} structures; best of each relation (validation Recall at {} / {} of {}, standing for @100 / @20):",
+        s.products, s.sellers, s.tried, s.cutoffs[0], s.cutoffs[1], s.products
+    );
+    for t in &s.table {
+        println!(
+            "  {} {:.4} / {:.4}  {}",
+            if t.chosen { "*" } else { " " },
+            t.recall[0],
+            t.recall[1],
+            t.describe()
+        );
+    }
 }
 
 fn print_summary(s: &Summary) {
@@ -1558,6 +1621,9 @@ fn print_inspection(i: &Inspection) {
         i.threshold,
         when
     );
+    if let Some(score) = &i.score {
+        print_selection(score);
+    }
     for r in &i.recommendations {
         println!(
             "{:>4}  {:.3}  {:<12} {}  [{}]",
@@ -1622,32 +1688,47 @@ fn print_stats(s: &Stats) {
     }
 }
 
-/// Progress bars on stderr for phases over a few MiB (hidden when stderr is not a terminal).
+/// Progress bars on stderr (hidden when stderr is not a terminal).
 #[derive(Default)]
 struct Bars {
     bar: Mutex<Option<ProgressBar>>,
 }
 
-/// Smaller phases finish too fast for a bar to help.
+/// Smaller file reads finish too fast for a bar to help.
 const BAR_MIN_BYTES: u64 = 4 << 20;
+
+impl Bars {
+    fn show(&self, label: &str, total: u64, template: &str) {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(label.to_string());
+        *self.bar.lock().expect("progress lock") = Some(bar);
+    }
+}
 
 impl Progress for Bars {
     fn start(&self, label: &str, total: u64) {
-        let mut slot = self.bar.lock().expect("progress lock");
+        self.show(
+            label,
+            total,
+            "{msg:30} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
+        );
+    }
+
+    fn start_bytes(&self, label: &str, total: u64) {
         if total < BAR_MIN_BYTES {
-            *slot = None;
+            *self.bar.lock().expect("progress lock") = None;
             return;
         }
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+        self.show(
+            label,
+            total,
+            "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
         );
-        bar.set_message(label.to_string());
-        *slot = Some(bar);
     }
 
     fn set(&self, position: u64) {

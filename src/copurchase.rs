@@ -1,84 +1,179 @@
 //! The co-purchase relation and the link features of a seller and a product over it.
 //!
-//! The relation ([`Rule`]): each product's partners are the pairs at or above a count
-//! threshold, at most `cap` of them — the highest counts. `p ~ h` reads "h is one of p's
-//! partners"; with a cap it need not hold both ways. The features: the direct term
-//! `link₁(s, h) = Σ_{p listed by s} 1[p ~ h] / √(deg p · deg h)` and the two-step term
-//! `link₂(s, h) = Σ_q link₁(s, q) · 1[q ~ h] / √(deg q · deg h)` (`deg` = number of partners:
-//! both steps normalised alike, so a popular product is not favoured at the second). The graph
-//! model's score adds them, with weights fitted on validation products, to its cosine term;
-//! training computes them on the in-memory graph, recommend and eval from the store — one
-//! relation and one formula for all three.
+//! A pair's **strength** is its count transformed ([`Strength`]: presence, log(1 + count) or
+//! the count). A product's partners are the pairs at or above a count threshold, at most `cap`
+//! of them — the strongest ([`Rule`]). Every kept pair is weighted symmetrically,
+//! `w(p, q) = T(c) / √(S_p · S_q)` with `S_p` the summed strength of p's partners, so a product
+//! bought with everything weighs little from either side ([`Relation`]). The link features of
+//! a seller s and a product h are the walks over these weights:
+//! `link₁(s, h) = Σ_{p listed by s} w(p, h)` and `link₂(s, h) = Σ_q link₁(s, q) · w(q, h)`.
+//!
+//! One formula for everything that reads co-purchase: the graph model's score adds the two
+//! features (with weights chosen on validation products) to its cosine term; training
+//! computes them on the in-memory graph, recommend, inspect and eval from the lists stored
+//! with the model; and `eval`'s co-purchase baselines are the same features alone.
+
+use std::collections::hash_map::Entry;
 
 use rustc_hash::FxHashMap as HashMap;
+use serde::{Deserialize, Serialize};
 
 use crate::store::{Id, Result, Store};
 
-/// Which co-purchase pairs make a product's partners.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Rule {
-    /// Count at which a pair counts.
-    pub threshold: u64,
-    /// Partners kept per product (0: all). Popular products have thousands of partners on a
-    /// large marketplace, and the two-step link walks partners of partners: the cap bounds
-    /// that walk, keeping the strongest pairs.
-    pub cap: u32,
+/// How a pair's co-purchase count becomes its strength.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+pub enum Strength {
+    /// 1 for every pair: only whether the pair is there.
+    Presence,
+    /// log(1 + count): counts matter, an order of magnitude more counts a step more.
+    #[default]
+    Log,
+    /// The count itself.
+    Count,
 }
 
-impl Rule {
-    /// The rule of the link features over a relation of `pairs` directed pairs at or above
-    /// the threshold: this one, without its cap when there are at most `uncapped_up_to`
-    /// pairs. The cap bounds the two-step walk on a large marketplace; on a small one it only
-    /// drops pairs — and without counts ("also bought" lists) it drops them at random,
-    /// cutting the popular products through which most two-step paths run.
-    pub fn for_links(&self, pairs: usize, uncapped_up_to: usize) -> Rule {
-        match pairs <= uncapped_up_to {
-            true => Rule { cap: 0, ..*self },
-            false => *self,
+impl Strength {
+    /// Every strength, in the order selection tries them.
+    pub const ALL: [Strength; 3] = [Strength::Presence, Strength::Log, Strength::Count];
+
+    /// The strength of a pair bought together `count` times.
+    pub fn of(self, count: u64) -> f32 {
+        match self {
+            Strength::Presence => 1.0,
+            Strength::Log => (count as f32).ln_1p(),
+            Strength::Count => count as f32,
         }
     }
 
-    /// The partners of `p` among its `(partner, count)` pairs, ascending: those at or above
-    /// the threshold, and of them the `cap` with the highest counts. Equal counts are broken
-    /// by a hash of the pair (the same from either side), not by id, so no product is
-    /// favoured for its place in the id order — "also bought" lists without counts tie
-    /// throughout.
-    pub fn partners(&self, p: Id, pairs: impl IntoIterator<Item = (Id, u64)>) -> Vec<Id> {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strength::Presence => "presence",
+            Strength::Log => "log",
+            Strength::Count => "count",
+        }
+    }
+}
+
+/// Which co-purchase pairs make a product's partners, and how they weigh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rule {
+    /// Count at which a pair counts.
+    pub threshold: u64,
+    /// Partners kept per product (0: all), the strongest first.
+    pub cap: u32,
+    /// How a count weighs.
+    pub strength: Strength,
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cap = match self.cap {
+            0 => "all partners".to_string(),
+            n => format!("{n} strongest partners"),
+        };
+        write!(
+            f,
+            "{} strength, count ≥ {}, {cap}",
+            self.strength.name(),
+            self.threshold
+        )
+    }
+}
+
+impl Rule {
+    /// The partners of `p` among its `(partner, count)` pairs, with their counts, ascending:
+    /// those at or above the threshold, and of them the `cap` with the highest counts (the
+    /// strongest under every [`Strength`]). Equal counts are broken by a hash of the pair
+    /// (the same from either side), not by id, so no product is favoured for its place in
+    /// the id order — "also bought" lists without counts tie throughout.
+    pub fn partners(&self, p: Id, pairs: impl IntoIterator<Item = (Id, u64)>) -> Vec<(Id, u64)> {
         let mut kept: Vec<(Id, u64)> = pairs
             .into_iter()
             .filter(|&(q, c)| c >= self.threshold && q != p)
             .collect();
+        self.cap_partners(p, &mut kept);
+        kept
+    }
+
+    /// Keeps the `cap` strongest of `p`'s partners (all of them at or above the threshold)
+    /// and sorts them by id, dropping repeats.
+    fn cap_partners(&self, p: Id, kept: &mut Vec<(Id, u64)>) {
+        kept.sort_unstable_by_key(|&(q, c)| (q, std::cmp::Reverse(c)));
+        kept.dedup_by_key(|&mut (q, _)| q);
         let cap = self.cap as usize;
         if cap > 0 && kept.len() > cap {
             let order = |&(q, c): &(Id, u64)| (std::cmp::Reverse(c), pair_hash(p, q), q);
             kept.select_nth_unstable_by_key(cap - 1, order);
             kept.truncate(cap);
+            kept.sort_unstable_by_key(|&(q, _)| q);
         }
-        let mut ids: Vec<Id> = kept.into_iter().map(|(q, _)| q).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
     }
 
-    /// The relation over `pairs` (`(a, b, count)`, each pair given from one side or both):
-    /// `(product, partner)` for every product's partners, ascending.
-    pub fn relation(&self, mut pairs: Vec<(Id, Id, u64)>) -> Vec<(Id, Id)> {
-        let reversed: Vec<(Id, Id, u64)> = pairs.iter().map(|&(a, b, c)| (b, a, c)).collect();
-        pairs.extend(reversed);
-        // A pair given from both sides once per side: keep its highest count.
-        pairs.sort_unstable_by_key(|&(a, b, c)| (a, b, std::cmp::Reverse(c)));
-        pairs.dedup_by_key(|&mut (a, b, _)| (a, b));
-        let mut out = Vec::new();
-        for group in pairs.chunk_by(|x, y| x.0 == y.0) {
-            let p = group[0].0;
-            out.extend(
-                self.partners(p, group.iter().map(|&(_, q, c)| (q, c)))
-                    .into_iter()
-                    .map(|q| (p, q)),
-            );
+    /// The weighted relation over `products` products from `pairs` (`(a, b, count)`, each
+    /// pair given from one side or both; a pair given twice keeps its higher count).
+    pub fn relation(&self, products: usize, pairs: &[(Id, Id, u64)]) -> Relation {
+        // A CSR of both directions, filled by counting (no global sort of every pair).
+        let mut start = vec![0usize; products + 1];
+        for &(a, b, c) in pairs {
+            if c >= self.threshold && a != b {
+                start[a as usize + 1] += 1;
+                start[b as usize + 1] += 1;
+            }
         }
-        out
+        for p in 0..products {
+            start[p + 1] += start[p];
+        }
+        let mut fill = start.clone();
+        let mut both = vec![(0, 0); start[products]];
+        for &(a, b, c) in pairs {
+            if c >= self.threshold && a != b {
+                both[fill[a as usize]] = (b, c);
+                fill[a as usize] += 1;
+                both[fill[b as usize]] = (a, c);
+                fill[b as usize] += 1;
+            }
+        }
+        drop(fill);
+        let mut kept: Vec<Vec<(Id, u64)>> = Vec::with_capacity(products);
+        let mut strength = vec![0f32; products];
+        for p in 0..products {
+            let mut list = both[start[p]..start[p + 1]].to_vec();
+            self.cap_partners(p as Id, &mut list);
+            strength[p] = list.iter().map(|&(_, c)| self.strength.of(c)).sum();
+            kept.push(list);
+        }
+        drop(both);
+        let mut indptr = Vec::with_capacity(products + 1);
+        indptr.push(0);
+        let mut weighted = Vec::with_capacity(kept.iter().map(Vec::len).sum());
+        for (p, list) in kept.into_iter().enumerate() {
+            for (q, c) in list {
+                // q has this pair too, so it kept at least one partner (its strongest, when
+                // capped): both sums are positive for counts of 1 or more.
+                let norm = (strength[p] * strength[q as usize]).sqrt();
+                let w = match norm > 0.0 {
+                    true => self.strength.of(c) / norm,
+                    false => 0.0,
+                };
+                weighted.push((q, w));
+            }
+            indptr.push(weighted.len());
+        }
+        Relation {
+            indptr,
+            pairs: weighted,
+        }
     }
+}
+
+/// The count at which a pair counts unless told otherwise: 2, or 1 when no pair counts more
+/// than 1 (pre-aggregated "also bought" lists carry no counts, and a threshold of 2 would
+/// drop every pair).
+pub fn default_threshold(max_count: u64) -> u64 {
+    if max_count > 1 { 2 } else { 1 }
 }
 
 /// A hash of an unordered pair of products, for tie-breaking.
@@ -91,22 +186,92 @@ fn pair_hash(a: Id, b: Id) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Each product's partners with the pair's weight `w(p, q)`, ascending by partner: product
+/// `p`'s are `pairs[indptr[p]..indptr[p + 1]]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Relation {
+    indptr: Vec<usize>,
+    pairs: Vec<(Id, f32)>,
+}
+
+impl Relation {
+    /// A relation from each product's weighted partners (`lists[p]`, ascending).
+    pub fn from_lists(lists: impl IntoIterator<Item = Vec<(Id, f32)>>) -> Relation {
+        let mut indptr = vec![0];
+        let mut pairs = Vec::new();
+        for list in lists {
+            pairs.extend(list);
+            indptr.push(pairs.len());
+        }
+        Relation { indptr, pairs }
+    }
+
+    /// The partners of `p` with their weights (empty past the last product).
+    pub fn partners(&self, p: Id) -> &[(Id, f32)] {
+        let p = p as usize;
+        match p + 1 < self.indptr.len() {
+            true => &self.pairs[self.indptr[p]..self.indptr[p + 1]],
+            false => &[],
+        }
+    }
+
+    /// Number of products the relation has rows for.
+    pub fn products(&self) -> usize {
+        self.indptr.len().saturating_sub(1)
+    }
+
+    /// Number of stored (directed) pairs.
+    pub fn pairs(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// The products with partners and their lists.
+    pub fn lists(&self) -> impl Iterator<Item = (Id, &[(Id, f32)])> {
+        (0..self.products() as Id)
+            .map(|p| (p, self.partners(p)))
+            .filter(|(_, l)| !l.is_empty())
+    }
+
+    /// Each product's partners that `wanted` accepts.
+    pub fn restricted(&self, wanted: impl Fn(Id) -> bool) -> Relation {
+        Relation::from_lists((0..self.products() as Id).map(|p| {
+            self.partners(p)
+                .iter()
+                .copied()
+                .filter(|&(q, _)| wanted(q))
+                .collect::<Vec<_>>()
+        }))
+    }
+
+    /// The relation reversed, for the products `wanted` accepts: per product h, the
+    /// products q it is a partner of with `w(q, h)`, ascending by q (others' lists empty).
+    pub fn reversed(&self, wanted: impl Fn(Id) -> bool) -> Relation {
+        let mut lists: Vec<Vec<(Id, f32)>> = vec![Vec::new(); self.products()];
+        for (q, list) in self.lists() {
+            for &(h, w) in list {
+                if wanted(h) {
+                    lists[h as usize].push((q, w));
+                }
+            }
+        }
+        Relation::from_lists(lists)
+    }
+}
+
 /// `[link₁, link₂]` per linked product.
 pub type Links = HashMap<Id, [f32; 2]>;
 
-/// The link features of a seller listing `listed`, given each product's partners and degree
-/// (its number of partners, at least 1), for the products `keep` accepts. `kept_partners(q)`
-/// is `partners(q)` filtered by `keep` (or all of them, when `keep` takes all): the second
-/// step walks those lists only, since on a dense graph the two-step neighbourhood is millions
-/// of products and few of them are candidates.
+/// The link features of a seller listing `listed`, given each product's weighted partners,
+/// for the products `keep` accepts. `kept_partners(q)` is `partners(q)` filtered by `keep`
+/// (or all of them, when `keep` takes all): the second step walks those lists only, since on
+/// a dense graph the two-step neighbourhood is millions of products and few are candidates.
 pub fn link_scores<'n>(
     listed: impl IntoIterator<Item = Id>,
-    mut partners: impl FnMut(Id) -> Result<&'n [Id]>,
-    mut kept_partners: impl FnMut(Id) -> Result<&'n [Id]>,
+    mut partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    mut kept_partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
     keep: impl Fn(Id) -> bool,
-    degree: impl Fn(Id) -> f32,
 ) -> Result<Links> {
-    let direct = direct_links(listed, &mut partners, &degree)?;
+    let direct = direct_links(listed, &mut partners)?;
     let mut links: Links = direct
         .iter()
         .filter(|&(&h, _)| keep(h))
@@ -116,39 +281,32 @@ pub fn link_scores<'n>(
     // Sum in id order so the floating-point result does not depend on hash order.
     firsts.sort_unstable_by_key(|&(q, _)| q);
     for (q, w) in firsts {
-        let step = w / degree(q).sqrt();
-        for &h in kept_partners(q)? {
-            links.entry(h).or_default()[1] += step;
+        for &(h, wqh) in kept_partners(q)? {
+            links.entry(h).or_default()[1] += w * wqh;
         }
-    }
-    // deg h is common to every path into h: one lookup per product, not per path.
-    for (&h, l) in links.iter_mut() {
-        l[1] /= degree(h).sqrt();
     }
     Ok(links)
 }
 
 /// [`link_scores`] for the products `only` (others are left out): the second step runs from
-/// each of them back over the products it is a partner of (`partnered_by(h)`, ascending)
-/// instead of from every first-step product, which on a dense graph is far less work when
-/// `only` is short. Equal, bit for bit, to [`link_scores`] on those products.
+/// each of them back over the products it is a partner of (`partnered_by(h)`, ascending, with
+/// `w(q, h)`) instead of from every first-step product, which on a dense graph is far less
+/// work when `only` is short. Equal, bit for bit, to [`link_scores`] on those products.
 pub fn link_scores_of<'n>(
     listed: impl IntoIterator<Item = Id>,
-    mut partners: impl FnMut(Id) -> Result<&'n [Id]>,
-    mut partnered_by: impl FnMut(Id) -> Result<&'n [Id]>,
-    degree: impl Fn(Id) -> f32,
+    mut partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    mut partnered_by: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
     only: &[Id],
 ) -> Result<Links> {
-    let direct = direct_links(listed, &mut partners, &degree)?;
+    let direct = direct_links(listed, &mut partners)?;
     let mut links = Links::default();
     for &h in only {
         let mut two = 0f32;
-        for &q in partnered_by(h)? {
+        for &(q, wqh) in partnered_by(h)? {
             if let Some(&w) = direct.get(&q) {
-                two += w / degree(q).sqrt();
+                two += w * wqh;
             }
         }
-        two /= degree(h).sqrt();
         let one = direct.get(&h).copied().unwrap_or_default();
         if one != 0.0 || two != 0.0 {
             links.insert(h, [one, two]);
@@ -160,63 +318,82 @@ pub fn link_scores_of<'n>(
 /// link₁ of every product one step from `listed`.
 fn direct_links<'n>(
     listed: impl IntoIterator<Item = Id>,
-    partners: &mut impl FnMut(Id) -> Result<&'n [Id]>,
-    degree: impl Fn(Id) -> f32,
+    partners: &mut impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
 ) -> Result<HashMap<Id, f32>> {
     let mut direct: HashMap<Id, f32> = HashMap::default();
     for p in listed {
-        let ps = partners(p)?;
-        if ps.is_empty() {
-            continue;
-        }
-        let dp = ps.len() as f32;
-        for &h in ps {
-            *direct.entry(h).or_default() += 1.0 / (dp * degree(h)).sqrt();
+        for &(h, w) in partners(p)? {
+            *direct.entry(h).or_default() += w;
         }
     }
     Ok(direct)
 }
 
-/// The degree (at least 1) of a product whose partners `list` gives (`None`: none).
-fn degree_of(list: Option<&Vec<Id>>) -> f32 {
-    list.map_or(1, |ps| ps.len().max(1)) as f32
-}
-
-/// Where partner lists come from.
-#[derive(Clone, Copy, Debug)]
-pub enum Source {
-    /// The store's co-purchase counts under a rule (for a model trained in memory).
-    Counts(Rule),
-    /// The lists stored with a graph-model generation: the relation it was trained and
-    /// fitted on, read back without scanning every count of every partner.
-    Model(u32),
-}
-
-/// Co-purchase partners read from the store: all at once for bulk work, or for one seller's
-/// products on demand.
+/// Co-purchase partners for link features: a whole relation in memory (bulk work), or the
+/// lists stored with a graph-model generation read on demand (one seller).
 pub struct Partners<'a> {
-    store: &'a Store,
-    source: Source,
-    loaded: Option<HashMap<Id, Vec<Id>>>,
+    lists: Lists<'a>,
     /// Per product id: whether its links are wanted (`None`: every product's).
     wanted: Option<Vec<bool>>,
-    /// With `wanted` and everything loaded: each product's wanted partners.
-    wanted_partners: HashMap<Id, Vec<Id>>,
-    /// With everything loaded: each product's degree, by id (a dense table: the second step
-    /// looks up every product it reaches).
-    degrees: Vec<f32>,
+    /// With `wanted` and a relation in memory: each product's wanted partners.
+    wanted_partners: Relation,
+}
+
+enum Lists<'a> {
+    Loaded(Relation),
+    Lazy { store: &'a Store, generation: u32 },
 }
 
 impl<'a> Partners<'a> {
-    /// Partners read on demand.
-    pub fn lazy(store: &'a Store, source: Source) -> Partners<'a> {
+    /// The lists of a graph-model generation, read on demand.
+    pub fn lazy(store: &'a Store, generation: u32) -> Partners<'a> {
         Partners {
-            store,
-            source,
-            loaded: None,
+            lists: Lists::Lazy { store, generation },
             wanted: None,
-            wanted_partners: HashMap::default(),
-            degrees: Vec::new(),
+            wanted_partners: Relation::default(),
+        }
+    }
+
+    /// The lists of a graph-model generation, read now (one scan).
+    pub fn load(store: &Store, generation: u32) -> Result<Partners<'a>> {
+        let mut lists: Vec<Vec<(Id, f32)>> = Vec::new();
+        store.for_each_partners(generation, |p, ps| {
+            let p = p as usize;
+            if p >= lists.len() {
+                lists.resize(p + 1, Vec::new());
+            }
+            lists[p] = ps;
+        })?;
+        Ok(Partners::of(Relation::from_lists(lists)))
+    }
+
+    /// The relation of `rule` over the store's co-purchase counts (the baselines, and models
+    /// trained in memory); a threshold of `None` is [`default_threshold`].
+    pub fn from_counts(
+        store: &Store,
+        threshold: Option<u64>,
+        rule: impl Fn(u64) -> Rule,
+    ) -> Result<Partners<'a>> {
+        let mut pairs = Vec::new();
+        let (mut products, mut max_count) = (0, 0);
+        store.for_each_copurchase(|a, b, c| {
+            products = products.max(a.max(b) as usize + 1);
+            max_count = max_count.max(c);
+            // Stored from both sides: one is enough.
+            if a < b {
+                pairs.push((a, b, c));
+            }
+        })?;
+        let rule = rule(threshold.unwrap_or_else(|| default_threshold(max_count)));
+        Ok(Partners::of(rule.relation(products, &pairs)))
+    }
+
+    /// A relation in memory.
+    pub fn of(relation: Relation) -> Partners<'a> {
+        Partners {
+            lists: Lists::Loaded(relation),
+            wanted: None,
+            wanted_partners: Relation::default(),
         }
     }
 
@@ -230,120 +407,61 @@ impl<'a> Partners<'a> {
             }
             wanted[p] = true;
         }
-        if let Some(all) = &self.loaded {
-            let is_wanted = |p: &Id| wanted.get(*p as usize).copied().unwrap_or(false);
-            self.wanted_partners = all
-                .iter()
-                .map(|(&q, ps)| (q, ps.iter().copied().filter(is_wanted).collect::<Vec<_>>()))
-                .filter(|(_, ps)| !ps.is_empty())
-                .collect();
+        if let Lists::Loaded(all) = &self.lists {
+            self.wanted_partners =
+                all.restricted(|q| wanted.get(q as usize).copied().unwrap_or(false));
         }
         self.wanted = Some(wanted);
         self
     }
 
-    /// Every pair read now (one scan).
-    pub fn load(store: &'a Store, source: Source) -> Result<Partners<'a>> {
-        let mut all: HashMap<Id, Vec<Id>> = HashMap::default();
-        match source {
-            Source::Counts(rule) => {
-                let mut pairs = Vec::new();
-                store.for_each_copurchase(|a, b, c| {
-                    if c >= rule.threshold {
-                        pairs.push((a, b, c));
-                    }
-                })?;
-                for (p, q) in rule.relation(pairs) {
-                    all.entry(p).or_default().push(q);
-                }
-            }
-            Source::Model(generation) => store.for_each_partners(generation, |p, ps| {
-                all.insert(p, ps);
-            })?,
-        }
-        let mut degrees = vec![1.0; all.keys().max().map_or(0, |&p| p as usize + 1)];
-        for (&p, ps) in &all {
-            degrees[p as usize] = degree_of(Some(ps));
-        }
-        Ok(Partners {
-            store,
-            source,
-            loaded: Some(all),
-            wanted: None,
-            wanted_partners: HashMap::default(),
-            degrees,
-        })
+    fn keeps(&self, p: Id) -> bool {
+        self.wanted
+            .as_ref()
+            .is_none_or(|w| w.get(p as usize).copied().unwrap_or(false))
     }
 
     /// The link features of a seller listing `listed`.
     pub fn link_scores(&self, listed: &[Id]) -> Result<Links> {
-        fn partners_of(all: &HashMap<Id, Vec<Id>>, p: Id) -> Result<&[Id]> {
-            Ok(all.get(&p).map_or(&[][..], Vec::as_slice))
-        }
-        let keep = |p: Id| {
-            self.wanted
-                .as_ref()
-                .is_none_or(|w| w.get(p as usize).copied().unwrap_or(false))
-        };
-        if let Some(all) = &self.loaded {
-            let of = |p| partners_of(all, p);
-            let degree = |p: Id| self.degrees.get(p as usize).copied().unwrap_or(1.0);
-            return match self.wanted {
-                Some(_) => {
-                    let kept = |p| partners_of(&self.wanted_partners, p);
-                    link_scores(listed.iter().copied(), of, kept, keep, degree)
-                }
-                None => link_scores(listed.iter().copied(), of, of, keep, degree),
-            };
-        }
-        // The listed products' partners, theirs (for degrees and the second step), and those
-        // of the second step's products that are kept (for their degrees), each read once.
-        let mut fetched: HashMap<Id, Vec<Id>> = HashMap::default();
-        let fetch = |p: Id, fetched: &mut HashMap<Id, Vec<Id>>| -> Result<()> {
-            if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(p) {
-                e.insert(self.read(p)?);
+        let keep = |p: Id| self.keeps(p);
+        let (store, generation) = match &self.lists {
+            Lists::Loaded(all) => {
+                let of = |p| Ok(all.partners(p));
+                return match self.wanted {
+                    Some(_) => {
+                        let kept = |p| Ok(self.wanted_partners.partners(p));
+                        link_scores(listed.iter().copied(), of, kept, keep)
+                    }
+                    None => link_scores(listed.iter().copied(), of, of, keep),
+                };
             }
-            Ok(())
+            Lists::Lazy { store, generation } => (*store, *generation),
         };
-        let mut firsts = Vec::new();
+        // The listed products' lists, then the first step's (kept partners only), each read
+        // once: the weights are stored, so no further list is needed.
+        let mut fetched: HashMap<Id, Vec<(Id, f32)>> = HashMap::default();
         for &p in listed {
-            fetch(p, &mut fetched)?;
-            for h in fetched[&p].clone() {
-                fetch(h, &mut fetched)?;
-                firsts.push(h);
+            if let Entry::Vacant(e) = fetched.entry(p) {
+                e.insert(store.partners(generation, p)?);
             }
         }
-        for q in firsts {
-            for h in fetched[&q].clone() {
-                if keep(h) {
-                    fetch(h, &mut fetched)?;
-                }
-            }
-        }
-        let of = |p| partners_of(&fetched, p);
-        let degree = |p: Id| degree_of(fetched.get(&p));
-        if self.wanted.is_none() {
-            return link_scores(listed.iter().copied(), of, of, keep, degree);
-        }
-        // Read lazily for one seller: the filter is cheap next to the reads.
-        let kept: HashMap<Id, Vec<Id>> = fetched
+        let firsts: Vec<Id> = listed
             .iter()
-            .map(|(&q, ps)| (q, ps.iter().copied().filter(|&h| keep(h)).collect()))
+            .flat_map(|p| fetched[p].iter().map(|&(q, _)| q))
             .collect();
-        link_scores(
-            listed.iter().copied(),
-            of,
-            |p| partners_of(&kept, p),
-            keep,
-            degree,
-        )
-    }
-
-    fn read(&self, p: Id) -> Result<Vec<Id>> {
-        match self.source {
-            Source::Counts(rule) => Ok(rule.partners(p, self.store.copurchases_of(p)?)),
-            Source::Model(generation) => self.store.partners(generation, p),
+        let mut kept: HashMap<Id, Vec<(Id, f32)>> = HashMap::default();
+        for q in firsts {
+            if let Entry::Vacant(e) = kept.entry(q) {
+                let list = match fetched.get(&q) {
+                    Some(list) => list.clone(),
+                    None => store.partners(generation, q)?,
+                };
+                e.insert(list.into_iter().filter(|&(h, _)| keep(h)).collect());
+            }
         }
+        let of = |p: Id| Ok(fetched.get(&p).map_or(&[][..], Vec::as_slice));
+        let kept_of = |p: Id| Ok(kept.get(&p).map_or(&[][..], Vec::as_slice));
+        link_scores(listed.iter().copied(), of, kept_of, keep)
     }
 }
 
@@ -351,31 +469,76 @@ impl<'a> Partners<'a> {
 mod tests {
     use super::*;
 
+    fn relation_of(lists: &[(Id, Vec<Id>)]) -> Relation {
+        // Presence weights from plain lists (symmetric ones, as a rule without a cap makes).
+        let pairs: Vec<(Id, Id, u64)> = lists
+            .iter()
+            .flat_map(|(p, qs)| qs.iter().map(move |&q| (*p, q, 1)))
+            .collect();
+        let n = lists
+            .iter()
+            .map(|(p, _)| *p as usize + 1)
+            .max()
+            .unwrap_or(0);
+        Rule {
+            threshold: 1,
+            cap: 0,
+            strength: Strength::Presence,
+        }
+        .relation(n, &pairs)
+    }
+
     #[test]
     fn direct_and_two_step_links_over_the_sellers_products() {
         // 0 ~ 1, 0 ~ 2, 3 ~ 1: a seller listing 0 and 3.
-        let adj: HashMap<Id, Vec<Id>> =
-            [(0, vec![1, 2]), (1, vec![0, 3]), (2, vec![0]), (3, vec![1])]
-                .into_iter()
-                .collect();
-        let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
-        let degree = |p: Id| degree_of(adj.get(&p));
-        let s = link_scores([0, 3], of, of, |_| true, degree).unwrap();
+        let rel = relation_of(&[(0, vec![1, 2]), (1, vec![0, 3]), (2, vec![0]), (3, vec![1])]);
+        let of = |p: Id| Ok(rel.partners(p));
+        let s = link_scores([0, 3], of, of, |_| true).unwrap();
         let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
-        // Direct: h = 1 from 0 (deg 2) and 3 (deg 1), deg 1 = 2; h = 2 from 0.
+        // Presence: w(p, q) = 1/√(deg p · deg q). Degrees 0: 2, 1: 2, 2: 1, 3: 1.
+        // Direct: h = 1 from 0 and 3; h = 2 from 0.
         let one = 1.0 / (2f32 * 2.0).sqrt() + 1.0 / (1f32 * 2.0).sqrt();
         let two = 1.0 / (2f32 * 1.0).sqrt();
         assert!(close(s[&1][0], one) && close(s[&2][0], two));
-        // Two steps: through 1 (deg 2) to 0 (deg 2) and 3 (deg 1), through 2 (deg 1) to 0.
+        // Two steps: through 1 to 0 and 3, through 2 to 0.
         let via = |w: f32, dq: f32, dh: f32| w / (dq * dh).sqrt();
         assert!(close(s[&0][1], via(one, 2.0, 2.0) + via(two, 1.0, 2.0)));
         assert!(close(s[&3][1], via(one, 2.0, 1.0)));
         assert!(close(s[&0][0], 0.0) && close(s[&1][1], 0.0));
     }
 
+    #[test]
+    fn counts_weigh_pairs_by_strength_normalised_on_both_sides() {
+        // 0–1 bought together 9 times, 0–2 once, 1–3 3 times.
+        let pairs = [(0, 1, 9), (0, 2, 1), (1, 3, 3)];
+        for strength in Strength::ALL {
+            let rule = Rule {
+                threshold: 1,
+                cap: 0,
+                strength,
+            };
+            let rel = rule.relation(4, &pairs);
+            let t = |c| strength.of(c);
+            let s = [t(9) + t(1), t(9) + t(3), t(1), t(3)];
+            let w = |a: usize, b: usize, c| t(c) / (s[a] * s[b]).sqrt();
+            let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
+            assert_eq!(rel.partners(0).len(), 2);
+            assert!(close(rel.partners(0)[0].1, w(0, 1, 9)));
+            assert!(close(rel.partners(0)[1].1, w(0, 2, 1)));
+            assert!(close(rel.partners(1)[0].1, w(1, 0, 9)));
+            assert!(close(rel.partners(3)[0].1, w(3, 1, 3)));
+            // Symmetric: the same weight from either side.
+            assert_eq!(rel.partners(1)[0].1, rel.partners(0)[0].1);
+        }
+        // Log strength: an order of magnitude more counts weighs about a step more.
+        assert!((Strength::Log.of(9) - 10f32.ln()).abs() < 1e-6);
+        assert_eq!(Strength::Count.of(9), 9.0);
+        assert_eq!(Strength::Presence.of(9), 1.0);
+    }
+
     /// A pseudo-random relation over 60 products, a few of them dense, under `rule`:
     /// each product's partners, and the products each is a partner of.
-    fn random_relation(rule: Rule) -> (HashMap<Id, Vec<Id>>, HashMap<Id, Vec<Id>>) {
+    fn random_relation(rule: Rule) -> (Relation, Relation) {
         let mut pairs = Vec::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..400 {
@@ -385,43 +548,42 @@ mod tests {
             let (a, b) = ((x % 60) as Id, ((x >> 20) % (5 + x % 55)) as Id);
             pairs.push((a, b, 1 + (x >> 40) % 3));
         }
-        let mut partners: HashMap<Id, Vec<Id>> = HashMap::default();
-        let mut partnered_by: HashMap<Id, Vec<Id>> = HashMap::default();
-        for (p, q) in rule.relation(pairs) {
-            partners.entry(p).or_default().push(q);
-            partnered_by.entry(q).or_default().push(p);
-        }
-        (partners, partnered_by)
+        let rel = rule.relation(60, &pairs);
+        let rev = rel.reversed(|_| true);
+        (rel, rev)
     }
 
     #[test]
     fn links_of_some_products_equal_the_full_computation_on_them_both_ways() {
         for cap in [0, 3] {
-            let (adj, rev) = random_relation(Rule { threshold: 1, cap });
-            if cap > 0 {
-                assert!(adj.values().all(|ps| ps.len() <= 3));
-                assert!(
-                    rev.values().any(|ps| ps.len() > 3),
-                    "a capped relation is one-sided"
-                );
+            for strength in Strength::ALL {
+                let rule = Rule {
+                    threshold: 1,
+                    cap,
+                    strength,
+                };
+                let (adj, rev) = random_relation(rule);
+                if cap > 0 {
+                    assert!((0..60).all(|p| adj.partners(p).len() <= 3));
+                    assert!(
+                        (0..60).any(|p| rev.partners(p).len() > 3),
+                        "a capped relation is one-sided"
+                    );
+                }
+                let of = |p: Id| Ok(adj.partners(p));
+                let of_rev = |p: Id| Ok(rev.partners(p));
+                let listed = [3, 17, 42, 8];
+                let all = link_scores(listed, of, of, |_| true).unwrap();
+                let only: Vec<Id> = (0..60).filter(|p| p % 3 == 0).collect();
+                let expected: Links = all.into_iter().filter(|(h, _)| h % 3 == 0).collect();
+                assert!(!expected.is_empty());
+                let some = link_scores_of(listed, of, of_rev, &only).unwrap();
+                assert_eq!(some, expected);
+                let kept = adj.restricted(|h| h % 3 == 0);
+                let kept_of = |p: Id| Ok(kept.partners(p));
+                let some = link_scores(listed, of, kept_of, |h| h % 3 == 0).unwrap();
+                assert_eq!(some, expected);
             }
-            let of = |p: Id| Ok(adj.get(&p).map_or(&[][..], Vec::as_slice));
-            let of_rev = |p: Id| Ok(rev.get(&p).map_or(&[][..], Vec::as_slice));
-            let listed = [3, 17, 42, 8];
-            let degree = |p: Id| degree_of(adj.get(&p));
-            let all = link_scores(listed, of, of, |_| true, degree).unwrap();
-            let only: Vec<Id> = (0..60).filter(|p| p % 3 == 0).collect();
-            let expected: Links = all.into_iter().filter(|(h, _)| h % 3 == 0).collect();
-            assert!(!expected.is_empty());
-            let some = link_scores_of(listed, of, of_rev, degree, &only).unwrap();
-            assert_eq!(some, expected);
-            let kept: HashMap<Id, Vec<Id>> = adj
-                .iter()
-                .map(|(&q, ps)| (q, ps.iter().copied().filter(|h| h % 3 == 0).collect()))
-                .collect();
-            let kept_of = |p: Id| Ok(kept.get(&p).map_or(&[][..], Vec::as_slice));
-            let some = link_scores(listed, of, kept_of, |h| h % 3 == 0, degree).unwrap();
-            assert_eq!(some, expected);
         }
     }
 
@@ -430,46 +592,42 @@ mod tests {
         let rule = Rule {
             threshold: 2,
             cap: 3,
+            strength: Strength::Log,
         };
         // Product 0: 1 is under the threshold, 0 is itself; 5 and 6 count most; one of the
         // three pairs counting 3 is dropped.
         let pairs = [(1, 1), (0, 9), (2, 3), (3, 3), (4, 3), (5, 7), (6, 4)];
-        let kept = rule.partners(0, pairs);
+        let kept: Vec<Id> = rule.partners(0, pairs).iter().map(|p| p.0).collect();
         assert_eq!(kept.len(), 3);
         assert!(kept.contains(&5) && kept.contains(&6));
         assert!(kept.iter().all(|q| [2, 3, 4, 5, 6].contains(q)));
         // The tie is broken by the pair, not by the order given or by id.
         let reversed: Vec<(Id, u64)> = pairs.iter().rev().copied().collect();
-        assert_eq!(rule.partners(0, reversed), kept);
-        let one = Rule {
-            threshold: 2,
-            cap: 1,
-        };
+        assert_eq!(rule.partners(0, reversed), rule.partners(0, pairs));
+        let one = Rule { cap: 1, ..rule };
         let tie_winners: Vec<Id> = (0..40)
-            .map(|p| one.partners(100 + p, [(1, 3), (2, 3), (3, 3)])[0])
+            .map(|p| one.partners(100 + p, [(1, 3), (2, 3), (3, 3)])[0].0)
             .collect();
         assert!([1, 2, 3].iter().all(|w| tie_winners.contains(w)));
         // Cap 0 keeps every pair at or above the threshold.
-        let all = Rule {
-            threshold: 2,
-            cap: 0,
-        }
-        .partners(0, pairs);
+        let all: Vec<Id> = Rule { cap: 0, ..rule }
+            .partners(0, pairs)
+            .iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(all, [2, 3, 4, 5, 6]);
-        // The link features lift the cap on a relation of at most the given size only.
-        assert_eq!(rule.for_links(10, 10).cap, 0);
-        assert_eq!(rule.for_links(11, 10), rule);
     }
 
     #[test]
-    fn the_relation_from_all_pairs_equals_each_products_own_partners() {
-        // Bulk (train, recommend) and one product at a time (inspect) must agree.
+    fn the_relation_from_all_pairs_keeps_each_products_own_partners() {
+        // Bulk (train, recommend) and one product at a time must agree on who is kept.
         let rule = Rule {
             threshold: 1,
             cap: 2,
+            strength: Strength::Count,
         };
         let pairs = vec![(0, 1, 5), (0, 2, 1), (0, 3, 2), (2, 3, 4), (1, 3, 1)];
-        let relation = rule.relation(pairs.clone());
+        let relation = rule.relation(4, &pairs);
         for p in 0..4 {
             let own: Vec<(Id, u64)> = pairs
                 .iter()
@@ -477,9 +635,17 @@ mod tests {
                 .filter(|&(a, _, _)| a == p)
                 .map(|(_, b, c)| (b, c))
                 .collect();
-            let bulk: Vec<Id> = relation.iter().filter(|r| r.0 == p).map(|r| r.1).collect();
-            assert_eq!(rule.partners(p, own), bulk, "product {p}");
+            let bulk: Vec<Id> = relation.partners(p).iter().map(|r| r.0).collect();
+            let one: Vec<Id> = rule.partners(p, own).iter().map(|r| r.0).collect();
+            assert_eq!(one, bulk, "product {p}");
         }
-        assert_eq!(rule.partners(0, [(1, 5), (2, 1), (3, 2)]), [1, 3]);
+        assert_eq!(
+            relation.partners(0).iter().map(|r| r.0).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        // A pair given from both sides counts once.
+        let twice = rule.relation(4, &[(0, 1, 5), (1, 0, 5)]);
+        assert_eq!(twice.partners(0).len(), 1);
+        assert!((twice.partners(0)[0].1 - 1.0).abs() < 1e-6);
     }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::features::text::cosine;
+use crate::model::{GRAPH_MODEL, GraphModel, Selection};
 use crate::recommend::{CategoryChoice, RecommendError, RecommendOptions, Recommender, Result};
 use crate::store::{Id, Namespace, RecList, Store};
 use crate::vectors::ActiveModel;
@@ -35,6 +36,9 @@ pub struct Inspection {
     pub model: String,
     /// Model generation that produced the list.
     pub model_generation: u32,
+    /// The graph model's score and how its training chose it on validation products
+    /// (`None`: the content model).
+    pub score: Option<Selection>,
     /// Index generation the list was retrieved from.
     pub index_generation: Option<u32>,
     /// Unix seconds when the list was computed (`None`: not computed yet).
@@ -141,6 +145,10 @@ pub fn inspect(
     let record = store.seller(id)?.unwrap_or_default();
     let profile = store.profile(id)?.unwrap_or_default();
     let model = ActiveModel::load(store)?.ok_or(RecommendError::NoModel)?;
+    let score = store
+        .model::<GraphModel>(GRAPH_MODEL)?
+        .filter(|g| g.generation == model.generation)
+        .map(|g| g.selection);
     let listed: Vec<Id> = store.listings_of(id)?.into_iter().map(|(p, _)| p).collect();
     let shown = category.unwrap_or(&profile.primary_category).to_string();
 
@@ -252,6 +260,7 @@ pub fn inspect(
         category: shown,
         model: model.name(),
         model_generation: list.as_ref().map_or(model.generation, |l| l.model),
+        score,
         index_generation: list.as_ref().map(|l| l.index_generation),
         computed_at,
         k: list.as_ref().map_or(defaults.k as u32, |l| l.k),

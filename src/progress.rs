@@ -3,8 +3,12 @@
 
 /// Receives progress of a long operation, one phase at a time.
 pub trait Progress {
-    /// A new phase begins; `total` is in the phase's unit (bytes for file reads).
+    /// A new phase begins; `total` counts its items (sellers, batches, products …).
     fn start(&self, label: &str, total: u64);
+    /// A new phase over `total` bytes begins (file reads).
+    fn start_bytes(&self, label: &str, total: u64) {
+        self.start(label, total);
+    }
     /// Position within the current phase.
     fn set(&self, position: u64);
     /// The current phase ended.

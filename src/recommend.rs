@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::copurchase::{Links, Partners, Source};
+use crate::copurchase::{Links, Partners};
 use crate::features::text::{category_at, cosine, normalize};
 use crate::index::{Ann, ExactIndex, IndexError, dot, stage::candidates};
 use crate::progress::Progress;
@@ -204,18 +204,20 @@ impl<'a> Recommender<'a> {
         } else {
             (None, None)
         };
-        let source = Source::Model(model.generation);
-        if model.uses_links() && !store.has_partners(model.generation)? {
-            return Err(RecommendError::NoPartners(model.generation));
+        let generation = model.generation;
+        if model.uses_links() && !store.has_partners(generation)? {
+            return Err(RecommendError::NoPartners(generation));
         }
         let partners = match (model.uses_links(), &candidates) {
             (false, _) => None,
-            (true, Some(table)) => Some(Partners::load(store, source)?.only(table.keys().copied())),
+            (true, Some(table)) => {
+                Some(Partners::load(store, generation)?.only(table.keys().copied()))
+            }
             // One seller's links, to the candidates only: the second step then reads no list
             // of a product that cannot be recommended.
             (true, None) => Some(match store.high_demand_period()? {
-                Some(period) => Partners::lazy(store, source).only(store.high_demand(period)?),
-                None => Partners::lazy(store, source),
+                Some(period) => Partners::lazy(store, generation).only(store.high_demand(period)?),
+                None => Partners::lazy(store, generation),
             }),
         };
         let min_cosine = model

@@ -614,9 +614,8 @@ impl<'a> JobProgress<'a> {
     }
 }
 
-impl Progress for JobProgress<'_> {
-    fn start(&self, label: &str, total: u64) {
-        self.inner.start(label, total);
+impl JobProgress<'_> {
+    fn started(&self, label: &str, total: u64) {
         self.update(
             |phase, done, t| {
                 *phase = label.to_string();
@@ -625,6 +624,18 @@ impl Progress for JobProgress<'_> {
             },
             true,
         );
+    }
+}
+
+impl Progress for JobProgress<'_> {
+    fn start(&self, label: &str, total: u64) {
+        self.inner.start(label, total);
+        self.started(label, total);
+    }
+
+    fn start_bytes(&self, label: &str, total: u64) {
+        self.inner.start_bytes(label, total);
+        self.started(label, total);
     }
 
     fn set(&self, position: u64) {

@@ -37,15 +37,16 @@ impl ActiveModel {
             other => other?,
         };
         if let Some(graph) = graph {
+            let [alpha, w1, w2, beta] = graph.selection.score;
             return Ok(Some(ActiveModel {
                 generation: graph.generation,
                 calibration: ContentModel {
-                    alpha: graph.alpha,
-                    beta: graph.beta,
+                    alpha,
+                    beta,
                     positives: 0,
                     negatives: 0,
                 },
-                link_weights: graph.link_weights,
+                link_weights: [w1, w2],
             }));
         }
         Self::content(store)

@@ -2,16 +2,20 @@
 # The graph model on the cold split of a real dataset in ../shared/data/ (never copied into the
 # repository): split (seed 0 or SPLIT_SEED, views from training listings), ingest, featurize, train (timed,
 # peak memory), then `eval --ablation`: every baseline and the published ablation rows.
-# Usage: [SPLIT_SEED=N] [ABLATION=0] tools/model_eval.sh DATASET_DIR OUT_DIR [train options…]
+# Usage: [SPLIT_SEED=N] [ABLATION=0] [DEMANDLINK=binary] tools/model_eval.sh DATASET_DIR OUT_DIR [train options…]
 # SPLIT_SEED draws another cold split (which products are high-demand); ABLATION=0 evaluates
-# the trained model and the baselines only.
+# the trained model and the baselines only; DEMANDLINK runs that binary instead of building one.
 # Prints the training line and writes OUT_DIR/{eval.json,eval.md,train.txt}.
 set -euo pipefail
 dataset=$1 out=$2
 shift 2
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin demandlink
-bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/demandlink"
+if [ -n "${DEMANDLINK:-}" ]; then
+  bin=$DEMANDLINK
+else
+  cargo build --release --quiet --bin demandlink
+  bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/demandlink"
+fi
 rm -rf "$out"
 mkdir -p "$out"
 "$bin" split --mode cold --seed "${SPLIT_SEED:-0}" --views-from-listings --out "$out/split" "$dataset" >/dev/null

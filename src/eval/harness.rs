@@ -13,7 +13,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{AlsOptions, Csr, evaluate, fit, stack_copurchases};
-use crate::copurchase::{Links, Partners, Source};
+use crate::copurchase::{Links, Partners, Rule, Strength};
 use crate::features;
 use crate::index::stage::candidates;
 use crate::index::{Ann, ExactIndex, IndexError};
@@ -113,15 +113,14 @@ pub struct EvalReport {
     pub metrics: BTreeMap<String, f64>,
     /// The active model's timings.
     pub model_result: MethodResult,
-    /// Baselines by name: `popularity`, `views`, `text_knn`, `copurchase`, `als`,
-    /// `als_copurchase`.
+    /// Baselines by name: `popularity`, `views`, `text_knn`, `copurchase`,
+    /// `copurchase_log`, `als`, `als_copurchase`.
     pub baselines: BTreeMap<String, MethodResult>,
 }
 
 /// Everything the rankers share.
 struct Setup {
     candidates: Vec<Id>,
-    candidate_set: HashSet<Id>,
     sellers: Vec<Id>,
     listed: HashMap<Id, HashSet<Id>>,
     heldout: HashMap<Id, HashSet<Id>>,
@@ -129,6 +128,36 @@ struct Setup {
 }
 
 impl Setup {
+    /// A seller's training listings.
+    fn listed_of(&self, seller: Id) -> Vec<Id> {
+        self.listed
+            .get(&seller)
+            .map_or(Vec::new(), |l| l.iter().copied().collect())
+    }
+
+    /// Each evaluated seller's ranking by `rank`, in parallel, with a progress bar labelled
+    /// `name` that moves after each chunk of sellers.
+    fn rank_all(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+        rank: impl Fn(Id) -> Result<Vec<Id>, EvalError> + Sync,
+    ) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
+        const CHUNK: usize = 256;
+        progress.start(name, self.sellers.len() as u64);
+        let mut out = HashMap::with_capacity(self.sellers.len());
+        for (i, chunk) in self.sellers.chunks(CHUNK).enumerate() {
+            let ranked: Vec<(Id, Vec<Id>)> = chunk
+                .par_iter()
+                .map(|&s| Ok((s, rank(s)?)))
+                .collect::<Result<_, EvalError>>()?;
+            out.extend(ranked);
+            progress.set((i * CHUNK + chunk.len()) as u64);
+        }
+        progress.finish();
+        Ok(out)
+    }
+
     /// The best `max_k` of `scores` (candidate order) for `seller`, excluding its listings;
     /// ties broken by a hash of the product id, so no id order can leak into the ranking.
     fn top(&self, seller: Id, scores: impl Iterator<Item = (Id, f32)>) -> Vec<Id> {
@@ -179,7 +208,6 @@ pub fn run(
     sellers.sort_unstable();
     let setup = Setup {
         candidates: candidate_ids,
-        candidate_set,
         sellers,
         listed,
         heldout: heldout_map,
@@ -198,67 +226,57 @@ pub fn run(
     let exact = exact_for(items)?;
     // With a co-purchase link term every candidate is scored; without, the nearest suffice.
     let partners = match model.uses_links() {
-        true => Some(
-            Partners::load(store, Source::Model(model.generation))?
-                .only(setup.candidates.iter().copied()),
-        ),
+        true => {
+            Some(Partners::load(store, model.generation)?.only(setup.candidates.iter().copied()))
+        }
         false => None,
     };
-    let model_ranked = |model: &ActiveModel,
+    let model_ranked = |name: &str,
+                        model: &ActiveModel,
                         exact: &ExactIndex,
                         unusable: &[Id]|
      -> Result<HashMap<Id, Vec<Id>>, EvalError> {
         let partners = partners.as_ref().filter(|_| model.uses_links());
-        setup
-            .sellers
-            .par_iter()
-            .map(|&s| {
-                let list = match model.seller(store, s)? {
-                    Some(q) if q.iter().any(|&x| x != 0.0) => {
-                        let listed: Vec<Id> = setup
-                            .listed
-                            .get(&s)
-                            .map_or(Vec::new(), |l| l.iter().copied().collect());
-                        let (links, wanted) = match partners {
-                            Some(p) => (p.link_scores(&listed)?, setup.candidates.len()),
-                            None => (Links::default(), setup.max_k + listed.len()),
-                        };
-                        let hits = exact
-                            .nearest(None, &q, wanted)?
-                            .into_iter()
-                            .map(|(p, cos)| {
-                                (
-                                    p,
-                                    model.score(cos, links.get(&p).copied().unwrap_or_default()),
-                                )
-                            });
-                        let last = unusable.iter().map(|&p| (p, f32::NEG_INFINITY));
-                        setup.top(s, hits.chain(last))
-                    }
-                    _ => Vec::new(),
-                };
-                Ok((s, list))
-            })
-            .collect()
+        setup.rank_all(name, progress, |s| {
+            let Some(q) = model
+                .seller(store, s)?
+                .filter(|q| q.iter().any(|&x| x != 0.0))
+            else {
+                return Ok(Vec::new());
+            };
+            let listed = setup.listed_of(s);
+            let (links, wanted) = match partners {
+                Some(p) => (p.link_scores(&listed)?, setup.candidates.len()),
+                None => (Links::default(), setup.max_k + listed.len()),
+            };
+            let hits = exact
+                .nearest(None, &q, wanted)?
+                .into_iter()
+                .map(|(p, cos)| {
+                    (
+                        p,
+                        model.score(cos, links.get(&p).copied().unwrap_or_default()),
+                    )
+                });
+            let last = unusable.iter().map(|&p| (p, f32::NEG_INFINITY));
+            Ok(setup.top(s, hits.chain(last)))
+        })
     };
-    progress.start("eval: model", 1);
     let started = Instant::now();
-    let ranked = model_ranked(&model, &exact, &unusable)?;
+    let ranked = model_ranked("eval: model", &model, &exact, &unusable)?;
     let model_result = MethodResult {
         metrics: score(ranked),
         train_seconds: 0.0,
         rank_seconds: started.elapsed().as_secs_f64(),
         peak_rss_mib: peak_rss_mib(),
     };
-    progress.finish();
 
     let mut baselines = BTreeMap::new();
-    let timed = |name: &str, f: &dyn Fn() -> Result<Trained, EvalError>| {
-        progress.start(&format!("eval: {name}"), 1);
+    // `f` returns the seconds it spent fitting (0 for training-free methods) and the rankings.
+    let timed = |f: &dyn Fn() -> Result<Trained, EvalError>| {
         let started = Instant::now();
         let (train, ranked) = f()?;
         let total = started.elapsed().as_secs_f64();
-        progress.finish();
         Ok::<_, EvalError>(MethodResult {
             metrics: score(ranked),
             train_seconds: train,
@@ -269,48 +287,46 @@ pub fn run(
     if opts.baselines {
         let products = store.entity_count(Namespace::Product)? as usize;
         let sellers_n = store.entity_count(Namespace::Seller)? as usize;
-        let same_for_all = |scores: Vec<f32>| {
-            setup
-                .sellers
-                .par_iter()
-                .map(|&s| {
-                    let it = setup.candidates.iter().map(|&p| (p, scores[p as usize]));
-                    (s, setup.top(s, it))
-                })
-                .collect::<HashMap<_, _>>()
+        let same_for_all = |name: &str, scores: Vec<f32>| {
+            setup.rank_all(name, progress, |s| {
+                let it = setup.candidates.iter().map(|&p| (p, scores[p as usize]));
+                Ok(setup.top(s, it))
+            })
         };
-        let popularity = timed("popularity", &|| {
+        let popularity = timed(&|| {
             let mut count = vec![0f32; products];
             store.for_each_listing_by_product(|p, _| count[p as usize] += 1.0)?;
-            Ok((0.0, same_for_all(count)))
+            Ok((0.0, same_for_all("eval: popularity", count)?))
         })?;
         baselines.insert("popularity".to_string(), popularity);
-        let views = timed("views", &|| {
+        let views = timed(&|| {
             let mut views = vec![0f32; products];
             store.for_each_views(|p, _, v| views[p as usize] += v as f32)?;
-            Ok((0.0, same_for_all(views)))
+            Ok((0.0, same_for_all("eval: views", views)?))
         })?;
         baselines.insert("views".to_string(), views);
-        let text = timed("text_knn", &|| {
+        let text = timed(&|| {
             let content = ActiveModel::content(store)?.ok_or(EvalError::NoModel)?;
             let all = candidates(store, &content, depth)?;
             let exact = exact_for(all.items)?;
-            Ok((0.0, model_ranked(&content, &exact, &all.unusable)?))
+            let ranked = model_ranked("eval: text_knn", &content, &exact, &all.unusable)?;
+            Ok((0.0, ranked))
         })?;
         baselines.insert("text_knn".to_string(), text);
-        let copurchase = timed("copurchase", &|| {
-            Ok((0.0, copurchase_neighbours(store, &setup)?))
-        })?;
-        baselines.insert("copurchase".to_string(), copurchase);
+        for walk in COPURCHASE_WALKS {
+            let result = timed(&|| Ok((0.0, copurchase_walk(store, &setup, &walk, progress)?)))?;
+            baselines.insert(walk.name.to_string(), result);
+        }
 
         let listings = Csr::from_triplets(sellers_n, products, &triplets);
-        let als = timed("als", &|| {
+        let als = timed(&|| {
             let started = Instant::now();
             let m = fit(&listings, &opts.als);
-            Ok((started.elapsed().as_secs_f64(), als_ranked(&m, &setup)))
+            let train = started.elapsed().as_secs_f64();
+            Ok((train, als_ranked("eval: als", &m, &setup, progress)?))
         })?;
         baselines.insert("als".to_string(), als);
-        let stacked = timed("als_copurchase", &|| {
+        let stacked = timed(&|| {
             let mut pairs = Vec::new();
             store.for_each_copurchase(|a, b, c| {
                 if a < b {
@@ -320,15 +336,20 @@ pub fn run(
             let started = Instant::now();
             let matrix = stack_copurchases(&listings, &pairs, opts.copurchase_weight);
             let m = fit(&matrix, &opts.als);
-            Ok((started.elapsed().as_secs_f64(), als_ranked(&m, &setup)))
+            let train = started.elapsed().as_secs_f64();
+            Ok((
+                train,
+                als_ranked("eval: als_copurchase", &m, &setup, progress)?,
+            ))
         })?;
         baselines.insert("als_copurchase".to_string(), stacked);
     }
     if opts.ablation {
         for (name, cfg) in ablation_configs() {
-            let result = timed(name, &|| {
+            let result = timed(&|| {
                 let fitted = model::fit(store, &cfg, &NoProgress)?;
-                Ok((fitted.train_seconds, fitted_ranked(store, &fitted, &setup)?))
+                let ranked = fitted_ranked(store, &fitted, &setup, name, progress)?;
+                Ok((fitted.train_seconds, ranked))
             })?;
             baselines.insert(name.to_string(), result);
         }
@@ -375,98 +396,103 @@ fn fitted_ranked(
     store: &Store,
     fitted: &Fitted,
     setup: &Setup,
+    name: &str,
+    progress: &dyn Progress,
 ) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
-    let [alpha, w1, w2, _] = fitted.score;
-    let partners = match [w1, w2] != [0.0; 2] {
-        true => Some(
-            Partners::load(store, Source::Counts(fitted.copurchase))?
-                .only(setup.candidates.iter().copied()),
-        ),
+    let [alpha, w1, w2, _] = fitted.selection.score;
+    let partners = match fitted.selection.uses_links() {
+        true => {
+            let rule = fitted.selection.rule;
+            Some(
+                Partners::from_counts(store, Some(rule.threshold), |_| rule)?
+                    .only(setup.candidates.iter().copied()),
+            )
+        }
         false => None,
     };
     let emb = &fitted.embeddings;
-    setup
-        .sellers
-        .par_iter()
-        .map(|&s| {
-            let listed: Vec<Id> = setup
-                .listed
-                .get(&s)
-                .map_or(Vec::new(), |l| l.iter().copied().collect());
-            let links = match &partners {
-                Some(p) => p.link_scores(&listed)?,
-                None => Links::default(),
-            };
-            let q = emb.seller(s);
-            let it = setup.candidates.iter().map(|&p| {
-                let [l1, l2] = links.get(&p).copied().unwrap_or_default();
-                (p, alpha * q.dot(&emb.product(p)) + w1 * l1 + w2 * l2)
-            });
-            Ok((s, setup.top(s, it)))
-        })
-        .collect()
+    setup.rank_all(&format!("eval: {name}"), progress, |s| {
+        let links = match &partners {
+            Some(p) => p.link_scores(&setup.listed_of(s))?,
+            None => Links::default(),
+        };
+        let q = emb.seller(s);
+        let it = setup.candidates.iter().map(|&p| {
+            let [l1, l2] = links.get(&p).copied().unwrap_or_default();
+            (p, alpha * q.dot(&emb.product(p)) + w1 * l1 + w2 * l2)
+        });
+        Ok(setup.top(s, it))
+    })
 }
 
-fn als_ranked(m: &super::AlsModel, setup: &Setup) -> HashMap<Id, Vec<Id>> {
-    setup
-        .sellers
-        .par_iter()
-        .map(|&s| {
-            let u = m.user_factors.row(s as usize);
-            let it = setup
-                .candidates
-                .iter()
-                .map(|&p| (p, u.dot(&m.item_factors.row(p as usize))));
-            (s, setup.top(s, it))
-        })
-        .collect()
+fn als_ranked(
+    name: &str,
+    m: &super::AlsModel,
+    setup: &Setup,
+    progress: &dyn Progress,
+) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
+    setup.rank_all(name, progress, |s| {
+        let u = m.user_factors.row(s as usize);
+        let it = setup
+            .candidates
+            .iter()
+            .map(|&p| (p, u.dot(&m.item_factors.row(p as usize))));
+        Ok(setup.top(s, it))
+    })
 }
 
-/// Weight of the 2-hop term of the co-purchase baseline. Fixed, not tuned on any split: it is
-/// small so that it mostly orders the candidates that have no direct link to the seller.
-const TWO_HOP: f64 = 0.1;
+/// A training-free co-purchase baseline: the link features of [`crate::copurchase`] (the
+/// graph model's, with the same pair weights) summed with fixed weights, no training.
+pub struct CopurchaseWalk {
+    /// Its name in reports.
+    pub name: &'static str,
+    /// How a pair's count weighs.
+    pub strength: Strength,
+    /// `[w₁, w₂]`: weights of the one-step and two-step terms.
+    pub mix: [f32; 2],
+}
 
-/// Training-free co-purchase neighbours: `score(s, h) = Σ_{p listed by s} [w(p, h) +
-/// TWO_HOP · Σ_q w(p, q)·w(q, h)]`, with `w(a, b) = c(a, b) / sqrt(deg(a)·deg(b))` the
-/// symmetric-normalised pair count and `deg` the summed counts of a product.
-fn copurchase_neighbours(store: &Store, setup: &Setup) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
-    let mut degree: HashMap<Id, f64> = HashMap::new();
-    let mut pairs = Vec::new();
-    store.for_each_copurchase(|a, b, c| {
-        *degree.entry(a).or_default() += c as f64;
-        pairs.push((a, b, c as f64));
-    })?;
-    let mut adjacency: HashMap<Id, Vec<(Id, f64)>> = HashMap::new();
-    for (a, b, c) in pairs {
-        adjacency
-            .entry(a)
-            .or_default()
-            .push((b, c / (degree[&a] * degree[&b]).sqrt()));
-    }
-    Ok(setup
-        .sellers
-        .par_iter()
-        .map(|&s| {
-            let mut scores: HashMap<Id, f64> = HashMap::new();
-            for p in setup.listed.get(&s).into_iter().flatten() {
-                for &(q, w_pq) in adjacency.get(p).into_iter().flatten() {
-                    if setup.candidate_set.contains(&q) {
-                        *scores.entry(q).or_default() += w_pq;
-                    }
-                    for &(h, w_qh) in adjacency.get(&q).into_iter().flatten() {
-                        if setup.candidate_set.contains(&h) {
-                            *scores.entry(h).or_default() += TWO_HOP * w_pq * w_qh;
-                        }
-                    }
-                }
-            }
-            let it = setup
-                .candidates
-                .iter()
-                .map(|p| (*p, scores.get(p).copied().unwrap_or(0.0) as f32));
-            (s, setup.top(s, it))
-        })
-        .collect())
+/// The co-purchase baselines: `copurchase` — `score(s, h) = Σ_p [w(p, h) + 0.1 · Σ_q w(p, q) ·
+/// w(q, h)]` with `w(a, b) = c(a, b) / √(C_a · C_b)`, the symmetric-normalised pair count
+/// (`C` = summed counts of a product), the 2-hop term small so that it mostly orders the
+/// candidates without a direct link (fixed, not tuned on any split); and `copurchase_log` —
+/// the one-step walk over log(1 + count) strengths, normalised alike.
+pub const COPURCHASE_WALKS: [CopurchaseWalk; 2] = [
+    CopurchaseWalk {
+        name: "copurchase",
+        strength: Strength::Count,
+        mix: [1.0, 0.1],
+    },
+    CopurchaseWalk {
+        name: "copurchase_log",
+        strength: Strength::Log,
+        mix: [1.0, 0.0],
+    },
+];
+
+/// Rankings by a co-purchase walk, over every pair at or above the default threshold, to the
+/// candidates only (the second step walks only lists restricted to them).
+fn copurchase_walk(
+    store: &Store,
+    setup: &Setup,
+    walk: &CopurchaseWalk,
+    progress: &dyn Progress,
+) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
+    let partners = Partners::from_counts(store, None, |threshold| Rule {
+        threshold,
+        cap: 0,
+        strength: walk.strength,
+    })?
+    .only(setup.candidates.iter().copied());
+    let [w1, w2] = walk.mix;
+    setup.rank_all(&format!("eval: {}", walk.name), progress, |s| {
+        let links = partners.link_scores(&setup.listed_of(s))?;
+        let it = setup.candidates.iter().map(|p| {
+            let [l1, l2] = links.get(p).copied().unwrap_or_default();
+            (*p, w1 * l1 + w2 * l2)
+        });
+        Ok(setup.top(s, it))
+    })
 }
 
 /// Seconds spent training, and each seller's ranking.

@@ -479,7 +479,7 @@ fn validate(
                 )));
             }
         }
-        progress.start(&format!("checking {}", file.name), file.bytes);
+        progress.start_bytes(&format!("checking {}", file.name), file.bytes);
         let (mut rows, mut rejected) = (0u64, 0u64);
         loop {
             let line_no = reader.line + 1;
@@ -632,7 +632,7 @@ fn apply(
             reader.next_line().map_err(|e| read_err(1, e))?;
         }
         tracing::info!(drop = %name, file = %c.file.name, from_line = line, "applying");
-        progress.start(&format!("{name}: {}", c.file.name), c.file.bytes);
+        progress.start_bytes(&format!("{name}: {}", c.file.name), c.file.bytes);
         let mut staged = 0;
         loop {
             let line_no = reader.line + 1;

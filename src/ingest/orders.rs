@@ -146,7 +146,7 @@ pub(super) fn apply(
     };
 
     // Sort: every run is scratch, rebuilt on a rerun (the committed state is the cursor).
-    progress.start(&format!("sorting {}", c.file.name), c.file.bytes);
+    progress.start_bytes(&format!("sorting {}", c.file.name), c.file.bytes);
     let mut runs = Runs::create(&scratch, opts.sort_run_rows).map_err(scratch_err)?;
     let mut reader = TsvReader::open(&c.file.path, 0, 0).map_err(|e| read_err(0, e))?;
     reader.next_line().map_err(|e| read_err(1, e))?;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{seeded_hash, share_threshold};
-use crate::copurchase::Rule;
+use crate::copurchase::{Relation as LinkRelation, Rule, default_threshold};
 use crate::store::{Id, Namespace, Store, StoreError};
 
 /// A relation between node kinds; the encoder has one weight matrix per enabled relation.
@@ -67,25 +67,18 @@ impl Adjacency {
     }
 }
 
-/// The default of [`GraphOptions::copurchase_cap`] (see the README for how it was chosen).
+/// The default of [`GraphOptions::copurchase_cap`] (see `docs/model.md` for how it was chosen).
 pub const DEFAULT_COPURCHASE_CAP: u32 = 50;
-
-/// The default of [`GraphOptions::links_uncapped_up_to`]: both real datasets' relations
-/// (11 k and 0.4 M directed pairs) are walked whole, the reference size's (12.7 M) capped.
-pub const DEFAULT_LINKS_UNCAPPED_UP_TO: usize = 1_000_000;
 
 /// Which products and edges the graph keeps.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GraphOptions {
-    /// Co-purchase count at which a pair becomes an edge; `None` = automatic (2, or 1 when no
-    /// pair counts more than 1: pre-aggregated "also bought" lists carry no counts, and a
-    /// threshold of 2 would drop every edge).
+    /// Co-purchase count at which a pair becomes an edge; `None` = automatic
+    /// ([`default_threshold`]).
     pub copurchase_threshold: Option<u64>,
-    /// Co-purchase partners kept per product, the strongest first (0: all).
+    /// Co-purchase partners the encoder aggregates per product, the strongest (highest
+    /// counts) first (0: all). The score's link features choose their own relation.
     pub copurchase_cap: u32,
-    /// Directed co-purchase pairs up to which the score's link features ignore the cap
-    /// ([`Rule::for_links`]); the encoder always keeps it.
-    pub links_uncapped_up_to: usize,
     /// Keep the co-purchase relation.
     pub copurchase: bool,
     /// Keep auxiliary products (neither listed nor high-demand) as co-purchase neighbours.
@@ -99,7 +92,6 @@ impl Default for GraphOptions {
         GraphOptions {
             copurchase_threshold: None,
             copurchase_cap: DEFAULT_COPURCHASE_CAP,
-            links_uncapped_up_to: DEFAULT_LINKS_UNCAPPED_UP_TO,
             copurchase: true,
             auxiliary: true,
             views_window: 2,
@@ -118,19 +110,18 @@ pub struct Graph {
     pub lists: Adjacency,
     /// Product → sellers.
     pub listed_by: Adjacency,
-    /// Product → its co-purchase partners (shared, not copied, by [`Graph::hold_out`]: it is
-    /// the largest relation).
+    /// Product → its co-purchase partners the encoder aggregates: the `copurchase_cap`
+    /// strongest (shared, not copied, by [`Graph::hold_out`]: it is the largest relation).
     pub copurchase: Arc<Adjacency>,
     /// Views per product over the window.
     pub views: Vec<f32>,
     /// Whether a product is on the current high-demand list.
     pub high_demand: Vec<bool>,
-    /// The relation the score's link features walk: `copurchase` itself, or — on a relation
-    /// small enough to walk whole — the same pairs without the cap
-    /// ([`Rule::for_links`]).
-    pub links: Arc<Adjacency>,
-    /// The rule of `links`.
-    pub rule: Rule,
+    /// Every co-purchase pair at or above the threshold between kept products, once each
+    /// (`a < b`) with its count: the score's link features build their relation from it.
+    pub pairs: Arc<Vec<(Id, Id, u64)>>,
+    /// The count at which a pair counts.
+    pub threshold: u64,
 }
 
 impl Graph {
@@ -156,28 +147,31 @@ impl Graph {
         if opts.copurchase {
             store.for_each_copurchase(|a, b, c| {
                 max_count = max_count.max(c);
-                pairs.push((a, b, c));
+                // Stored from both sides: one is enough.
+                if a < b {
+                    pairs.push((a, b, c));
+                }
             })?;
         }
-        let rule = Rule {
-            threshold: opts
-                .copurchase_threshold
-                .unwrap_or(if max_count > 1 { 2 } else { 1 }),
-            cap: opts.copurchase_cap,
-        };
+        let threshold = opts
+            .copurchase_threshold
+            .unwrap_or_else(|| default_threshold(max_count));
         let kept = |p: Id| opts.auxiliary || high_demand[p as usize] || listed_by.degree(p) > 0;
-        pairs.retain(|&(a, b, c)| c >= rule.threshold && kept(a) && kept(b));
-        let link_rule = rule.for_links(pairs.len(), opts.links_uncapped_up_to);
-        let links = match link_rule == rule {
-            true => None,
-            false => Some(link_rule.relation(pairs.clone())),
+        pairs.retain(|&(a, b, c)| c >= threshold && kept(a) && kept(b));
+        let rule = Rule {
+            threshold,
+            cap: opts.copurchase_cap,
+            ..Rule::default()
         };
-        let mut edges = rule.relation(pairs);
+        // The cap keeps the highest counts, whatever the strength: the encoder's neighbours
+        // are the same under every strength.
+        let relation = rule.relation(products as usize, &pairs);
+        let mut edges: Vec<(u32, u32)> = relation
+            .lists()
+            .flat_map(|(p, list)| list.iter().map(move |&(q, _)| (p, q)))
+            .collect();
+        drop(relation);
         let copurchase = Arc::new(Adjacency::from_pairs(products as usize, &mut edges));
-        let links = match links {
-            Some(mut edges) => Arc::new(Adjacency::from_pairs(products as usize, &mut edges)),
-            None => Arc::clone(&copurchase),
-        };
 
         let latest = store.next_drop_seq()?.saturating_sub(1);
         let first = latest.saturating_sub(opts.views_window.max(1) - 1).max(1);
@@ -195,8 +189,8 @@ impl Graph {
             copurchase,
             views,
             high_demand,
-            links,
-            rule: link_rule,
+            pairs: Arc::new(pairs),
+            threshold,
         })
     }
 
@@ -265,14 +259,19 @@ impl Graph {
         self.is_seller(node) || self.listed_by.degree(node - self.sellers) > 0
     }
 
-    /// The co-purchase relation reversed: per product `wanted` accepts, the products it is a
-    /// partner of, ascending (the others' lists are empty).
-    pub fn partnered_by(&self, wanted: impl Fn(Id) -> bool) -> Adjacency {
-        let mut pairs: Vec<(u32, u32)> = (0..self.products)
-            .flat_map(|q| self.links.neighbours(q).iter().map(move |&h| (h, q)))
-            .filter(|&(h, _)| wanted(h))
-            .collect();
-        Adjacency::from_pairs(self.products as usize, &mut pairs)
+    /// The weighted co-purchase relation of the link features under `rule` (its threshold
+    /// is the graph's).
+    pub fn link_relation(&self, rule: Rule) -> LinkRelation {
+        rule.relation(self.products as usize, &self.pairs)
+    }
+
+    /// Whether the co-purchase counts vary: without (pre-aggregated "also bought" lists,
+    /// every count alike) every [`crate::copurchase::Strength`] weighs pairs alike.
+    pub fn counts_vary(&self) -> bool {
+        let mut counts = self.pairs.iter().map(|&(_, _, c)| c);
+        counts
+            .next()
+            .is_some_and(|first| counts.any(|c| c != first))
     }
 
     /// Whether a product is auxiliary: neither listed nor high-demand.

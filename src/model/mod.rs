@@ -10,6 +10,7 @@ pub mod graph;
 pub mod layer;
 pub mod optim;
 pub mod sample;
+pub mod select;
 pub mod stage;
 pub mod train;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 pub use graph::{Graph, GraphOptions, Relation};
+pub use select::{ScoreOptions, Selection, Tried};
 pub use stage::{Fitted, GRAPH_MODEL, GraphModel, TrainOptions, TrainSummary, fit, train};
 pub use train::{Embeddings, Focus, IdentityRows, Trainer};
 
@@ -116,9 +118,12 @@ pub struct ModelConfig {
     /// Sellers have a trainable identity row (else they are represented by their listings
     /// only, and sellers with a single listing give no root edge).
     pub seller_identity: bool,
-    /// Share of root edges held out of training to fit the final score (0: no co-purchase
-    /// term; the score is the trained `σ(α·cos + β)`).
+    /// Share of the products listed by two or more sellers held out of training, cold, to
+    /// choose and fit the final score (0: no co-purchase term; the score is the trained
+    /// `σ(α·cos + β)`).
     pub validation_share: f32,
+    /// How the final score is chosen on those products.
+    pub score: ScoreOptions,
     /// Seed of every random choice.
     pub seed: u64,
     /// Fixed shards per batch, computed in parallel and summed in order (determinism does not
@@ -148,6 +153,7 @@ impl Default for ModelConfig {
             lr_embedding: 0.1,
             seller_identity: false,
             validation_share: 0.05,
+            score: ScoreOptions::default(),
             seed: 0,
             shards: 4,
         }

@@ -13,8 +13,7 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
-use super::{Graph, Init, ModelConfig, ModelError};
-use crate::copurchase::Rule;
+use super::{Graph, Init, ModelConfig, ModelError, Selection};
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
 use crate::store::{Id, Namespace, StageBatch, Store, StoreError};
@@ -34,18 +33,14 @@ const VALIDATION_CAP: usize = 2_000;
 /// Nodes whose output vectors are committed per write batch.
 const WRITE_CHUNK: usize = 50_000;
 
-/// A trained graph model: the generation holding its vectors and its score calibration.
+/// A trained graph model: the generation holding its vectors and its score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GraphModel {
     /// Model generation of the output embeddings.
     pub generation: u32,
-    /// Score slope.
-    pub alpha: f32,
-    /// Score intercept.
-    pub beta: f32,
-    /// Weights of the co-purchase link features (direct, two-step) in the score (0 without
-    /// validation products).
-    pub link_weights: [f32; 2],
+    /// The score, its link relation, and how validation chose them (without validation
+    /// products: the trained `σ(α·cos + β)`, no link terms and an empty table).
+    pub selection: Selection,
     /// The configuration it was trained with.
     pub config: ModelConfig,
     /// Root edges per epoch.
@@ -54,8 +49,6 @@ pub struct GraphModel {
     pub epoch_losses: Vec<f64>,
     /// Seconds of training (all runs of the job).
     pub train_seconds: f64,
-    /// Co-purchase relation of its link features.
-    pub copurchase: Rule,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,6 +69,9 @@ struct TrainJob {
     state: TrainState,
     /// A fine-tuning's root edges, fixed when it starts so a resumed run trains the same.
     fine_tune: Option<FineTune>,
+    /// The score, chosen before the vectors are written (the partner lists written with
+    /// them are its relation), so a run resumed while writing keeps it.
+    selection: Option<Selection>,
 }
 
 /// The root edges of a fine-tuning: the listing edges of drop `since` or later (the warm
@@ -135,8 +131,8 @@ pub struct TrainSummary {
     pub up_to_date: bool,
     /// Nodes embedded.
     pub nodes: u64,
-    /// The final score's `[α, w₁, w₂, β]`: `σ(α·cos + w₁·link₁ + w₂·link₂ + β)`.
-    pub score: [f32; 4],
+    /// The final score `σ(α·cos + w₁·link₁ + w₂·link₂ + β)` and how it was chosen.
+    pub selection: Selection,
 }
 
 impl TrainSummary {
@@ -152,12 +148,7 @@ impl TrainSummary {
             fine_tuned: false,
             up_to_date: true,
             nodes: 0,
-            score: [
-                model.alpha,
-                model.link_weights[0],
-                model.link_weights[1],
-                model.beta,
-            ],
+            selection: model.selection.clone(),
         }
     }
 }
@@ -184,10 +175,8 @@ fn graphs(store: &Store, cfg: &ModelConfig) -> Result<Graphs, ModelError> {
 pub struct Fitted {
     /// Output vectors of every node.
     pub embeddings: Embeddings,
-    /// `[α, w₁, w₂, β]` of the score.
-    pub score: [f32; 4],
-    /// Co-purchase relation of the graph.
-    pub copurchase: Rule,
+    /// The score and its link relation.
+    pub selection: Selection,
     /// Seconds of training.
     pub train_seconds: f64,
 }
@@ -219,19 +208,9 @@ pub fn fit(
         |_| Ok(()),
     )?;
     progress.finish();
-    let score = match trainer.fit_score(&held).as_deref() {
-        Some(&[a, w1, w2, b]) => [a, w1, w2, b],
-        _ => [
-            trainer.state.params.alpha(),
-            0.0,
-            0.0,
-            trainer.state.params.beta(),
-        ],
-    };
     Ok(Fitted {
+        selection: choose_score(&trainer, &held, progress),
         embeddings: trainer.infer_on(&full, None),
-        score,
-        copurchase: full.rule,
         train_seconds: trainer.state.seconds,
     })
 }
@@ -330,6 +309,7 @@ pub fn train(
                 phase: Phase::Training,
                 state,
                 fine_tune,
+                selection: None,
             };
             batch.delete_generation(job.generation);
             batch.commit(JOB, &job)?;
@@ -343,6 +323,7 @@ pub fn train(
         _ => 0,
     };
     let tuning = job.fine_tune;
+    let chosen = job.selection.clone();
     let new = match tuning {
         Some(f) => Some((listings_since(store, f.since)?, f)),
         None => None,
@@ -394,6 +375,14 @@ pub fn train(
     progress.finish();
 
     let started = Instant::now();
+    let selection = match chosen {
+        Some(selection) => selection,
+        None => choose_score(&trainer, &held, progress),
+    };
+    // The relation the link features were chosen on serves them too.
+    let relation = selection
+        .uses_links()
+        .then(|| full.link_relation(selection.rule));
     let embeddings = trainer.infer_on(&full, None);
     let nodes = full.nodes();
     progress.start("write embeddings", nodes as u64);
@@ -404,6 +393,7 @@ pub fn train(
         phase: Phase::Training,
         state: trainer.state.clone(),
         fine_tune: tuning,
+        selection: Some(selection.clone()),
     };
     let mut node = start_node as usize;
     while node < nodes {
@@ -413,9 +403,8 @@ pub fn train(
             let (ns, id) = kind(&graph, n as u32);
             let row = embeddings.rows.row(n);
             batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
-            // The relation the link features were fitted on serves them too.
-            if ns == Namespace::Product {
-                let partners = graph.links.neighbours(id);
+            if let (Namespace::Product, Some(relation)) = (ns, &relation) {
+                let partners = relation.partners(id);
                 if !partners.is_empty() {
                     batch.put_partners(generation, id, partners);
                 }
@@ -428,24 +417,13 @@ pub fn train(
     }
     progress.finish();
 
-    let (alpha, link_weights, beta) = match trainer.fit_score(&held).as_deref() {
-        Some(&[a, w1, w2, b]) => (a, [w1, w2], b),
-        _ => (
-            trainer.state.params.alpha(),
-            [0.0; 2],
-            trainer.state.params.beta(),
-        ),
-    };
     let model = GraphModel {
         generation,
-        alpha,
-        beta,
-        link_weights,
+        selection,
         config: cfg.clone(),
         root_edges: trainer.root_count() as u64,
         epoch_losses: trainer.state.epoch_losses.clone(),
         train_seconds: trainer.state.seconds,
-        copurchase: graph.rule,
     };
     let mut batch = StageBatch::new(store);
     if let Some(old) = active.filter(|m| m.generation != generation) {
@@ -465,8 +443,25 @@ pub fn train(
         fine_tuned: fine_tune,
         up_to_date: false,
         nodes: nodes as u64,
-        score: [alpha, link_weights[0], link_weights[1], beta],
+        selection: model.selection,
     })
+}
+
+/// The final score chosen on the validation products ([`Trainer::fit_score`]), or without
+/// any the trained `σ(α·cos + β)` alone.
+fn choose_score(trainer: &Trainer, held: &[(Id, Id)], progress: &dyn Progress) -> Selection {
+    progress.start("choose the score", 1);
+    let selection = trainer.fit_score(held).unwrap_or_else(|| Selection {
+        score: [
+            trainer.state.params.alpha(),
+            0.0,
+            0.0,
+            trainer.state.params.beta(),
+        ],
+        ..Selection::default()
+    });
+    progress.finish();
+    selection
 }
 
 /// The store namespace and id of a graph node.
@@ -575,6 +570,7 @@ fn checkpoint(
         phase: Phase::Training,
         state: trainer.state.clone(),
         fine_tune,
+        selection: None,
     };
     batch.commit(JOB, &job)?;
     Ok(dirty.len())

@@ -19,9 +19,9 @@ use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
 use super::sample::{Sample, Sampler, hides_listing, rng_for, root_edges};
+use super::select::{Rankings, Selection, cutoff, select};
 use super::{Init, ModelConfig, ModelError, seeded_hash, share_threshold};
 use crate::copurchase;
-use crate::features::calibrate;
 use crate::store::Id;
 
 /// Where a run is and its optimiser state: with the input table, everything a resumed run
@@ -350,22 +350,18 @@ impl<'g> Trainer<'g> {
         (h, identity, caches)
     }
 
-    /// Fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + β)` (links from
+    /// Chooses and fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + β)` (links from
     /// [`crate::copurchase`]) on held-out products, as the cold split evaluates: `held` are
     /// the listing edges removed from the training graph, so their products are cold there.
-    /// Each seller with held edges ranks all held products; the weights come from a weighted
-    /// logistic regression, then the link weights are rescaled to maximise the recall at the
-    /// top of that ranking ([`top_share`]) and the combined logit recalibrated. `[α, w₁, w₂,
-    /// β]`, or `None` without held edges.
-    pub fn fit_score(&self, held: &[(Id, Id)]) -> Option<Vec<f32>> {
-        /// Sellers whose rankings fit the score (enough for four numbers).
+    /// Each seller with held edges ranks all held products under every structure of
+    /// [`select`]; `None` without held edges.
+    pub fn fit_score(&self, held: &[(Id, Id)]) -> Option<Selection> {
+        /// Sellers whose rankings choose the score.
         const SELLERS: usize = 5_000;
         let g = self.graph;
         let mut products: Vec<Id> = held.iter().map(|&(_, p)| p).collect();
         products.sort_unstable();
         products.dedup();
-        // The reverse second step needs, per held product, the products it is a partner of.
-        let partnered_by = g.partnered_by(|h| products.binary_search(&h).is_ok());
         let mut by_seller: HashMap<Id, Vec<Id>> = HashMap::new();
         for &(s, p) in held {
             if g.lists.degree(s) > 0 {
@@ -382,79 +378,82 @@ impl<'g> Trainer<'g> {
             .chain(products.iter().map(|&p| g.product_node(p)))
             .collect();
         let emb = self.infer_on(g, Some(&targets));
-        // Per seller: ([cos, link₁, link₂], positive) for every held product.
-        let rows: Vec<Vec<([f32; 3], bool)>> = sellers
+        let index = |p: Id| products.binary_search(&p).ok().map(|j| j as u32);
+        let cosine: Vec<Vec<f32>> = sellers
             .par_iter()
-            .map(|(s, positives)| {
-                // A graph without the co-purchase relation has no links: their weights fit to 0.
-                let links = copurchase::link_scores_of(
-                    g.lists.neighbours(*s).iter().copied(),
-                    |q| Ok(g.links.neighbours(q)),
-                    |h| Ok(partnered_by.neighbours(h)),
-                    |p| g.links.degree(p).max(1) as f32,
-                    &products,
-                )
-                .unwrap_or_default();
-                products
-                    .iter()
-                    .map(|&p| {
-                        let cos = emb.seller(*s).dot(&emb.product(p));
-                        let [l1, l2] = links.get(&p).copied().unwrap_or_default();
-                        ([cos, l1, l2], positives.contains(&p))
+            .map(|(s, _)| {
+                let q = emb.seller(*s);
+                products.iter().map(|&p| q.dot(&emb.product(p))).collect()
+            })
+            .collect();
+        let rules =
+            self.cfg
+                .score
+                .rules(g.threshold, self.cfg.graph.copurchase_cap, g.counts_vary());
+        // A graph without the co-purchase relation has no pairs: every link is 0, and the
+        // selection keeps the cosine alone.
+        let links: Vec<Vec<Vec<(u32, f32, f32)>>> = rules
+            .iter()
+            .map(|&rule| {
+                let relation = g.link_relation(rule);
+                // The reverse second step needs, per held product, the products it is a
+                // partner of.
+                let partnered_by = relation.reversed(|h| index(h).is_some());
+                sellers
+                    .par_iter()
+                    .map(|(s, _)| {
+                        let links = copurchase::link_scores_of(
+                            g.lists.neighbours(*s).iter().copied(),
+                            |q| Ok(relation.partners(q)),
+                            |h| Ok(partnered_by.partners(h)),
+                            &products,
+                        )
+                        .unwrap_or_default();
+                        let mut row: Vec<(u32, f32, f32)> = links
+                            .into_iter()
+                            .filter_map(|(p, [l1, l2])| Some((index(p)?, l1, l2)))
+                            .collect();
+                        row.sort_unstable_by_key(|e| e.0);
+                        row
                     })
                     .collect()
             })
             .collect();
-        // Every positive, and an even spread of at most NEGATIVES negatives per seller, each
-        // class weighing 1 per seller: the same objective in expectation, and a bounded fit
-        // (5 000 sellers × 2 000 products would be 10 M examples).
-        const NEGATIVES: usize = 200;
-        let mut examples: Vec<([f32; 3], bool, f32)> = Vec::new();
-        for ranking in &rows {
-            let pos = ranking.iter().filter(|r| r.1).count();
-            let neg = ranking.len() - pos;
-            let step = neg.div_ceil(NEGATIVES).max(1);
-            let kept = neg.div_ceil(step).max(1) as f32;
-            let (wp, wn) = (1.0 / pos.max(1) as f32, 1.0 / kept);
-            examples.extend(ranking.iter().filter(|r| r.1).map(|&(f, _)| (f, true, wp)));
-            examples.extend(
-                ranking
-                    .iter()
-                    .filter(|r| !r.1)
-                    .step_by(step)
-                    .map(|&(f, _)| (f, false, wn)),
-            );
-        }
-        let w = calibrate::fit_logistic(&examples)?;
-        let logit = |f: &[f32; 3], scale: f32| w[0] * f[0] + scale * (w[1] * f[1] + w[2] * f[2]);
+        let positives = sellers
+            .iter()
+            .map(|(_, held)| {
+                let mut js: Vec<u32> = held.iter().filter_map(|&p| index(p)).collect();
+                js.sort_unstable();
+                js.dedup();
+                js
+            })
+            .collect();
+        let rankings = Rankings {
+            cosine,
+            links,
+            positives,
+            ties: products
+                .iter()
+                .map(|p| xxhash_rust::xxh3::xxh3_64(&p.to_le_bytes()))
+                .collect(),
+        };
         // The products a recommendation can name: the high-demand list, or every product.
         let candidates = match g.high_demand.iter().filter(|&&h| h).count() {
             0 => g.products as usize,
             n => n,
         };
-        let top = top_share(products.len(), candidates);
-        // Each seller's recall in the top `top` under the link weights scaled by `scale`.
-        let recalls = |scale: f32| -> Vec<f64> {
-            rows.iter()
-                .map(|ranking| {
-                    let mut scored: Vec<(f32, bool)> =
-                        ranking.iter().map(|(f, y)| (logit(f, scale), *y)).collect();
-                    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-                    let pos = ranking.iter().filter(|r| r.1).count().max(1);
-                    let hits = scored.iter().take(top).filter(|r| r.1).count();
-                    hits as f64 / pos as f64
-                })
-                .collect()
-        };
-        let scale = link_scale(recalls);
-        let combined: Vec<([f32; 1], bool, f32)> = examples
-            .iter()
-            .map(|(f, label, weight)| ([logit(f, scale)], *label, *weight))
-            .collect();
-        let [a, beta] = calibrate::fit_logistic(&combined)?[..] else {
-            return None;
-        };
-        Some(vec![a * w[0], a * scale * w[1], a * scale * w[2], beta])
+        let cutoffs = [100, 20].map(|k| cutoff(k, products.len(), candidates));
+        let selection = select(&rankings, &rules, &self.cfg.score, cutoffs)?;
+        for t in &selection.table {
+            tracing::info!(
+                recall_100 = t.recall[0],
+                recall_20 = t.recall[1],
+                chosen = t.chosen,
+                "score selection: {}",
+                t.describe()
+            );
+        }
+        Some(selection)
     }
 
     /// Trains until the last epoch, calling `checkpoint` whenever `due()` says so and at the
@@ -775,71 +774,10 @@ pub fn infer(
     }
 }
 
-/// How much of a ranking of `validation` products stands for a list of 20 among
-/// `candidates`: the same share, ⌈20 · validation / candidates⌉, between 1 and 20. Recall@20
-/// among a few dozen validation products judges the top fifth of the ranking, where every
-/// scale of the link weights does alike; a seller is shown 20 of hundreds or thousands of
-/// candidates.
-fn top_share(validation: usize, candidates: usize) -> usize {
-    (20 * validation).div_ceil(candidates.max(1)).clamp(1, 20)
-}
-
-/// The scale of the fitted link weights that ranks the validation products best: the
-/// likelihood fit (scale 1) unless another scale's mean recall at the top ([`top_share`])
-/// beats it by more than two standard errors of the per-seller differences. With a few dozen
-/// validation products (a small marketplace) the plain maximum flips on noise: on the
-/// magazines cold split it chose 0 — no link terms — for a 0.3 % edge in one seed and the
-/// largest scale in another.
-fn link_scale(recalls: impl Fn(f32) -> Vec<f64>) -> f32 {
-    const SCALES: [f32; 7] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
-    let base = recalls(1.0);
-    let mut best = (1.0, 0.0);
-    // Scale 1 is the baseline itself: its differences are all zero.
-    for scale in SCALES.into_iter().filter(|&s| s != 1.0) {
-        let diffs: Vec<f64> = recalls(scale)
-            .iter()
-            .zip(&base)
-            .map(|(a, b)| a - b)
-            .collect();
-        if diffs.len() < 2 {
-            break;
-        }
-        let n = diffs.len() as f64;
-        let mean = diffs.iter().sum::<f64>() / n;
-        let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        let clear = mean > 2.0 * (var / n).sqrt();
-        if clear && mean > best.1 {
-            best = (scale, mean);
-        }
-        tracing::debug!(
-            scale,
-            gain = mean,
-            clear,
-            "score fit: recall at the top against the likelihood fit"
-        );
-    }
-    tracing::info!(
-        scale = best.0,
-        gain = best.1,
-        "score fit: link weight scale"
-    );
-    best.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copurchase::Rule;
     use crate::model::graph::Adjacency;
-
-    #[test]
-    fn the_score_fit_judges_the_share_of_the_validation_ranking_a_seller_sees() {
-        // 20 of 202 candidates: the top 9 of 90 validation products.
-        assert_eq!(top_share(90, 202), 9);
-        // At least one, at most 20 (more validation products than candidates).
-        assert_eq!(top_share(2_000, 100_000), 1);
-        assert_eq!(top_share(500, 100), 20);
-    }
 
     #[test]
     fn inference_of_some_nodes_equals_their_rows_of_inference_of_all() {
@@ -870,11 +808,11 @@ mod tests {
             products,
             lists: Adjacency::from_pairs(sellers as usize, &mut listing),
             listed_by: Adjacency::from_pairs(products as usize, &mut by_product),
-            links: std::sync::Arc::clone(&copurchase),
             copurchase,
             views: vec![1.0; products as usize],
             high_demand: vec![false; products as usize],
-            rule: Rule::default(),
+            pairs: Default::default(),
+            threshold: 1,
         };
         let cfg = ModelConfig::default();
         let params = initial_params(&cfg, 8);

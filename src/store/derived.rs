@@ -26,12 +26,21 @@ fn partners_key(model: u32, product: Id) -> [u8; 8] {
     k
 }
 
-/// Ids stored back to back, u32 LE.
-pub(super) fn ids_of(bytes: &[u8]) -> Vec<Id> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+/// `(id, weight)` pairs stored back to back, u32 LE and f32 LE.
+pub(super) fn weighted_ids_of(bytes: &[u8]) -> std::result::Result<Vec<(Id, f32)>, String> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(format!(
+            "{} bytes: not whole (partner, weight) pairs of 8 bytes",
+            bytes.len()
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|b| {
+            let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            (id, f32::from_le_bytes([b[4], b[5], b[6], b[7]]))
+        })
+        .collect())
 }
 
 /// Keys of refresh stage records in `jobs`; the stages' own job states use bare names.
@@ -119,11 +128,13 @@ impl Store {
             .map(|v| records::f32s(&v)))
     }
 
-    /// A product's co-purchase partners under a graph-model generation (ascending).
-    pub fn partners(&self, model: u32, product: Id) -> Result<Vec<Id>> {
-        Ok(self
-            .get(Cf::Partners, &partners_key(model, product))?
-            .map_or_else(Vec::new, |v| ids_of(&v)))
+    /// A product's co-purchase partners under a graph-model generation, with the pair's
+    /// weight (ascending by partner).
+    pub fn partners(&self, model: u32, product: Id) -> Result<Vec<(Id, f32)>> {
+        let key = partners_key(model, product);
+        self.get(Cf::Partners, &key)?.map_or(Ok(Vec::new()), |v| {
+            weighted_ids_of(&v).map_err(|r| corrupt(Cf::Partners, &key, r))
+        })
     }
 
     /// Whether a generation has any stored partner list.
@@ -132,8 +143,8 @@ impl Store {
     }
 
     /// Calls `f(product, partners)` for every product with partners under a generation.
-    pub fn for_each_partners(&self, model: u32, f: impl FnMut(Id, Vec<Id>)) -> Result<()> {
-        self.for_each_id(Cf::Partners, &model.to_be_bytes(), 4, |v| Ok(ids_of(v)), f)
+    pub fn for_each_partners(&self, model: u32, f: impl FnMut(Id, Vec<(Id, f32)>)) -> Result<()> {
+        self.for_each_id(Cf::Partners, &model.to_be_bytes(), 4, weighted_ids_of, f)
     }
 
     /// Calls `f(id, vector)` for every node of a namespace under a model generation.
@@ -302,9 +313,13 @@ impl<'a> StageBatch<'a> {
         );
     }
 
-    /// Stages a product's co-purchase partners under a model generation.
-    pub fn put_partners(&mut self, model: u32, product: Id, partners: &[Id]) {
-        let bytes: Vec<u8> = partners.iter().flat_map(|p| p.to_le_bytes()).collect();
+    /// Stages a product's co-purchase partners, with the pair's weights, under a model
+    /// generation.
+    pub fn put_partners(&mut self, model: u32, product: Id, partners: &[(Id, f32)]) {
+        let bytes: Vec<u8> = partners
+            .iter()
+            .flat_map(|(p, w)| p.to_le_bytes().into_iter().chain(w.to_le_bytes()))
+            .collect();
         self.put(Cf::Partners, &partners_key(model, product), &bytes);
     }
 

@@ -100,7 +100,10 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
         }
         Cf::Partners => {
             let (model, product) = pair()?;
-            format!("model {model} product#{product} {:?}", derived::ids_of(v))
+            format!(
+                "model {model} product#{product} {:?}",
+                derived::weighted_ids_of(v).map_err(bad)?
+            )
         }
         Cf::Recommendations => {
             let seller = keys::read_id(k, 0).ok_or_else(|| bad("short key".into()))?;

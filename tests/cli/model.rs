@@ -228,7 +228,8 @@ fn partner_counts(dump: &str, threshold: u64, generation: u32) -> Vec<(u32, usiz
         let stored = format!("partners model {generation} product#");
         if let Some(rest) = line.strip_prefix(&stored) {
             let (p, list) = rest.split_once(' ').unwrap();
-            counts.entry(p.parse().unwrap()).or_default().1 = list.split(',').count();
+            // `[(partner, weight), …]`
+            counts.entry(p.parse().unwrap()).or_default().1 = list.matches('(').count();
         }
     }
     counts.into_iter().map(|(p, (a, b))| (p, a, b)).collect()
@@ -241,8 +242,9 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
     let tmp = tempfile::tempdir().unwrap();
     let db = featurized(tmp.path(), "db");
     let d = db.to_str().unwrap();
-    // The sample's relation is small: the link features walk it whole unless told otherwise.
-    let capped = ["--copurchase-cap", "2", "--links-uncapped-up-to", "0"];
+    // One structure, fitted by likelihood: the link terms are in the score whatever
+    // validation would choose.
+    let capped = ["--link-cap", "2", "--score-select", "off"];
     train(&db, &[&["--epochs", "2"][..], &capped].concat());
     // The sample's pairs carry counts, so the threshold is 2.
     let counts = partner_counts(&dump(&db), 2, 1);
@@ -274,7 +276,7 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
     drop(store);
 
     // A new generation replaces the old one's lists.
-    let capped = ["--copurchase-cap", "3", "--links-uncapped-up-to", "0"];
+    let capped = ["--link-cap", "3", "--score-select", "off"];
     train(&db, &[&["--epochs", "2", "--full"][..], &capped].concat());
     let dump = dump(&db);
     assert!(
@@ -287,8 +289,9 @@ fn capped_partner_lists_are_stored_with_the_model_and_one_seller_is_scored_as_al
         "{counts:?}"
     );
 
-    // By default a relation this small keeps every pair for the link features.
-    train(&db, &["--epochs", "2", "--copurchase-cap", "2", "--full"]);
+    // Without a cap the link features keep every pair.
+    let all = ["--link-cap", "0", "--score-select", "off"];
+    train(&db, &[&["--epochs", "2", "--full"][..], &all].concat());
     let counts = partner_counts(&crate::util::dump(&db), 2, 3);
     assert!(
         counts.iter().all(|&(_, all, kept)| kept == all),
