@@ -1330,8 +1330,8 @@ fn print_trained(t: &TrainSummary) {
 
 /// The score and the validation table it was chosen from.
 fn print_selection(s: &Selection) {
-    let [a, w1, w2, b] = s.score;
-    println!("score = σ({a:.3}·cos {w1:+.3}·link₁ {w2:+.3}·link₂ {b:+.3})");
+    let [a, w1, w2, w3, b] = s.score;
+    println!("score = σ({a:.3}·cos {w1:+.3}·link₁ {w2:+.3}·link₂ {w3:+.3}·cat {b:+.3})");
     if s.table.is_empty() {
         println!("  (no validation products: the trained score, no link terms)");
         return;

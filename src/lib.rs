@@ -4,6 +4,7 @@
 //! [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop, [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
 #![warn(missing_docs)]
 
+pub mod affinity;
 pub mod cli;
 pub mod copurchase;
 pub mod eval;

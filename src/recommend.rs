@@ -15,11 +15,12 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
+use crate::affinity::{Affinity, Categories};
 use crate::copurchase::{Links, Partners};
 use crate::features::text::{category_at, cosine, normalize};
 use crate::index::{Ann, ExactIndex, IndexError, dot, stage::candidates};
 use crate::progress::Progress;
-use crate::store::{Id, Rec, RecList, StageBatch, Store, StoreError};
+use crate::store::{Id, Namespace, Rec, RecList, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
 
 /// Errors of the recommend stage (and of `inspect`, which reuses it).
@@ -153,6 +154,9 @@ pub struct Recommender<'a> {
     /// Co-purchase partners, when the model's score has a link term; without preloaded
     /// candidates, restricted to the high-demand list (when there is one).
     partners: Option<Partners<'a>>,
+    /// Every product's category and the candidates in each, when the model's score has a
+    /// category term.
+    categories: Option<(Categories, HashMap<u32, Vec<Id>>)>,
     category_depth: usize,
 }
 
@@ -220,6 +224,29 @@ impl<'a> Recommender<'a> {
                 None => Partners::lazy(store, generation),
             }),
         };
+        let categories = match model.uses_category() {
+            true => {
+                let all = Categories::load(store)?;
+                let candidates: Vec<Id> = match &candidates {
+                    Some(table) => table.keys().copied().collect(),
+                    None => match store.high_demand_period()? {
+                        Some(period) => store.high_demand(period)?,
+                        None => (0..store.entity_count(Namespace::Product)?).collect(),
+                    },
+                };
+                let mut members: HashMap<u32, Vec<Id>> = HashMap::default();
+                for p in candidates {
+                    if let Some(c) = all.of(p) {
+                        members.entry(c).or_default().push(p);
+                    }
+                }
+                for list in members.values_mut() {
+                    list.sort_unstable();
+                }
+                Some((all, members))
+            }
+            false => None,
+        };
         let min_cosine = model
             .min_cosine(opts.threshold)
             .unwrap_or(f32::NEG_INFINITY);
@@ -233,6 +260,7 @@ impl<'a> Recommender<'a> {
             min_cosine,
             opts,
             partners,
+            categories,
             category_depth,
         })
     }
@@ -347,6 +375,10 @@ impl<'a> Recommender<'a> {
             Some(partners) => partners.link_scores(&listed)?,
             None => Links::default(),
         };
+        let affinity = match &self.categories {
+            Some((categories, _)) => categories.affinity(listed.iter().copied()),
+            None => Affinity::default(),
+        };
         let listed: HashSet<Id> = listed.into_iter().collect();
         let wanted = categories
             .into_iter()
@@ -364,6 +396,7 @@ impl<'a> Recommender<'a> {
             query,
             listed,
             links,
+            affinity,
             wanted,
         }))
     }
@@ -420,7 +453,8 @@ impl<'a> Recommender<'a> {
     }
 
     /// The best `k` of one category: the `nearest` candidates by cosine plus, when the score
-    /// has a link term, every candidate co-purchased with one of the seller's products, all
+    /// has a link term, every candidate co-purchased with one of the seller's products and,
+    /// when it has a category term, every candidate in one of the seller's categories, all
     /// scored by the model.
     fn top(
         &self,
@@ -432,16 +466,24 @@ impl<'a> Recommender<'a> {
             query,
             listed,
             links,
+            affinity,
             ..
         } = asked;
         let mut hits: Vec<Id> = nearest.into_iter().map(|(p, _)| p).collect();
         let found: HashSet<Id> = hits.iter().copied().collect();
+        let in_categories = self.categories.iter().flat_map(|(_, members)| {
+            affinity
+                .categories()
+                .flat_map(|c| members.get(&c).into_iter().flatten().copied())
+        });
         let mut linked: Vec<Id> = links
             .keys()
             .copied()
+            .chain(in_categories)
             .filter(|p| !found.contains(p) && !listed.contains(p))
             .collect();
         linked.sort_unstable();
+        linked.dedup();
         for p in linked {
             if self.is_candidate_in(p, category)? {
                 hits.push(p);
@@ -464,9 +506,12 @@ impl<'a> Recommender<'a> {
                     None => continue,
                 },
             };
-            let score = self
-                .model
-                .score(cos, links.get(&product).copied().unwrap_or_default());
+            let category = match &self.categories {
+                Some((categories, _)) => affinity.of(categories, product),
+                None => 0.0,
+            };
+            let link = links.get(&product).copied().unwrap_or_default();
+            let score = self.model.score(cos, link, category);
             if score >= self.opts.threshold {
                 items.push(Rec { product, score });
             }
@@ -483,6 +528,7 @@ struct Asked {
     query: Vec<f32>,
     listed: HashSet<Id>,
     links: Links,
+    affinity: Affinity,
     /// Categories to list, with the nearest candidates each needs (0: none to search).
     wanted: Vec<(String, usize)>,
 }

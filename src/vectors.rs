@@ -14,9 +14,9 @@ pub struct ActiveModel {
     pub generation: u32,
     /// Maps cosine similarity to a probability.
     pub calibration: ContentModel,
-    /// Weights of the co-purchase link features ([`crate::copurchase`]) in the score; 0 for
-    /// the content model.
-    pub link_weights: [f32; 2],
+    /// Weights of the co-purchase link features ([`crate::copurchase`]) and of the category
+    /// term ([`crate::affinity`]) in the score; 0 for the content model.
+    pub weights: [f32; 3],
 }
 
 impl ActiveModel {
@@ -37,7 +37,7 @@ impl ActiveModel {
             other => other?,
         };
         if let Some(graph) = graph {
-            let [alpha, w1, w2, beta] = graph.selection.score;
+            let [alpha, w1, w2, w3, beta] = graph.selection.score;
             return Ok(Some(ActiveModel {
                 generation: graph.generation,
                 calibration: ContentModel {
@@ -46,7 +46,7 @@ impl ActiveModel {
                     positives: 0,
                     negatives: 0,
                 },
-                link_weights: [w1, w2],
+                weights: [w1, w2, w3],
             }));
         }
         Self::content(store)
@@ -60,7 +60,7 @@ impl ActiveModel {
             .map(|calibration| ActiveModel {
                 generation: CONTENT_GENERATION,
                 calibration,
-                link_weights: [0.0; 2],
+                weights: [0.0; 3],
             }))
     }
 
@@ -102,13 +102,18 @@ impl ActiveModel {
 
     /// Whether scores depend on co-purchase links as well as on the cosine.
     pub fn uses_links(&self) -> bool {
-        self.link_weights != [0.0; 2]
+        self.weights[0] != 0.0 || self.weights[1] != 0.0
     }
 
-    /// The cosine below which a product without co-purchase links scores under `threshold`
-    /// (`None` when every cosine can reach it, or no cosine can tell: a threshold outside
-    /// (0, 1) or a non-increasing fitted score). A hair lower than exact, so rounding never
-    /// drops a product that reaches the threshold.
+    /// Whether scores depend on the category term.
+    pub fn uses_category(&self) -> bool {
+        self.weights[2] != 0.0
+    }
+
+    /// The cosine below which a product without co-purchase links or category term scores
+    /// under `threshold` (`None` when every cosine can reach it, or no cosine can tell: a
+    /// threshold outside (0, 1) or a non-increasing fitted score). A hair lower than exact,
+    /// so rounding never drops a product that reaches the threshold.
     pub fn min_cosine(&self, threshold: f32) -> Option<f32> {
         let alpha = self.calibration.alpha;
         if !(threshold > 0.0 && threshold < 1.0 && alpha > 0.0) {
@@ -118,12 +123,12 @@ impl ActiveModel {
         Some((logit - self.calibration.beta) / alpha - 1e-4)
     }
 
-    /// Score in [0, 1] of a cosine similarity and the co-purchase link features.
-    pub fn score(&self, cosine: f32, links: [f32; 2]) -> f32 {
-        let [w1, w2] = self.link_weights;
-        sigmoid(
-            self.calibration.alpha * cosine + w1 * links[0] + w2 * links[1] + self.calibration.beta,
-        )
+    /// Score in [0, 1] of a cosine similarity, the co-purchase link features and the category
+    /// term.
+    pub fn score(&self, cosine: f32, links: [f32; 2], category: f32) -> f32 {
+        let [w1, w2, w3] = self.weights;
+        let terms = w1 * links[0] + w2 * links[1] + w3 * category;
+        sigmoid(self.calibration.alpha * cosine + terms + self.calibration.beta)
     }
 }
 
@@ -140,7 +145,7 @@ mod tests {
                 positives: 0,
                 negatives: 0,
             },
-            link_weights: [50.0, 200.0],
+            weights: [50.0, 200.0, 3.0],
         }
     }
 
@@ -151,12 +156,12 @@ mod tests {
             let min = m.min_cosine(threshold).unwrap();
             for i in 0..=2_000 {
                 let cos = -1.0 + i as f32 / 1_000.0;
-                if m.score(cos, [0.0, 0.0]) >= threshold {
+                if m.score(cos, [0.0, 0.0], 0.0) >= threshold {
                     assert!(cos >= min, "cos {cos} reaches {threshold} below {min}");
                 }
             }
             // …and just above it one does: the bound is tight, not merely safe.
-            assert!(m.score(min + 1e-3, [0.0, 0.0]) >= threshold);
+            assert!(m.score(min + 1e-3, [0.0, 0.0], 0.0) >= threshold);
         }
         // No bound when every cosine passes, or the fit is not increasing in the cosine.
         assert_eq!(model(4.0, -1.0).min_cosine(0.0), None);

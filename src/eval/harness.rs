@@ -13,6 +13,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{AlsOptions, Csr, evaluate, fit, stack_copurchases};
+use crate::affinity::{Affinity, Categories};
 use crate::copurchase::{Links, Partners, Rule, Strength};
 use crate::features;
 use crate::index::stage::candidates;
@@ -114,7 +115,7 @@ pub struct EvalReport {
     /// The active model's timings.
     pub model_result: MethodResult,
     /// Baselines by name: `popularity`, `views`, `text_knn`, `copurchase`,
-    /// `copurchase_log`, `als`, `als_copurchase`.
+    /// `copurchase_log`, `category`, `als`, `als_copurchase`.
     pub baselines: BTreeMap<String, MethodResult>,
 }
 
@@ -224,13 +225,15 @@ pub fn run(
         ExactIndex::new(dims, items)
     };
     let exact = exact_for(items)?;
-    // With a co-purchase link term every candidate is scored; without, the nearest suffice.
+    // With a co-purchase link or category term every candidate is scored; without, the
+    // nearest suffice.
     let partners = match model.uses_links() {
         true => {
             Some(Partners::load(store, model.generation)?.only(setup.candidates.iter().copied()))
         }
         false => None,
     };
+    let categories = Categories::load(store)?;
     let model_ranked = |name: &str,
                         model: &ActiveModel,
                         exact: &ExactIndex,
@@ -245,18 +248,24 @@ pub fn run(
                 return Ok(Vec::new());
             };
             let listed = setup.listed_of(s);
-            let (links, wanted) = match partners {
-                Some(p) => (p.link_scores(&listed)?, setup.candidates.len()),
-                None => (Links::default(), setup.max_k + listed.len()),
+            let links = match partners {
+                Some(p) => p.link_scores(&listed)?,
+                None => Links::default(),
+            };
+            let affinity = match model.uses_category() {
+                true => categories.affinity(listed.iter().copied()),
+                false => Affinity::default(),
+            };
+            let wanted = match model.uses_links() || model.uses_category() {
+                true => setup.candidates.len(),
+                false => setup.max_k + listed.len(),
             };
             let hits = exact
                 .nearest(None, &q, wanted)?
                 .into_iter()
                 .map(|(p, cos)| {
-                    (
-                        p,
-                        model.score(cos, links.get(&p).copied().unwrap_or_default()),
-                    )
+                    let link = links.get(&p).copied().unwrap_or_default();
+                    (p, model.score(cos, link, affinity.of(&categories, p)))
                 });
             let last = unusable.iter().map(|&p| (p, f32::NEG_INFINITY));
             Ok(setup.top(s, hits.chain(last)))
@@ -317,6 +326,18 @@ pub fn run(
             let result = timed(&|| Ok((0.0, copurchase_walk(store, &setup, &walk, progress)?)))?;
             baselines.insert(walk.name.to_string(), result);
         }
+        let category = timed(&|| {
+            let ranked = setup.rank_all("eval: category", progress, |s| {
+                let affinity = categories.affinity(setup.listed_of(s));
+                let it = setup
+                    .candidates
+                    .iter()
+                    .map(|&p| (p, affinity.of(&categories, p)));
+                Ok(setup.top(s, it))
+            })?;
+            Ok((0.0, ranked))
+        })?;
+        baselines.insert("category".to_string(), category);
 
         let listings = Csr::from_triplets(sellers_n, products, &triplets);
         let als = timed(&|| {
@@ -348,7 +369,7 @@ pub fn run(
         for (name, cfg) in ablation_configs() {
             let result = timed(&|| {
                 let fitted = model::fit(store, &cfg, &NoProgress)?;
-                let ranked = fitted_ranked(store, &fitted, &setup, name, progress)?;
+                let ranked = fitted_ranked(store, &fitted, &setup, &categories, name, progress)?;
                 Ok((fitted.train_seconds, ranked))
             })?;
             baselines.insert(name.to_string(), result);
@@ -396,10 +417,11 @@ fn fitted_ranked(
     store: &Store,
     fitted: &Fitted,
     setup: &Setup,
+    categories: &Categories,
     name: &str,
     progress: &dyn Progress,
 ) -> Result<HashMap<Id, Vec<Id>>, EvalError> {
-    let [alpha, w1, w2, _] = fitted.selection.score;
+    let [alpha, w1, w2, w3, _] = fitted.selection.score;
     let partners = match fitted.selection.uses_links() {
         true => {
             let rule = fitted.selection.rule;
@@ -412,14 +434,20 @@ fn fitted_ranked(
     };
     let emb = &fitted.embeddings;
     setup.rank_all(&format!("eval: {name}"), progress, |s| {
+        let listed = setup.listed_of(s);
         let links = match &partners {
-            Some(p) => p.link_scores(&setup.listed_of(s))?,
+            Some(p) => p.link_scores(&listed)?,
             None => Links::default(),
         };
+        let affinity = categories.affinity(listed);
         let q = emb.seller(s);
         let it = setup.candidates.iter().map(|&p| {
             let [l1, l2] = links.get(&p).copied().unwrap_or_default();
-            (p, alpha * q.dot(&emb.product(p)) + w1 * l1 + w2 * l2)
+            let cat = affinity.of(categories, p);
+            (
+                p,
+                alpha * q.dot(&emb.product(p)) + w1 * l1 + w2 * l2 + w3 * cat,
+            )
         });
         Ok(setup.top(s, it))
     })

@@ -1,13 +1,16 @@
-//! The graph model's final score `σ(α·cos + w₁·link₁ + w₂·link₂ + β)`, chosen on validation
-//! products carved out of the training listings (cold, as the high-demand products are).
+//! The graph model's final score `σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β)`, chosen on
+//! validation products carved out of the training listings (cold, as the high-demand products
+//! are).
 //!
-//! Every structure of a small grid is tried on the validation products' ranking: which
-//! co-purchase relation the link features walk (the pair strength and the partner cap of
-//! [`crate::copurchase::Rule`]), how the two link terms mix, and how much the encoder's
-//! cosine counts against them (from nothing to almost everything, and the cosine alone). The
-//! best by Recall@100 wins, Recall@20 breaking ties (structures within one standard error
-//! of the best); then its one combined logit is calibrated by logistic regression, so
-//! 0.5 stays the threshold.
+//! Structures of a small grid are tried on the validation products' ranking, in two rounds.
+//! First: which co-purchase relation the link features walk (the pair strength and the
+//! partner cap of [`crate::copurchase::Rule`]), how the two link terms mix, and how much the
+//! encoder's cosine counts against them (from nothing to almost everything, and the cosine
+//! alone). Then, around the best of those: how much the category term
+//! ([`crate::affinity`]) counts, with the cosine's weight tried again. The best by
+//! Recall@100 wins, Recall@20 breaking ties (structures within one standard error of the
+//! best); then its one combined logit is calibrated by logistic regression, so 0.5 stays the
+//! threshold.
 //!
 //! The grid contains the co-purchase baselines themselves — the cosine weighted 0 and the
 //! link terms mixed as a baseline mixes them ranks exactly as that baseline — so the score
@@ -83,6 +86,9 @@ const MIXES: [[f32; 2]; 6] = [
 /// Weights of the standardised cosine against the standardised link mix (0: links alone).
 const COSINE_WEIGHTS: [f32; 8] = [0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
 
+/// Weights of the standardised category term against the standardised link mix.
+const CATEGORY_WEIGHTS: [f32; 6] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0];
+
 /// The validation products' ranking, one row per seller.
 pub struct Rankings {
     /// Per seller, the cosine of every validation product (all rows the same length).
@@ -90,6 +96,8 @@ pub struct Rankings {
     /// Per link relation tried, per seller: `(product index, link₁, link₂)` of its linked
     /// products.
     pub links: Vec<Vec<Vec<(u32, f32, f32)>>>,
+    /// Per seller, the category term of every validation product (no rows: no categories).
+    pub category: Vec<Vec<f32>>,
     /// Per seller, the indices of its held-out (positive) products, ascending.
     pub positives: Vec<Vec<u32>>,
     /// Per product index, a tie-break (a hash of the product, never its place in the id
@@ -102,9 +110,9 @@ impl Rankings {
         self.ties.len()
     }
 
-    /// Each seller's recall in its top `cutoffs` under raw weights `[cos, link₁, link₂]`
+    /// Each seller's recall in its top `cutoffs` under raw weights `[cos, link₁, link₂, cat]`
     /// over relation `relation` (`None`: no links).
-    fn recalls(&self, relation: Option<usize>, w: [f32; 3], cutoffs: [usize; 2]) -> Vec<[f64; 2]> {
+    fn recalls(&self, relation: Option<usize>, w: [f32; 4], cutoffs: [usize; 2]) -> Vec<[f64; 2]> {
         let n = self.products();
         let deepest = cutoffs[0].max(cutoffs[1]).min(n);
         (0..self.cosine.len())
@@ -114,6 +122,11 @@ impl Rankings {
                 if let Some(r) = relation {
                     for &(j, l1, l2) in &self.links[r][i] {
                         scores[j as usize] += w[1] * l1 + w[2] * l2;
+                    }
+                }
+                if w[3] != 0.0 {
+                    for (score, c) in scores.iter_mut().zip(&self.category[i]) {
+                        *score += w[3] * c;
                     }
                 }
                 let mut order: Vec<u32> = (0..n as u32).collect();
@@ -144,6 +157,11 @@ impl Rankings {
     /// Standard deviation over every (seller, product) of the cosine.
     fn cosine_sd(&self) -> f32 {
         sd(self.cosine.iter().flatten().copied(), self.examples())
+    }
+
+    /// Standard deviation over every (seller, product) of the category term.
+    fn category_sd(&self) -> f32 {
+        sd(self.category.iter().flatten().copied(), self.examples())
     }
 
     /// Standard deviation over every (seller, product) of a link mix (0 where unlinked).
@@ -181,6 +199,8 @@ pub struct Tried {
     pub cosine: f32,
     /// `[w₁, w₂]`: how link₁ and link₂ mix, in their own units.
     pub mix: [f32; 2],
+    /// Weight of the standardised category term against the standardised link mix.
+    pub category: f32,
     /// Mean validation recall at the two cut-offs (standing for @100 and @20).
     pub recall: [f64; 2],
     /// Whether this is the structure the score uses.
@@ -191,7 +211,10 @@ impl Tried {
     /// The structure in words, e.g. `0.25·cos + link₁ + 0.1·link₂ (log strength, …)`.
     pub fn describe(&self) -> String {
         let Some(rule) = self.rule else {
-            return "cosine alone".into();
+            return match self.category {
+                0.0 => "cosine alone".into(),
+                c => format!("{}·cos + {c}·cat", self.cosine),
+            };
         };
         let mut terms = Vec::new();
         if self.cosine > 0.0 {
@@ -204,6 +227,9 @@ impl Tried {
                 w => terms.push(format!("{w}·{name}")),
             }
         }
+        if self.category > 0.0 {
+            terms.push(format!("{}·cat", self.category));
+        }
         format!("{} ({rule})", terms.join(" + "))
     }
 }
@@ -213,8 +239,8 @@ impl Tried {
 pub struct Selection {
     /// The link features' relation.
     pub rule: Rule,
-    /// `[α, w₁, w₂, β]` of `σ(α·cos + w₁·link₁ + w₂·link₂ + β)`.
-    pub score: [f32; 4],
+    /// `[α, w₁, w₂, w₃, β]` of `σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β)`.
+    pub score: [f32; 5],
     /// Per relation tried (and the cosine alone), its best structure; the chosen one marked.
     pub table: Vec<Tried>,
     /// Validation products ranked.
@@ -233,6 +259,11 @@ impl Selection {
     pub fn uses_links(&self) -> bool {
         self.score[1] != 0.0 || self.score[2] != 0.0
     }
+
+    /// Whether the score has a category term.
+    pub fn uses_category(&self) -> bool {
+        self.score[3] != 0.0
+    }
 }
 
 /// How much of a ranking of `validation` products stands for the top `k` among
@@ -246,7 +277,8 @@ struct Candidate {
     relation: Option<usize>,
     cosine: f32,
     mix: [f32; 2],
-    raw: [f32; 3],
+    category: f32,
+    raw: [f32; 4],
     recalls: Vec<[f64; 2]>,
 }
 
@@ -271,15 +303,22 @@ pub fn select(
         sd if sd > 0.0 => sd,
         _ => 1.0,
     };
+    let cat_sd = rankings.category_sd();
     let mut candidates = Vec::new();
+    let add = |c: Candidate, candidates: &mut Vec<Candidate>| {
+        let recalls = rankings.recalls(c.relation, c.raw, cutoffs);
+        candidates.push(Candidate { recalls, ..c });
+    };
     if opts.select {
-        candidates.push(Candidate {
+        let alone = Candidate {
             relation: None,
             cosine: 1.0,
             mix: [0.0; 2],
-            raw: [1.0 / cos_sd, 0.0, 0.0],
+            category: 0.0,
+            raw: [1.0 / cos_sd, 0.0, 0.0, 0.0],
             recalls: Vec::new(),
-        });
+        };
+        add(alone, &mut candidates);
         for r in 0..rules.len() {
             for mix in MIXES {
                 let link_sd = rankings.links_sd(r, mix);
@@ -287,31 +326,51 @@ pub fn select(
                     continue;
                 }
                 for a in COSINE_WEIGHTS {
-                    let raw = [a / cos_sd, mix[0] / link_sd, mix[1] / link_sd];
-                    candidates.push(Candidate {
+                    let c = Candidate {
                         relation: Some(r),
                         cosine: a,
                         mix,
-                        raw,
+                        category: 0.0,
+                        raw: [a / cos_sd, mix[0] / link_sd, mix[1] / link_sd, 0.0],
                         recalls: Vec::new(),
-                    });
+                    };
+                    add(c, &mut candidates);
                 }
             }
         }
+        // The category term around the best so far, with the cosine's weight tried again.
+        let base = choose(&candidates, |_| true)?;
+        let (relation, mix) = (candidates[base].relation, candidates[base].mix);
+        let link_sd = relation.map_or(1.0, |r| rankings.links_sd(r, mix));
+        let links = [mix[0] / link_sd, mix[1] / link_sd];
+        for b in CATEGORY_WEIGHTS.into_iter().filter(|_| cat_sd > 0.0) {
+            for a in COSINE_WEIGHTS {
+                // Without links the category term's weight is against the cosine's.
+                let a = if relation.is_none() { a.max(1.0) } else { a };
+                let c = Candidate {
+                    relation,
+                    cosine: a,
+                    mix,
+                    category: b,
+                    raw: [a / cos_sd, links[0], links[1], b / cat_sd],
+                    recalls: Vec::new(),
+                };
+                add(c, &mut candidates);
+            }
+        }
     } else {
-        // The likelihood fit of the three weights on the first relation.
+        // The likelihood fit of the four weights on the first relation.
         let relation = (!rules.is_empty()).then_some(0);
         let w = likelihood(rankings, relation)?;
-        candidates.push(Candidate {
+        let c = Candidate {
             relation,
             cosine: 1.0,
             mix: [w[1], w[2]],
+            category: w[3],
             raw: w,
             recalls: Vec::new(),
-        });
-    }
-    for c in &mut candidates {
-        c.recalls = rankings.recalls(c.relation, c.raw, cutoffs);
+        };
+        add(c, &mut candidates);
     }
     let chosen = choose(&candidates, |_| true)?;
     let mut table: Vec<usize> = (0..=rules.len())
@@ -328,7 +387,7 @@ pub fn select(
     let w = best.raw;
     Some(Selection {
         rule: best.relation.map(|r| rules[r]).unwrap_or_default(),
-        score: [a * w[0], a * w[1], a * w[2], b],
+        score: [a * w[0], a * w[1], a * w[2], a * w[3], b],
         table: table
             .into_iter()
             .map(|i| {
@@ -337,6 +396,7 @@ pub fn select(
                     rule: c.relation.map(|r| rules[r]),
                     cosine: c.cosine,
                     mix: c.mix,
+                    category: c.category,
                     recall: [c.mean(0), c.mean(1)],
                     chosen: i == chosen,
                 }
@@ -396,8 +456,8 @@ fn examples(rankings: &Rankings) -> Vec<(usize, usize, bool, f32)> {
     out
 }
 
-/// `[cos, link₁, link₂]` of each example over relation `relation`.
-fn features(rankings: &Rankings, relation: Option<usize>) -> Vec<([f32; 3], bool, f32)> {
+/// `[cos, link₁, link₂, cat]` of each example over relation `relation`.
+fn features(rankings: &Rankings, relation: Option<usize>) -> Vec<([f32; 4], bool, f32)> {
     examples(rankings)
         .into_iter()
         .map(|(i, j, label, weight)| {
@@ -409,16 +469,17 @@ fn features(rankings: &Rankings, relation: Option<usize>) -> Vec<([f32; 3], bool
                         .map(|k| [row[k].1, row[k].2])
                 })
                 .unwrap_or_default();
-            ([rankings.cosine[i][j], l1, l2], label, weight)
+            let cat = rankings.category.get(i).map_or(0.0, |row| row[j]);
+            ([rankings.cosine[i][j], l1, l2, cat], label, weight)
         })
         .collect()
 }
 
-/// The likelihood fit of `[cos, link₁, link₂]` (the weights only; the intercept is refitted
-/// with the slope by [`calibrate_logit`]).
-fn likelihood(rankings: &Rankings, relation: Option<usize>) -> Option<[f32; 3]> {
+/// The likelihood fit of `[cos, link₁, link₂, cat]` (the weights only; the intercept is
+/// refitted with the slope by [`calibrate_logit`]).
+fn likelihood(rankings: &Rankings, relation: Option<usize>) -> Option<[f32; 4]> {
     let w = calibrate::fit_logistic(&features(rankings, relation))?;
-    Some([w[0], w[1], w[2]])
+    Some([w[0], w[1], w[2], w[3]])
 }
 
 /// Slope and intercept of `σ(a·z + b)` over the candidate's combined logit `z`.
@@ -426,7 +487,7 @@ fn calibrate_logit(rankings: &Rankings, c: &Candidate) -> Option<[f32; 2]> {
     let rows: Vec<([f32; 1], bool, f32)> = features(rankings, c.relation)
         .into_iter()
         .map(|(f, label, weight)| {
-            let z = c.raw[0] * f[0] + c.raw[1] * f[1] + c.raw[2] * f[2];
+            let z: f32 = c.raw.iter().zip(f).map(|(w, x)| w * x).sum();
             ([z], label, weight)
         })
         .collect();
@@ -486,6 +547,7 @@ mod tests {
         Rankings {
             cosine,
             links: vec![links],
+            category: Vec::new(),
             positives,
             ties,
         }
@@ -523,7 +585,7 @@ mod tests {
         assert!(chosen.cosine > 0.0 && chosen.rule.is_some(), "{chosen:?}");
         assert!(s.score[0] > 0.0 && s.score[1] > 0.0);
         // The recall measured is the recall the stored weights give.
-        let again = r.recalls(Some(0), [s.score[0], s.score[1], s.score[2]], [3, 2]);
+        let again = r.recalls(Some(0), [s.score[0], s.score[1], s.score[2], 0.0], [3, 2]);
         let mean = again.iter().map(|x| x[0]).sum::<f64>() / again.len() as f64;
         assert!((mean - chosen.recall[0]).abs() < 1e-9);
     }
@@ -542,7 +604,7 @@ mod tests {
         assert!(s.score[0] > 0.0 && s.score[1] > 0.0);
         // The likelihood fit itself, recalibrated: the same direction as a direct fit.
         let w = likelihood(&r, Some(0)).unwrap();
-        let ratio = |a: [f32; 3], b: [f32; 4]| (a[1] / a[0], b[1] / b[0]);
+        let ratio = |a: [f32; 4], b: [f32; 5]| (a[1] / a[0], b[1] / b[0]);
         let (direct, stored) = ratio(w, s.score);
         assert!(
             (direct - stored).abs() < 1e-3 * direct.abs(),

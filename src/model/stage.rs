@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
 use super::{Graph, Init, ModelConfig, ModelError, Selection};
+use crate::affinity::Categories;
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
 use crate::progress::Progress;
 use crate::store::{Id, Namespace, StageBatch, Store, StoreError};
@@ -208,8 +209,9 @@ pub fn fit(
         |_| Ok(()),
     )?;
     progress.finish();
+    let categories = Categories::load(store)?;
     Ok(Fitted {
-        selection: choose_score(&trainer, &held, progress),
+        selection: choose_score(&trainer, &held, &categories, progress),
         embeddings: trainer.infer_on(&full, None),
         train_seconds: trainer.state.seconds,
     })
@@ -377,7 +379,7 @@ pub fn train(
     let started = Instant::now();
     let selection = match chosen {
         Some(selection) => selection,
-        None => choose_score(&trainer, &held, progress),
+        None => choose_score(&trainer, &held, &Categories::load(store)?, progress),
     };
     // The relation the link features were chosen on serves them too.
     let relation = selection
@@ -449,17 +451,25 @@ pub fn train(
 
 /// The final score chosen on the validation products ([`Trainer::fit_score`]), or without
 /// any the trained `σ(α·cos + β)` alone.
-fn choose_score(trainer: &Trainer, held: &[(Id, Id)], progress: &dyn Progress) -> Selection {
+fn choose_score(
+    trainer: &Trainer,
+    held: &[(Id, Id)],
+    categories: &Categories,
+    progress: &dyn Progress,
+) -> Selection {
     progress.start("choose the score", 1);
-    let selection = trainer.fit_score(held).unwrap_or_else(|| Selection {
-        score: [
-            trainer.state.params.alpha(),
-            0.0,
-            0.0,
-            trainer.state.params.beta(),
-        ],
-        ..Selection::default()
-    });
+    let selection = trainer
+        .fit_score(held, categories)
+        .unwrap_or_else(|| Selection {
+            score: [
+                trainer.state.params.alpha(),
+                0.0,
+                0.0,
+                0.0,
+                trainer.state.params.beta(),
+            ],
+            ..Selection::default()
+        });
     progress.finish();
     selection
 }

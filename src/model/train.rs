@@ -21,6 +21,7 @@ use super::optim::{Adam, adagrad};
 use super::sample::{Sample, Sampler, hides_listing, rng_for, root_edges};
 use super::select::{Rankings, Selection, cutoff, select};
 use super::{Init, ModelConfig, ModelError, seeded_hash, share_threshold};
+use crate::affinity::Categories;
 use crate::copurchase;
 use crate::store::Id;
 
@@ -350,12 +351,12 @@ impl<'g> Trainer<'g> {
         (h, identity, caches)
     }
 
-    /// Chooses and fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + β)` (links from
-    /// [`crate::copurchase`]) on held-out products, as the cold split evaluates: `held` are
-    /// the listing edges removed from the training graph, so their products are cold there.
-    /// Each seller with held edges ranks all held products under every structure of
-    /// [`select`]; `None` without held edges.
-    pub fn fit_score(&self, held: &[(Id, Id)]) -> Option<Selection> {
+    /// Chooses and fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β)` (links
+    /// from [`crate::copurchase`], the category term from [`crate::affinity`]) on held-out
+    /// products, as the cold split evaluates: `held` are the listing edges removed from the
+    /// training graph, so their products are cold there. Each seller with held edges ranks all
+    /// held products under every structure of [`select`]; `None` without held edges.
+    pub fn fit_score(&self, held: &[(Id, Id)], categories: &Categories) -> Option<Selection> {
         /// Sellers whose rankings choose the score.
         const SELLERS: usize = 5_000;
         let g = self.graph;
@@ -419,6 +420,19 @@ impl<'g> Trainer<'g> {
                     .collect()
             })
             .collect();
+        let category = match categories.is_empty() {
+            true => Vec::new(),
+            false => sellers
+                .par_iter()
+                .map(|(s, _)| {
+                    let affinity = categories.affinity(g.lists.neighbours(*s).iter().copied());
+                    products
+                        .iter()
+                        .map(|&p| affinity.of(categories, p))
+                        .collect()
+                })
+                .collect(),
+        };
         let positives = sellers
             .iter()
             .map(|(_, held)| {
@@ -431,6 +445,7 @@ impl<'g> Trainer<'g> {
         let rankings = Rankings {
             cosine,
             links,
+            category,
             positives,
             ties: products
                 .iter()

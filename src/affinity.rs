@@ -1,0 +1,129 @@
+//! The category term of the score: how much of a seller's catalogue shares a product's
+//! category. `cat(s, h) = n_s(c_h) / n(c_h)`: the seller's listings in h's category (its full
+//! path) over the number of products in that category — the one-step walk over "same
+//! category" pairs, normalised by the category's size as the co-purchase walk is by degree,
+//! so a category of everything weighs little.
+//!
+//! It is the content signal the cold split rewards most where product text is little more than
+//! a category (grocery baskets: "KIDS CEREAL 14.5 OZ"), and it is exact where a vector's
+//! cosine is an average over hundreds of listings. The graph model's score weighs it like the
+//! link features, by validation ([`crate::model::select`]); training, recommend, inspect and
+//! eval compute it here.
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::features::text::category_at;
+use crate::store::{Id, Result, Store};
+
+/// Each product's category (an index) and each category's size.
+#[derive(Clone, Debug, Default)]
+pub struct Categories {
+    /// Per product id, its category's index (`NONE`: no category).
+    of: Vec<u32>,
+    /// Per category index, the products in it.
+    size: Vec<u32>,
+    /// Per category path, its index.
+    index: HashMap<String, u32>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Categories {
+    /// Every product's category, from the store's product text.
+    pub fn load(store: &Store) -> Result<Categories> {
+        let mut categories = Categories::default();
+        store.for_each_product_text(|p, text| categories.insert(p, &text.category))?;
+        Ok(categories)
+    }
+
+    /// Records product `p`'s category path (an empty path: none).
+    pub fn insert(&mut self, p: Id, path: &str) {
+        let path = category_at(path, usize::MAX);
+        if path.is_empty() {
+            return;
+        }
+        let next = self.index.len() as u32;
+        let c = *self.index.entry(path).or_insert(next);
+        if c as usize == self.size.len() {
+            self.size.push(0);
+        }
+        let p = p as usize;
+        if p >= self.of.len() {
+            self.of.resize(p + 1, NONE);
+        }
+        if self.of[p] != NONE {
+            self.size[self.of[p] as usize] -= 1;
+        }
+        self.of[p] = c;
+        self.size[c as usize] += 1;
+    }
+
+    /// The category index of `p`, if it has one.
+    pub fn of(&self, p: Id) -> Option<u32> {
+        self.of.get(p as usize).copied().filter(|&c| c != NONE)
+    }
+
+    /// Whether any product has a category.
+    pub fn is_empty(&self) -> bool {
+        self.size.is_empty()
+    }
+
+    /// The category term of a seller listing `listed`.
+    pub fn affinity(&self, listed: impl IntoIterator<Item = Id>) -> Affinity {
+        let mut counts: HashMap<u32, f32> = HashMap::default();
+        for p in listed {
+            if let Some(c) = self.of(p) {
+                *counts.entry(c).or_default() += 1.0;
+            }
+        }
+        for (&c, n) in counts.iter_mut() {
+            *n /= self.size[c as usize].max(1) as f32;
+        }
+        Affinity(counts)
+    }
+}
+
+/// One seller's category term, per category it lists in.
+#[derive(Clone, Debug, Default)]
+pub struct Affinity(HashMap<u32, f32>);
+
+impl Affinity {
+    /// The term of product `h`.
+    pub fn of(&self, categories: &Categories, h: Id) -> f32 {
+        categories
+            .of(h)
+            .and_then(|c| self.0.get(&c).copied())
+            .unwrap_or(0.0)
+    }
+
+    /// The categories with a nonzero term.
+    pub fn categories(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_term_is_the_sellers_share_of_a_category_over_its_size() {
+        let mut c = Categories::default();
+        // Cereal: 0, 1, 2, 3; milk: 4, 5; 6 has no category.
+        for p in 0..4 {
+            c.insert(p, "GROCERY > COLD CEREAL > KIDS CEREAL");
+        }
+        c.insert(4, "DAIRY > MILK");
+        c.insert(5, " DAIRY>MILK ");
+        c.insert(6, "");
+        let a = c.affinity([0, 1, 4, 6]);
+        assert_eq!(a.of(&c, 2), 2.0 / 4.0);
+        assert_eq!(a.of(&c, 5), 1.0 / 2.0);
+        assert_eq!(a.of(&c, 6), 0.0);
+        assert_eq!(a.categories().count(), 2);
+        // A product moved to another category leaves the first.
+        c.insert(3, "DAIRY > MILK");
+        assert_eq!(c.affinity([0, 1]).of(&c, 2), 2.0 / 3.0);
+        assert_eq!(c.affinity([4]).of(&c, 3), 1.0 / 3.0);
+    }
+}
