@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use super::csr::Csr;
 use crate::index::dot;
+use crate::progress::{NoProgress, Progress};
 
 /// How a stored value `r` becomes a confidence `c` (unobserved entries have confidence 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +87,16 @@ pub struct AlsModel {
 /// # Panics
 /// When `opts.factors` is 0.
 pub fn fit(matrix: &Csr, opts: &AlsOptions) -> AlsModel {
+    fit_reporting(matrix, opts, "", &NoProgress)
+}
+
+/// [`fit`], reporting each iteration to `progress` as phase `label`.
+pub fn fit_reporting(
+    matrix: &Csr,
+    opts: &AlsOptions,
+    label: &str,
+    progress: &dyn Progress,
+) -> AlsModel {
     assert!(opts.factors > 0, "ALS needs at least one factor");
     let d = opts.factors;
     let cui = Csr {
@@ -108,10 +119,13 @@ pub fn fit(matrix: &Csr, opts: &AlsOptions) -> AlsModel {
         |rows: usize| -> Vec<f32> { (0..rows * d).map(|_| rng.random::<f32>() * 0.01).collect() };
     let mut x = init(cui.rows());
     let mut y = init(ciu.rows());
-    for _ in 0..opts.iterations {
+    progress.start(label, opts.iterations as u64);
+    for i in 0..opts.iterations {
         solve(&cui, &mut x, &y, d, opts);
         solve(&ciu, &mut y, &x, d, opts);
+        progress.set(i as u64 + 1);
     }
+    progress.finish();
     let matrix = |rows: usize, v: Vec<f32>| {
         Array2::from_shape_vec((rows, d), v).expect("a factor buffer holds rows · d values")
     };

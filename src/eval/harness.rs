@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{AlsOptions, Csr, evaluate, fit, stack_copurchases};
+use super::{AlsOptions, Csr, evaluate, fit_reporting, stack_copurchases};
 use crate::affinity::{Affinity, Categories};
 use crate::copurchase::{Links, Partners, Rule, Strength};
 use crate::features;
@@ -342,7 +342,7 @@ pub fn run(
         let listings = Csr::from_triplets(sellers_n, products, &triplets);
         let als = timed(&|| {
             let started = Instant::now();
-            let m = fit(&listings, &opts.als);
+            let m = fit_reporting(&listings, &opts.als, "eval: als (fit)", progress);
             let train = started.elapsed().as_secs_f64();
             Ok((train, als_ranked("eval: als", &m, &setup, progress)?))
         })?;
@@ -356,7 +356,8 @@ pub fn run(
             })?;
             let started = Instant::now();
             let matrix = stack_copurchases(&listings, &pairs, opts.copurchase_weight);
-            let m = fit(&matrix, &opts.als);
+            let label = "eval: als_copurchase (fit)";
+            let m = fit_reporting(&matrix, &opts.als, label, progress);
             let train = started.elapsed().as_secs_f64();
             Ok((
                 train,

@@ -18,7 +18,7 @@ pub mod report;
 mod split;
 mod stack;
 
-pub use als::{AlsModel, AlsOptions, Confidence, fit};
+pub use als::{AlsModel, AlsOptions, Confidence, fit, fit_reporting};
 pub use csr::Csr;
 pub use metrics::{AtK, Mean, Metrics, evaluate};
 pub use quarters::{QuarterReport, quarters};
