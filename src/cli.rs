@@ -892,11 +892,7 @@ fn run(cli: Cli) -> Result<()> {
                 OpenMode::ReadWrite
             };
             let store = Store::open(&db, mode)?;
-            let (generation, _) = store.active_index()?.ok_or(RecommendError::NoIndex)?;
-            let index = ArroyIndex::open(&store.index_dir())?;
-            let reader = index.reader(generation)?;
-            let depth = features::category_depth(&store)?;
-            let rec = Recommender::new(&store, &reader, generation, opts, depth, seller.is_none())?;
+            let rec = Recommender::open(&store, opts, seller.is_none())?;
             match seller {
                 Some(external) => {
                     let id = store
@@ -938,24 +934,14 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let store = Store::open(&db, OpenMode::ReadOnly)?;
             // Without an index, inspect still shows the stored list, only not the exclusions.
-            let reader = match store.active_index()? {
-                Some((generation, _)) => Some((
-                    ArroyIndex::open(&store.index_dir())?.reader(generation)?,
-                    generation,
-                )),
-                None => None,
-            };
-            let depth = features::category_depth(&store)?;
-            let rec = match &reader {
-                Some((r, generation)) => Some(Recommender::new(
-                    &store,
-                    r,
-                    *generation,
-                    inspect::live_options(category.as_deref()),
-                    depth,
-                    false,
-                )?),
-                None => None,
+            let rec = match Recommender::open(
+                &store,
+                inspect::live_options(category.as_deref()),
+                false,
+            ) {
+                Ok(rec) => Some(rec),
+                Err(RecommendError::NoIndex) => None,
+                Err(e) => return Err(e.into()),
             };
             let i = inspect::inspect(&store, &seller, category.as_deref(), limit, rec.as_ref())?;
             if json {

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::affinity::{Affinity, Categories};
 use crate::copurchase::{Links, Partners};
 use crate::features::text::{category_at, cosine, normalize};
-use crate::index::{Ann, ExactIndex, IndexError, dot, stage::candidates};
+use crate::features;
+use crate::index::{Ann, ArroyIndex, ArroyReader, ExactIndex, IndexError, dot, stage::candidates};
 use crate::progress::Progress;
 use crate::store::{Id, Namespace, Rec, RecList, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
@@ -138,7 +139,7 @@ pub struct Computed {
 /// Computes lists for sellers against one index generation.
 pub struct Recommender<'a> {
     store: &'a Store,
-    ann: &'a dyn Ann,
+    ann: ArroyReader,
     model: ActiveModel,
     index_generation: u32,
     /// Candidate unit vectors and categories, when preloaded (all sellers); `None` reads the
@@ -166,10 +167,19 @@ pub struct Recommender<'a> {
 pub const EXACT_UP_TO: usize = 150_000;
 
 impl<'a> Recommender<'a> {
-    /// Loads the active model and, with `preload` (for many sellers), the candidates' vectors.
-    pub fn new(
+    /// The recommender over the store's active index generation ([`RecommendError::NoIndex`]
+    /// without one): loads the active model and, with `preload` (for many sellers), the
+    /// candidates' vectors. The one constructor of `recommend`, `inspect` and `refresh`.
+    pub fn open(store: &'a Store, opts: RecommendOptions, preload: bool) -> Result<Self> {
+        let (generation, _) = store.active_index()?.ok_or(RecommendError::NoIndex)?;
+        let reader = ArroyIndex::open(&store.index_dir())?.reader(generation)?;
+        let depth = features::category_depth(store)?;
+        Self::new(store, reader, generation, opts, depth, preload)
+    }
+
+    fn new(
         store: &'a Store,
-        ann: &'a dyn Ann,
+        ann: ArroyReader,
         index_generation: u32,
         opts: RecommendOptions,
         category_depth: usize,
@@ -269,7 +279,7 @@ impl<'a> Recommender<'a> {
     fn search(&self) -> &dyn Ann {
         match &self.exact {
             Some(exact) => exact,
-            None => self.ann,
+            None => &self.ann,
         }
     }
 

@@ -339,18 +339,7 @@ impl Stage for RecommendStage {
         format!("{} {} {:?} {:?}", r.k, r.threshold, r.category, r.search)
     }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
-        let store = cx.store;
-        let (generation, _) = store.active_index()?.ok_or(RecommendError::NoIndex)?;
-        let reader = ArroyIndex::open(&store.index_dir())?.reader(generation)?;
-        let depth = features::category_depth(store)?;
-        let rec = Recommender::new(
-            store,
-            &reader,
-            generation,
-            cx.opts.recommend.clone(),
-            depth,
-            true,
-        )?;
+        let rec = Recommender::open(cx.store, cx.opts.recommend.clone(), true)?;
         match recommend::recommend_all(&rec, progress, cx.cancel) {
             Ok(s) => Ok(Finished::Recommend(s)),
             Err(RecommendError::Cancelled) => Err(Fault::Cancelled),
