@@ -13,22 +13,20 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::copurchase::Strength;
 use crate::eval::{self, AlsOptions, Cutoff, SplitMode, SplitOptions, harness::EvalOptions};
-use crate::features::{
-    self, FeaturesError, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary,
-};
+use crate::features::{self, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary};
 use crate::index::stage::StageSummary;
-use crate::index::{self, ArroyIndex, BuildOptions, IndexError};
-use crate::ingest::{self, IngestError, IngestOptions, Outcome, Summary};
+use crate::index::{self, ArroyIndex, BuildOptions};
+use crate::ingest::{self, IngestOptions, Outcome, Summary};
 use crate::inspect::{self, Inspection};
 use crate::model::{
     self, GraphOptions, Init, ModelConfig, Sampling, ScoreOptions, Selection, TrainOptions,
     TrainSummary,
 };
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::recommend::{
     self, CategoryChoice, RecommendError, RecommendOptions, RecommendSummary, Recommender, Search,
 };
-use crate::refresh::{self, Finished, RefreshError, RefreshOptions};
+use crate::refresh::{self, Finished, RefreshOptions};
 use crate::serve::{self, auth};
 use crate::stats::{self, DEFAULT_COPURCHASE_THRESHOLD, Stats};
 use crate::store::{self, JobRecord, JobState, Namespace, OpenMode, Store, TokenSubject};
@@ -695,14 +693,18 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let interrupted = matches!(e.downcast_ref(), Some(IngestError::Cancelled))
-                || matches!(e.downcast_ref(), Some(FeaturesError::Cancelled))
-                || matches!(e.downcast_ref(), Some(RecommendError::Cancelled))
-                || matches!(e.downcast_ref(), Some(IndexError::Cancelled))
-                || matches!(e.downcast_ref(), Some(RefreshError::Interrupted { .. }))
-                || matches!(e.downcast_ref(), Some(watch::WatchError::Interrupted(_)));
-            if interrupted { 130 } else { 1 }
+            // The error wrapping a cancellation already says what stopped and how to continue.
+            let causes: Vec<String> = e
+                .chain()
+                .filter(|c| !c.is::<Cancelled>())
+                .map(ToString::to_string)
+                .collect();
+            eprintln!("error: {}", causes.join(": "));
+            if e.chain().any(|c| c.is::<Cancelled>()) {
+                130
+            } else {
+                1
+            }
         }
     }
 }
@@ -1037,7 +1039,8 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 copurchase_weight,
             };
-            let r = eval::harness::run(&store, &heldout, &opts, &Bars::default())?;
+            let cancel = cancel_on_ctrl_c();
+            let r = eval::harness::run(&store, &heldout, &opts, &Bars::default(), &cancel)?;
             if let Some(path) = &report {
                 let svg = path.with_extension("svg");
                 std::fs::write(&svg, eval::report::recall_svg(&r, &k))

@@ -23,3 +23,20 @@ impl Progress for NoProgress {
     fn set(&self, _position: u64) {}
     fn finish(&self) {}
 }
+
+/// A long operation stopped because its cancel flag was raised (Ctrl-C): after its last
+/// commit, so that rerunning the same command continues where it stopped. Every stage's
+/// error wraps it as its `source` (`IngestError::Cancelled`, `ModelError::Cancelled`,
+/// `RefreshError::Interrupted` …) with a message of its own, so a caller recognises a
+/// cancellation by finding it in the error's source chain ([`Cancelled::in_chain`]); the CLI
+/// exits with 130 for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("interrupted; rerun the same command to continue where it stopped")]
+pub struct Cancelled;
+
+impl Cancelled {
+    /// Whether `error` or one of its sources is a [`Cancelled`].
+    pub fn in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
+        std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<Cancelled>())
+    }
+}

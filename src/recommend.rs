@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::affinity::{Affinity, Categories};
 use crate::copurchase::{Links, Partners};
-use crate::features::text::{category_at, cosine, normalize};
 use crate::features;
+use crate::features::text::{category_at, cosine, normalize};
 use crate::index::{Ann, ArroyIndex, ArroyReader, ExactIndex, IndexError, dot, stage::candidates};
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Namespace, Rec, RecList, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
 
@@ -63,8 +63,8 @@ pub enum RecommendError {
         known: String,
     },
     /// Stopped on request after a commit; rerunning continues.
-    #[error("interrupted after a commit; rerun the same command to continue")]
-    Cancelled,
+    #[error("interrupted after a commit; rerun the same command to continue where it stopped")]
+    Cancelled(#[from] Cancelled),
     /// The ANN index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -662,7 +662,7 @@ pub fn recommend_all(
         progress.set(done);
         if cancel.load(Ordering::Relaxed) {
             progress.finish();
-            return Err(RecommendError::Cancelled);
+            return Err(RecommendError::Cancelled(Cancelled));
         }
     }
     state.done = true;

@@ -18,15 +18,13 @@ use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::features::{
-    self, FeaturesError, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary,
-};
-use crate::index::stage::{self as index_stage, StageError as IndexStageError, StageSummary};
-use crate::index::{ArroyIndex, BuildOptions, IndexError};
+use crate::features::{self, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary};
+use crate::index::stage::{self as index_stage, StageSummary};
+use crate::index::{ArroyIndex, BuildOptions};
 use crate::ingest::{self, IngestError, IngestOptions, Plan, Prepared, Summary};
-use crate::model::{self, ModelConfig, ModelError, TrainOptions, TrainSummary};
-use crate::progress::Progress;
-use crate::recommend::{self, RecommendError, RecommendOptions, RecommendSummary, Recommender};
+use crate::model::{self, ModelConfig, TrainOptions, TrainSummary};
+use crate::progress::{Cancelled, Progress};
+use crate::recommend::{self, RecommendOptions, RecommendSummary, Recommender};
 use crate::store::{DropState, JobRecord, JobState, Store, StoreError};
 
 /// The stages in the order they run (`train` does nothing when the options choose the
@@ -94,11 +92,14 @@ pub enum RefreshError {
     },
     /// Ctrl-C: the stage stopped after a commit.
     #[error(
-        "interrupted during {stage} (its progress is committed); rerun the same command to continue"
+        "interrupted during {stage} (its progress is committed); rerun the same command to \
+         continue where it stopped"
     )]
     Interrupted {
         /// The stage.
         stage: &'static str,
+        /// The stage's cancellation.
+        source: Cancelled,
     },
     /// A stage failed; its job record says so and a rerun retries it.
     #[error("{stage} failed")]
@@ -205,7 +206,10 @@ enum Fault {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for Fault {
     fn from(e: E) -> Self {
-        Fault::Failed(Box::new(e))
+        match Cancelled::in_chain(&e) {
+            true => Fault::Cancelled,
+            false => Fault::Failed(Box::new(e)),
+        }
     }
 }
 
@@ -252,11 +256,7 @@ impl Stage for IngestStage {
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
         let mut done = Vec::new();
         for drop in std::mem::take(&mut cx.drops) {
-            match drop.apply(cx.store, &cx.opts.ingest, progress, cx.cancel) {
-                Ok(summary) => done.push(summary),
-                Err(IngestError::Cancelled) => return Err(Fault::Cancelled),
-                Err(e) => return Err(e.into()),
-            }
+            done.push(drop.apply(cx.store, &cx.opts.ingest, progress, cx.cancel)?);
         }
         Ok(Finished::Ingest(done))
     }
@@ -274,14 +274,8 @@ impl Stage for FeaturizeStage {
         )
     }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
-        let cancelled = |e: FeaturesError| match e {
-            FeaturesError::Cancelled => Fault::Cancelled,
-            e => e.into(),
-        };
-        let f = features::featurize(cx.store, &cx.opts.featurize, progress, cx.cancel)
-            .map_err(cancelled)?;
-        let s = features::seller_vectors(cx.store, &cx.opts.sellers, progress, cx.cancel)
-            .map_err(cancelled)?;
+        let f = features::featurize(cx.store, &cx.opts.featurize, progress, cx.cancel)?;
+        let s = features::seller_vectors(cx.store, &cx.opts.sellers, progress, cx.cancel)?;
         Ok(Finished::Featurize(f, s))
     }
 }
@@ -298,11 +292,8 @@ impl Stage for TrainStage {
         let Some(cfg) = &cx.opts.train else {
             return Ok(Finished::Train(None));
         };
-        match model::train(cx.store, cfg, &cx.opts.training, progress, cx.cancel) {
-            Ok(t) => Ok(Finished::Train(Some(t))),
-            Err(ModelError::Interrupted) => Err(Fault::Cancelled),
-            Err(e) => Err(e.into()),
-        }
+        let t = model::train(cx.store, cfg, &cx.opts.training, progress, cx.cancel)?;
+        Ok(Finished::Train(Some(t)))
     }
 }
 
@@ -321,12 +312,9 @@ impl Stage for IndexStage {
         if let Some(g) = index_stage::current_generation(cx.store, &index, &cx.opts.index, depth)? {
             return Ok(Finished::IndexCurrent(g));
         }
-        match index_stage::build_index(cx.store, &index, &cx.opts.index, depth, progress, cx.cancel)
-        {
-            Ok(s) => Ok(Finished::Index(s)),
-            Err(IndexStageError::Index(IndexError::Cancelled)) => Err(Fault::Cancelled),
-            Err(e) => Err(e.into()),
-        }
+        let s =
+            index_stage::build_index(cx.store, &index, &cx.opts.index, depth, progress, cx.cancel)?;
+        Ok(Finished::Index(s))
     }
 }
 
@@ -340,11 +328,9 @@ impl Stage for RecommendStage {
     }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
         let rec = Recommender::open(cx.store, cx.opts.recommend.clone(), true)?;
-        match recommend::recommend_all(&rec, progress, cx.cancel) {
-            Ok(s) => Ok(Finished::Recommend(s)),
-            Err(RecommendError::Cancelled) => Err(Fault::Cancelled),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Finished::Recommend(recommend::recommend_all(
+            &rec, progress, cx.cancel,
+        )?))
     }
 }
 
@@ -434,7 +420,10 @@ pub fn refresh(
             Err(Fault::Cancelled) => {
                 record.state = JobState::Interrupted;
                 store.put_refresh_job(name, &record)?;
-                return Err(RefreshError::Interrupted { stage: name });
+                return Err(RefreshError::Interrupted {
+                    stage: name,
+                    source: Cancelled,
+                });
             }
             Err(Fault::Failed(source)) => {
                 record.state = JobState::Failed {

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -20,7 +21,7 @@ use crate::index::stage::candidates;
 use crate::index::{Ann, ExactIndex, IndexError};
 use crate::model::{self, Fitted, GraphOptions, Init, ModelConfig, ModelError, Sampling};
 use crate::progress::NoProgress;
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Namespace, Store, StoreError};
 use crate::vectors::ActiveModel;
 
@@ -55,6 +56,9 @@ pub enum EvalError {
     /// An ablation model failed to train.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Stopped on request; an evaluation stores nothing, so a rerun starts over.
+    #[error("interrupted; an evaluation stores nothing: rerun the same command to run it again")]
+    Cancelled(#[from] Cancelled),
 }
 
 /// Options of an evaluation run.
@@ -120,15 +124,17 @@ pub struct EvalReport {
 }
 
 /// Everything the rankers share.
-struct Setup {
+struct Setup<'a> {
     candidates: Vec<Id>,
     sellers: Vec<Id>,
     listed: HashMap<Id, HashSet<Id>>,
     heldout: HashMap<Id, HashSet<Id>>,
     max_k: usize,
+    /// Checked before each chunk of sellers is ranked.
+    cancel: &'a AtomicBool,
 }
 
-impl Setup {
+impl Setup<'_> {
     /// A seller's training listings.
     fn listed_of(&self, seller: Id) -> Vec<Id> {
         self.listed
@@ -148,6 +154,10 @@ impl Setup {
         progress.start(name, self.sellers.len() as u64);
         let mut out = HashMap::with_capacity(self.sellers.len());
         for (i, chunk) in self.sellers.chunks(CHUNK).enumerate() {
+            if self.cancel.load(Ordering::Relaxed) {
+                progress.finish();
+                return Err(Cancelled.into());
+            }
             let ranked: Vec<(Id, Vec<Id>)> = chunk
                 .par_iter()
                 .map(|&s| Ok((s, rank(s)?)))
@@ -178,12 +188,14 @@ impl Setup {
     }
 }
 
-/// Evaluates the active model (and, if asked, the baselines) against `heldout`.
+/// Evaluates the active model (and, if asked, the baselines) against `heldout`; stops
+/// ([`EvalError::Cancelled`]) before the next chunk of sellers once `cancel` is set.
 pub fn run(
     store: &Store,
     heldout: &Path,
     opts: &EvalOptions,
     progress: &dyn Progress,
+    cancel: &AtomicBool,
 ) -> Result<EvalReport, EvalError> {
     let model = ActiveModel::load(store)?.ok_or(EvalError::NoModel)?;
     let depth = features::category_depth(store)?;
@@ -213,6 +225,7 @@ pub fn run(
         listed,
         heldout: heldout_map,
         max_k: opts.ks.iter().copied().max().unwrap_or(100),
+        cancel,
     };
     let score = |ranked: HashMap<Id, Vec<Id>>| {
         evaluate(&ranked, &setup.heldout, &opts.ks, setup.candidates.len()).to_map()

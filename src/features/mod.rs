@@ -18,7 +18,7 @@ pub use calibrate::{ContentModel, sigmoid};
 pub use seller::{CONTENT_GENERATION, SellerOptions, SellerSummary, seller_vectors, weighted_mean};
 use text::{Text, TextConfig};
 
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::store::{Feature, FeatureSource, ProductText, StageBatch, Store, StoreError};
 
 /// Errors of the feature stages.
@@ -39,8 +39,8 @@ pub enum FeaturesError {
     #[error("no product vectors yet: run `demandlink featurize` first")]
     NotFeaturized,
     /// Stopped on request after a commit; rerunning continues.
-    #[error("interrupted after a commit; rerun the same command to continue")]
-    Cancelled,
+    #[error("interrupted after a commit; rerun the same command to continue where it stopped")]
+    Cancelled(#[from] Cancelled),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -292,7 +292,7 @@ pub fn featurize(
         progress.set(written);
         if cancel.load(Ordering::Relaxed) {
             progress.finish();
-            return Err(FeaturesError::Cancelled);
+            return Err(FeaturesError::Cancelled(Cancelled));
         }
     }
     job.done = true;

@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::calibrate::{self, CONTENT_MODEL, ContentModel};
 use super::text::{category_at, cosine};
 use super::{FeaturesError, Result, TEXT_MODEL, TextModel};
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Listing, Namespace, SellerProfile, SellerRecord, StageBatch, Store};
 
 /// Model generation of the content model (text vectors and view-weighted seller means).
@@ -159,7 +159,7 @@ pub fn seller_vectors(
                     if let Err(e) = batch.commit(JOB, &state) {
                         failure = Some(FeaturesError::from(e));
                     } else if cancel.load(Ordering::Relaxed) {
-                        failure = Some(FeaturesError::Cancelled);
+                        failure = Some(FeaturesError::Cancelled(Cancelled));
                     }
                     progress.set(u64::from(prev));
                 }

@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use super::manifest::{IdAllocator, IndexEntry, Manifest};
 use super::vector::{check_dims, usable_norm};
 use super::{ArroyIndex, IndexError};
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 
 /// Default [`BuildOptions::n_trees`].
 ///
@@ -226,7 +226,7 @@ pub(crate) fn index_seed(seed: u64, category: Option<&str>, updates: u32) -> u64
 
 pub(crate) fn check_cancel(cancel: &AtomicBool) -> Result<(), IndexError> {
     if cancel.load(Ordering::Relaxed) {
-        Err(IndexError::Cancelled)
+        Err(IndexError::Cancelled(Cancelled))
     } else {
         Ok(())
     }

@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::progress::Cancelled;
+
 /// Errors of the nearest-neighbour indexes. User errors say what was expected and what came;
 /// storage errors keep their source.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +77,8 @@ pub enum IndexError {
         generations: usize,
     },
     /// The cancel flag was raised; the write transaction was aborted, nothing was written.
-    #[error("cancelled; the index was left as it was before")]
-    Cancelled,
+    #[error("interrupted; the index was left as it was before: rerun the same command to build it")]
+    Cancelled(#[from] Cancelled),
     /// The index folder is already open in this process (LMDB allows one environment per path).
     #[error("{0}: index already open in this process")]
     AlreadyOpen(PathBuf),
@@ -107,7 +109,7 @@ pub enum IndexError {
 impl From<arroy::Error> for IndexError {
     fn from(error: arroy::Error) -> Self {
         match error {
-            arroy::Error::BuildCancelled => IndexError::Cancelled,
+            arroy::Error::BuildCancelled => IndexError::Cancelled(Cancelled),
             arroy::Error::Heed(e) => IndexError::Lmdb(e),
             arroy::Error::InvalidVecDimension { expected, received } => {
                 IndexError::InvalidDimension { expected, received }

@@ -20,7 +20,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 pub use files::{FileKind, Header, Row};
 
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::store::{
     Cursor, DropRecord, DropState, DropWriter, FileRecord, Namespace, Store, StoreError,
 };
@@ -77,8 +77,8 @@ pub enum IngestError {
         seq: u32,
     },
     /// Stopped on request between two commits; rerunning continues.
-    #[error("interrupted after a commit; rerun the same command to continue")]
-    Cancelled,
+    #[error("interrupted after a commit; rerun the same command to continue where it stopped")]
+    Cancelled(#[from] Cancelled),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -661,7 +661,7 @@ fn apply(
                 progress.set(compressed_position(&reader, &c.file));
                 if cancel.load(Ordering::Relaxed) {
                     progress.finish();
-                    return Err(IngestError::Cancelled);
+                    return Err(IngestError::Cancelled(Cancelled));
                 }
             }
         }

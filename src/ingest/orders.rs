@@ -14,7 +14,7 @@ use super::sort::Runs;
 use super::tsv::{Line, TsvReader};
 use super::{Checked, IngestError, IngestOptions, Result, product};
 use crate::ingest::Row;
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::store::{Cursor, DropRecord, DropWriter, Id, Store, StoreError};
 
 /// At most this many distinct products per customer take part in one drop's pairs (and in the
@@ -218,7 +218,7 @@ pub(super) fn apply(
             progress.set(record.files[index].applied);
             if cancel.load(Ordering::Relaxed) {
                 progress.finish();
-                return Err(IngestError::Cancelled);
+                return Err(IngestError::Cancelled(Cancelled));
             }
         }
     }

@@ -49,9 +49,16 @@ pub enum ModelError {
     /// A configuration value is out of range.
     #[error("invalid model configuration: {0}")]
     Config(String),
-    /// Ctrl-C: the last checkpoint is in the store.
-    #[error("interrupted; the last checkpoint is saved: rerun the same command to continue")]
+    /// The training loop's stop signal ([`Trainer::run`]), which [`train()`](stage::train)
+    /// returns as [`ModelError::Cancelled`].
+    #[error("interrupted; the last checkpoint is saved")]
     Interrupted,
+    /// Ctrl-C: the last checkpoint is in the store.
+    #[error(
+        "interrupted; the last checkpoint is saved: rerun the same command to continue where it \
+         stopped"
+    )]
+    Cancelled(#[from] crate::progress::Cancelled),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -16,7 +16,7 @@ use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_t
 use super::{Graph, Init, ModelConfig, ModelError, Selection};
 use crate::affinity::Categories;
 use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
-use crate::progress::Progress;
+use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Namespace, StageBatch, Store, StoreError};
 
 /// Name of the active graph model's record (`model` column family).
@@ -346,7 +346,7 @@ pub fn train(
     progress.start("train", trainer.total_batches());
     progress.set(done_batches(&trainer));
     if start_node == 0 {
-        trainer.run(
+        let trained = trainer.run(
             cancel,
             |t| progress.set(done_batches(t)),
             |t| {
@@ -372,7 +372,12 @@ pub fn train(
                 last_checkpoint.set((Instant::now(), done_batches(t), cost));
                 Ok(())
             },
-        )?;
+        );
+        if let Err(ModelError::Interrupted) = trained {
+            // The loop stopped after a checkpoint: a rerun resumes from it.
+            return Err(Cancelled.into());
+        }
+        trained?;
     }
     progress.finish();
 

@@ -43,7 +43,7 @@ fn cancelled_build_leaves_no_trace_and_earlier_generations_answer_identically() 
                 &flag,
             );
             assert!(
-                matches!(result, Err(IndexError::Cancelled)),
+                matches!(result, Err(IndexError::Cancelled(_))),
                 "{label}: {result:?}"
             );
             assert_eq!(index.generations().unwrap(), vec![1], "{label}");
@@ -57,7 +57,10 @@ fn cancelled_build_leaves_no_trace_and_earlier_generations_answer_identically() 
             &NoProgress,
             &raised,
         );
-        assert!(matches!(result, Err(IndexError::Cancelled)), "{result:?}");
+        assert!(
+            matches!(result, Err(IndexError::Cancelled(_))),
+            "{result:?}"
+        );
 
         assert_eq!(
             answers(&index.reader(1).unwrap(), &queries, None, 10),

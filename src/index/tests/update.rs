@@ -145,7 +145,10 @@ fn emptied_category_disappears_and_cancelled_update_changes_nothing() {
         &NoProgress,
         &raised,
     );
-    assert!(matches!(result, Err(IndexError::Cancelled)), "{result:?}");
+    assert!(
+        matches!(result, Err(IndexError::Cancelled(_))),
+        "{result:?}"
+    );
     assert_eq!(index.manifest(1).unwrap(), manifest);
     assert_eq!(
         answers(&index.reader(1).unwrap(), &queries, None, 10),
