@@ -1,0 +1,678 @@
+//! What the commands print: text tables and reports on stdout, `--json` objects, and the eval
+//! report files. **API boundary**: with the progress bars and the error line, the only output
+//! of the program (besides `tracing` logs).
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::eval::{self, QuarterReport, SplitReport, harness::EvalReport};
+use crate::features::{FeaturizeSummary, SellerSummary};
+use crate::index::Comparison;
+use crate::index::stage::StageSummary;
+use crate::ingest::{Outcome, Summary};
+use crate::inspect::Inspection;
+use crate::model::{Selection, TrainSummary};
+use crate::recommend::{Computed, RecommendSummary};
+use crate::refresh::{self, Finished, Report};
+use crate::serve::auth::{Issued, Listed};
+use crate::stats::Stats;
+use crate::store::{self, JobRecord, JobState, Namespace, Store, TokenSubject};
+use crate::watch::WatchSummary;
+
+/// One JSON object on one line.
+pub fn json_line(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// One JSON value, indented.
+pub fn json_pretty(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn subject_label(subject: &TokenSubject) -> String {
+    match subject {
+        TokenSubject::Seller(s) => format!("seller {s}"),
+        TokenSubject::Operator => "operator".into(),
+    }
+}
+
+pub fn ingested(dir: &Path, outcome: &Outcome) {
+    match outcome {
+        Outcome::AlreadyApplied { name, seq } => println!(
+            "{}: already applied as drop #{seq} `{name}`; nothing to do",
+            dir.display()
+        ),
+        Outcome::Applied(s) => applied(s),
+    }
+}
+
+pub fn trained(t: &TrainSummary) {
+    if t.up_to_date {
+        println!(
+            "train: model generation {} is up to date (same drops, vectors and options); nothing to do",
+            t.generation
+        );
+        return;
+    }
+    let first = t
+        .epoch_losses
+        .first()
+        .map_or("-".into(), |l| format!("{l:.4}"));
+    let last = t
+        .epoch_losses
+        .last()
+        .map_or("-".into(), |l| format!("{l:.4}"));
+    println!(
+        "train: model generation {}{}{}: {} epochs over {} root edges in {:.1} s ({:.0} root edges/s); loss {first} → {last}; {} node embeddings written in {:.1} s",
+        t.generation,
+        if t.resumed { " (resumed)" } else { "" },
+        if t.fine_tuned {
+            " (fine-tuned from the previous model)"
+        } else {
+            ""
+        },
+        t.epochs,
+        t.root_edges,
+        t.train_seconds,
+        t.root_edges as f64 * f64::from(t.epochs) / t.train_seconds.max(1e-9),
+        t.nodes,
+        t.infer_seconds,
+    );
+    selection(&t.selection);
+}
+
+/// The score and the validation table it was chosen from.
+pub fn selection(s: &Selection) {
+    let [a, w1, w2, w3, b] = s.score;
+    println!("score = σ({a:.3}·cos {w1:+.3}·link₁ {w2:+.3}·link₂ {w3:+.3}·cat {b:+.3})");
+    if s.table.is_empty() {
+        println!("  (no validation products: the trained score, no link terms)");
+        return;
+    }
+    println!(
+        "  chosen on {} validation products ranked by {} sellers, among {} structures; best of each relation (validation Recall at {} / {} of {}, standing for @100 / @20):",
+        s.products, s.sellers, s.tried, s.cutoffs[0], s.cutoffs[1], s.products
+    );
+    for t in &s.table {
+        println!(
+            "  {} {:.4} / {:.4}  {}",
+            if t.chosen { "*" } else { " " },
+            t.recall[0],
+            t.recall[1],
+            t.describe()
+        );
+    }
+}
+
+pub fn applied(s: &Summary) {
+    let r = &s.record;
+    let applied: u64 = r.files.iter().map(|f| f.applied).sum();
+    let files: Vec<String> = r
+        .files
+        .iter()
+        .map(|f| {
+            if f.rejected > 0 {
+                format!("{} {} ({} rejected)", f.name, f.applied, f.rejected)
+            } else {
+                format!("{} {}", f.name, f.applied)
+            }
+        })
+        .collect();
+    let secs = s.elapsed.as_secs_f64();
+    println!(
+        "{}: {} drop #{} in {secs:.2} s ({:.0} rows/s): {}; {} new sellers, {} new products ({} without text)",
+        r.name,
+        if s.resumed {
+            "finished interrupted"
+        } else {
+            "applied"
+        },
+        r.seq,
+        applied as f64 / secs.max(1e-9),
+        files.join(", "),
+        r.new_sellers,
+        r.new_products,
+        r.products_without_text,
+    );
+    for rej in &s.rejects {
+        println!("  rejected {}:{}: {}", rej.file, rej.line, rej.reason);
+    }
+    let total_rejected: u64 = r.files.iter().map(|f| f.rejected).sum();
+    if let Some(path) = &s.rejects_file
+        && total_rejected > s.rejects.len() as u64
+    {
+        println!(
+            "  … {} rejected rows in all, listed in {}",
+            total_rejected,
+            path.display()
+        );
+    }
+    if !s.ignored.is_empty() {
+        println!("  ignored (not drop files): {}", s.ignored.join(", "));
+    }
+}
+
+pub fn featurized(f: &FeaturizeSummary) {
+    println!(
+        "featurize: {} product vectors of dimension {} ({} recomputed, {} imported; IDF {}) in {:.2} s",
+        f.products,
+        f.dim,
+        f.recomputed,
+        f.imported,
+        if f.idf_refreshed {
+            "refreshed".to_string()
+        } else {
+            format!("kept, drift {:.4}", f.idf_drift)
+        },
+        f.elapsed.as_secs_f64()
+    );
+}
+
+pub fn sellers(s: &SellerSummary) {
+    let c = &s.calibration;
+    println!(
+        "sellers: {} seller vectors ({} recomputed) in {:.2} s; score = σ({:.2}·cos {:+.2}) fitted on {} + {} examples",
+        s.sellers,
+        s.recomputed,
+        s.elapsed.as_secs_f64(),
+        c.alpha,
+        c.beta,
+        c.positives,
+        c.negatives
+    );
+}
+
+pub fn indexed(s: &StageSummary) {
+    println!(
+        "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
+        s.generation,
+        s.candidates,
+        if s.high_demand {
+            "the high-demand list"
+        } else {
+            "every product: no high-demand list"
+        },
+        s.categories,
+        if s.skipped > 0 {
+            format!(", {} without a vector left out", s.skipped)
+        } else {
+            String::new()
+        },
+        s.elapsed.as_secs_f64()
+    );
+}
+
+pub fn recommended(s: &RecommendSummary) {
+    println!(
+        "recommend: {} sellers, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
+        s.sellers,
+        s.lists,
+        s.items,
+        s.empty,
+        s.elapsed.as_secs_f64(),
+        s.sellers as f64 / s.elapsed.as_secs_f64().max(1e-9)
+    );
+}
+
+/// Prints what a refresh (or a watch's refresh) reports as it goes.
+pub fn refresh_event(event: refresh::Event) {
+    match event {
+        refresh::Event::AlreadyApplied { path, name, seq } => println!(
+            "{}: already applied as drop #{seq} `{name}`; skipped",
+            path.display()
+        ),
+        refresh::Event::Validated {
+            name,
+            rows,
+            resumes,
+        } => println!(
+            "{name}: validated, {rows} rows{}",
+            if resumes {
+                "; continuing its interrupted ingest"
+            } else {
+                ""
+            }
+        ),
+        refresh::Event::UpToDate { stage } => println!("{stage}: up to date"),
+        refresh::Event::Finished {
+            stage,
+            result,
+            elapsed,
+        } => match result {
+            Finished::Ingest(drops) if drops.is_empty() => {
+                println!("{stage}: no new drop ({:.2} s)", elapsed.as_secs_f64())
+            }
+            Finished::Ingest(drops) => drops.iter().for_each(applied),
+            Finished::Featurize(f, s) => {
+                featurized(f);
+                sellers(s);
+            }
+            Finished::Train(None) => println!("train: the content model is served"),
+            Finished::Train(Some(t)) => trained(t),
+            Finished::Index(s) => indexed(s),
+            Finished::IndexCurrent(g) => {
+                println!("index: generation {g} already holds the current candidates; kept")
+            }
+            Finished::Recommend(s) => recommended(s),
+        },
+    }
+}
+
+/// The rows of `demandlink jobs`: the refresh stages in chain order, then any other record.
+pub fn jobs(jobs: &[(String, JobRecord)], json: bool) -> Result<()> {
+    let order = refresh::stage_names();
+    let mut jobs: Vec<&(String, JobRecord)> = jobs.iter().collect();
+    jobs.sort_by_key(|(name, _)| order.iter().position(|s| s == name).unwrap_or(order.len()));
+    if json {
+        let rows: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|(stage, r)| {
+                let mut row = serde_json::json!({
+                    "stage": stage,
+                    "state": job_state_label(&r.state),
+                    "drop": r.drop,
+                    "started_at": r.started_at,
+                    "ended_at": r.ended_at,
+                });
+                match &r.state {
+                    JobState::Running {
+                        pid,
+                        phase,
+                        done,
+                        total,
+                    } => {
+                        row["pid"] = serde_json::json!(pid);
+                        row["progress"] =
+                            serde_json::json!({"phase": phase, "done": done, "total": total});
+                    }
+                    JobState::Failed { error } => row["error"] = serde_json::json!(error),
+                    _ => {}
+                }
+                row
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        println!("no refresh has run on this database yet");
+    }
+    for (stage, r) in jobs {
+        let detail = match &r.state {
+            JobState::Running {
+                pid,
+                phase,
+                done,
+                total,
+            } => format!("pid {pid}, {phase} {done}/{total}"),
+            JobState::Failed { error } => format!("error: {error}"),
+            _ => String::new(),
+        };
+        let time = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("unix {t}"));
+        println!(
+            "{stage:<10} {:<12} drop #{:<4} started {:<16} ended {:<16} {detail}",
+            job_state_label(&r.state),
+            r.drop,
+            time(r.started_at),
+            time(r.ended_at),
+        );
+    }
+    Ok(())
+}
+
+/// A job's state in one word; a running job whose process is gone was killed.
+fn job_state_label(state: &JobState) -> &'static str {
+    match state {
+        JobState::Pending => "pending",
+        JobState::Running { pid, .. } if store::process_gone(*pid) => "killed",
+        JobState::Running { .. } => "running",
+        JobState::Done => "done",
+        JobState::Failed { .. } => "failed",
+        JobState::Interrupted => "interrupted",
+    }
+}
+
+pub fn inspection(i: &Inspection) {
+    println!(
+        "seller {}{}",
+        i.seller,
+        i.name
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "primary category: {} (from {}); {} listings",
+        i.primary_category, i.primary_category_source, i.listings
+    );
+    let cats: Vec<String> = i
+        .categories
+        .iter()
+        .map(|c| format!("{} {}", c.category, c.listings))
+        .collect();
+    println!("categories: {}", cats.join(", "));
+    println!("anchor products (weight in the seller vector):");
+    for a in &i.anchors {
+        println!(
+            "  {:.3}  {:<12} {}",
+            a.weight, a.product.product, a.product.title
+        );
+    }
+    let when = i
+        .computed_at
+        .map_or("not stored yet (computed now)".to_string(), |t| {
+            format!("computed at unix {t}")
+        });
+    println!(
+        "recommendations for {}: model {} (generation {}), index generation {}, k {}, threshold {}, {}",
+        i.category,
+        i.model,
+        i.model_generation,
+        i.index_generation
+            .map_or("-".to_string(), |g| g.to_string()),
+        i.k,
+        i.threshold,
+        when
+    );
+    if let Some(score) = &i.score {
+        selection(score);
+    }
+    for r in &i.recommendations {
+        println!(
+            "{:>4}  {:.3}  {:<12} {}  [{}]",
+            r.rank, r.score, r.product.product, r.product.title, r.product.category
+        );
+        let similar: Vec<String> = r
+            .why
+            .similar_listed
+            .iter()
+            .map(|s| format!("{} ({:.2})", s.product.product, s.cosine))
+            .collect();
+        println!("        similar to listed: {}", similar.join(", "));
+        if !r.why.copurchased_with.is_empty() {
+            let co: Vec<String> = r
+                .why
+                .copurchased_with
+                .iter()
+                .map(|c| format!("{} ×{}", c.product.product, c.count))
+                .collect();
+            println!("        bought together with listed: {}", co.join(", "));
+        }
+    }
+    if !i.excluded_already_listed.is_empty() {
+        let ex: Vec<&str> = i
+            .excluded_already_listed
+            .iter()
+            .map(|p| p.product.as_str())
+            .collect();
+        println!("excluded (already listed): {}", ex.join(", "));
+    }
+}
+
+pub fn stats(s: &Stats) {
+    let p = &s.products;
+    println!("sellers                 {}", s.sellers);
+    println!(
+        "products                {} (listed {}, high-demand {}, auxiliary {}, without text {})",
+        p.total, p.listed, p.high_demand, p.auxiliary, p.without_text
+    );
+    println!("listing edges           {}", s.listings);
+    println!(
+        "co-purchase pairs       {} ({} with count ≥ {})",
+        s.copurchase_pairs, s.copurchase_pairs_above_threshold, s.copurchase_threshold
+    );
+    println!(
+        "views                   {} over {} period(s), {} products viewed",
+        s.views.total, s.views.periods, s.views.products_with_views
+    );
+    println!("sparsity                {:.6}", s.sparsity);
+    let d = &s.listings_per_seller;
+    println!(
+        "listings per seller     median {}, p90 {}, max {}",
+        d.median, d.p90, d.max
+    );
+    for drop in &s.drops {
+        let rows: u64 = drop.files.iter().map(|f| f.applied).sum();
+        let rejected: u64 = drop.files.iter().map(|f| f.rejected).sum();
+        println!(
+            "drop #{:<3} {:<20} {:<9} {} rows, {} rejected",
+            drop.seq, drop.name, drop.state, rows, rejected
+        );
+    }
+}
+
+/// `recommend --seller`: the seller's lists, one line per recommendation.
+pub fn seller_lists(store: &Store, external: &str, model: &str, lists: &[Computed]) -> Result<()> {
+    for c in lists {
+        println!(
+            "{external} — {} ({} recommendations, model {model})",
+            c.category,
+            c.list.items.len(),
+        );
+        for (rank, item) in c.list.items.iter().enumerate() {
+            let text = store.product_text(item.product)?.unwrap_or_default();
+            println!(
+                "{:>4}  {:.3}  {:<12} {}",
+                rank + 1,
+                item.score,
+                store.external(Namespace::Product, item.product)?,
+                text.title
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `index check`: the ANN index's recall at `k` against exact search, and latencies.
+pub fn index_check(c: &Comparison, k: usize, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "sellers": c.queries,
+                format!("ann_recall@{k}"): c.recall,
+                "ann_ms_per_query": c.ann_ms_per_query,
+                "exact_ms_per_query": c.exact_ms_per_query,
+            })
+        );
+    } else {
+        println!(
+            "index check: {} sellers, ANN recall@{k} {:.4} against exact search; {:.3} ms per query (exact {:.3} ms)",
+            c.queries, c.recall, c.ann_ms_per_query, c.exact_ms_per_query
+        );
+    }
+}
+
+/// `split --mode quarterly`: the drops written and how to use them.
+pub fn quarters(r: &[QuarterReport], out: &Path) -> Result<()> {
+    json_pretty(&r)?;
+    println!(
+        "{} quarterly drops written to {}/drops (apply them in name order with refresh); \
+         after each, evaluate with --heldout {}/heldout/<drop>.tsv",
+        r.len(),
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `split`: the split's report and how to use it.
+pub fn split(r: &SplitReport, out: &Path) -> Result<()> {
+    json_pretty(r)?;
+    println!(
+        "split written to {}: ingest {}/train, then evaluate with --heldout {}/heldout.tsv",
+        out.display(),
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `eval --report FILE`: a Markdown report at `path` with the Recall@K plot beside it
+/// (`FILE.svg`).
+pub fn eval_report(
+    path: &Path,
+    db: &Path,
+    heldout: &Path,
+    r: &EvalReport,
+    k: &[usize],
+) -> Result<()> {
+    let svg = path.with_extension("svg");
+    std::fs::write(&svg, eval::report::recall_svg(r, k))
+        .with_context(|| format!("cannot write {}", svg.display()))?;
+    let md = format!(
+        "# Evaluation\n\nDatabase `{}`, held-out pairs `{}`: {} sellers, {} candidates, {} pairs ({} skipped).\n\n{}\n\n![Recall@K]({})\n\n## Ablation\n\n{}\n",
+        db.display(),
+        heldout.display(),
+        r.sellers,
+        r.candidates,
+        r.heldout_pairs,
+        r.heldout_skipped,
+        eval::report::methods_table(r, k),
+        svg.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        eval::report::ablation_table(r, k),
+    );
+    std::fs::write(path, md).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `eval --json`: metrics of the model and each baseline, timings, and the ablation if asked.
+pub fn eval_json(r: &EvalReport, ablation: bool) -> Result<()> {
+    let baselines: serde_json::Map<String, serde_json::Value> = r
+        .baselines
+        .iter()
+        .map(|(n, m)| {
+            (
+                n.clone(),
+                serde_json::to_value(&m.metrics).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "model": r.model,
+        "sellers": r.sellers,
+        "candidates": r.candidates,
+        "metrics": r.metrics,
+        "baselines": baselines,
+        "timings": eval::report::methods(r).iter().map(|(n, m)| (n.clone(), serde_json::json!({"train_seconds": m.train_seconds, "rank_seconds": m.rank_seconds, "peak_rss_mib": m.peak_rss_mib}))).collect::<serde_json::Map<_, _>>(),
+    });
+    if ablation {
+        out["ablation"] = eval::report::ablation_json(r);
+    }
+    json_pretty(&out)
+}
+
+/// `eval`: the headline Recall@K, the methods table (with baselines) and the ablation table.
+pub fn eval_text(r: &EvalReport, k: &[usize], baselines: bool, ablation: bool) {
+    println!(
+        "eval: {} sellers, {} candidates, {} held-out pairs ({} skipped)",
+        r.sellers, r.candidates, r.heldout_pairs, r.heldout_skipped
+    );
+    let max = k.iter().max().copied().unwrap_or(100);
+    println!(
+        "Recall@{max} = {:.4} (model {})",
+        r.metrics
+            .get(&format!("recall@{max}"))
+            .copied()
+            .unwrap_or(0.0),
+        r.model
+    );
+    if baselines {
+        println!("{}", eval::report::methods_table(r, k));
+    }
+    if ablation {
+        println!("\nablation:\n{}", eval::report::ablation_table(r, k));
+    }
+}
+
+/// `serve`: where the portal listens.
+pub fn serving(db: &Path, bound: SocketAddr) {
+    println!("serving {} on http://{bound}/", db.display());
+}
+
+/// `refresh`: what the run did.
+pub fn refreshed(r: &Report) {
+    if r.stages_run == 0 {
+        println!(
+            "refresh: nothing to do: no new drop, every stage is up to date (latest drop #{})",
+            r.last_drop
+        );
+    } else {
+        println!(
+            "refresh: done ({} drop(s) applied, {} stage(s) run; latest drop #{})",
+            r.drops_applied, r.stages_run, r.last_drop
+        );
+    }
+}
+
+/// `watch`: what it did before it stopped.
+pub fn watched(s: &WatchSummary) {
+    println!(
+        "watch: stopped; {} drop(s) refreshed, {} failed",
+        s.refreshed, s.failed
+    );
+}
+
+/// `tokens issue`: the secret alone on stdout, so `$(demandlink tokens issue …)` captures it.
+pub fn token_issued(issued: &Issued) {
+    println!("{}", issued.secret);
+    eprintln!(
+        "token {} issued; it is shown only now (only its hash is stored)",
+        issued.id
+    );
+}
+
+/// `tokens revoke`.
+pub fn token_revoked(t: &Listed) {
+    println!("token {} ({}) revoked", t.id, subject_label(&t.subject));
+}
+
+/// `tokens list`: id, subject, issue and revocation times (never the secrets).
+pub fn tokens(tokens: &[Listed], json: bool) -> Result<()> {
+    if json {
+        let rows: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.id,
+                    "seller": match &t.subject {
+                        TokenSubject::Seller(s) => Some(s),
+                        TokenSubject::Operator => None,
+                    },
+                    "operator": t.subject == TokenSubject::Operator,
+                    "created_at": t.created_at,
+                    "revoked_at": t.revoked_at,
+                })
+            })
+            .collect();
+        return json_pretty(&rows);
+    }
+    for t in tokens {
+        println!(
+            "{}  {:<20} issued at unix {}{}",
+            t.id,
+            subject_label(&t.subject),
+            t.created_at,
+            t.revoked_at
+                .map_or(String::new(), |r| format!(", revoked at unix {r}"))
+        );
+    }
+    Ok(())
+}
+
+/// `dump`: every record of the store, one line per key.
+pub fn dump(store: &Store) -> Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    store.dump(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
