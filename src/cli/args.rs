@@ -384,7 +384,11 @@ pub struct EvalArgs {
 /// The cut-offs of [`EvalOptions::default`] as `--k` takes them (clap would list a vector
 /// default space-separated).
 static DEFAULT_KS: LazyLock<String> = LazyLock::new(|| {
-    let ks: Vec<String> = EvalOptions::default().ks.iter().map(|k| k.to_string()).collect();
+    let ks: Vec<String> = EvalOptions::default()
+        .ks
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
     ks.join(",")
 });
 

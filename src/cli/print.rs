@@ -35,13 +35,7 @@ pub fn json_pretty(value: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
-fn subject_label(subject: &TokenSubject) -> String {
-    match subject {
-        TokenSubject::Seller(s) => format!("seller {s}"),
-        TokenSubject::Operator => "operator".into(),
-    }
-}
-
+/// `ingest`: one drop applied, or found applied before.
 pub fn ingested(dir: &Path, outcome: &Outcome) {
     match outcome {
         Outcome::AlreadyApplied { name, seq } => println!(
@@ -52,6 +46,7 @@ pub fn ingested(dir: &Path, outcome: &Outcome) {
     }
 }
 
+/// `train` (and a refresh's train stage): the model generation, its training and its score.
 pub fn trained(t: &TrainSummary) {
     if t.up_to_date {
         println!(
@@ -110,6 +105,7 @@ pub fn selection(s: &Selection) {
     }
 }
 
+/// One drop applied: rows per file, new ids, rejects.
 pub fn applied(s: &Summary) {
     let r = &s.record;
     let applied: u64 = r.files.iter().map(|f| f.applied).sum();
@@ -158,6 +154,7 @@ pub fn applied(s: &Summary) {
     }
 }
 
+/// Product vectors computed.
 pub fn featurized(f: &FeaturizeSummary) {
     println!(
         "featurize: {} product vectors of dimension {} ({} recomputed, {} imported; IDF {}) in {:.2} s",
@@ -174,6 +171,7 @@ pub fn featurized(f: &FeaturizeSummary) {
     );
 }
 
+/// Seller vectors computed and the score calibrated.
 pub fn sellers(s: &SellerSummary) {
     let c = &s.calibration;
     println!(
@@ -188,6 +186,7 @@ pub fn sellers(s: &SellerSummary) {
     );
 }
 
+/// A new index generation.
 pub fn indexed(s: &StageSummary) {
     println!(
         "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
@@ -208,6 +207,7 @@ pub fn indexed(s: &StageSummary) {
     );
 }
 
+/// Every seller's lists stored.
 pub fn recommended(s: &RecommendSummary) {
     println!(
         "recommend: {} sellers, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
@@ -338,6 +338,7 @@ fn job_state_label(state: &JobState) -> &'static str {
     }
 }
 
+/// `inspect`: the seller, its anchors, and each recommendation with why.
 pub fn inspection(i: &Inspection) {
     println!(
         "seller {}{}",
@@ -415,6 +416,7 @@ pub fn inspection(i: &Inspection) {
     }
 }
 
+/// `stats`: counts, one per line.
 pub fn stats(s: &Stats) {
     let p = &s.products;
     println!("sellers                 {}", s.sellers);
@@ -666,6 +668,14 @@ pub fn tokens(tokens: &[Listed], json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whom a token reads for.
+fn subject_label(subject: &TokenSubject) -> String {
+    match subject {
+        TokenSubject::Seller(s) => format!("seller {s}"),
+        TokenSubject::Operator => "operator".into(),
+    }
 }
 
 /// `dump`: every record of the store, one line per key.

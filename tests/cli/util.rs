@@ -345,6 +345,20 @@ pub fn jobs(db: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// Copies the folder `from` (a closed database) to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Sends SIGINT (what Ctrl-C sends) to a child process.
 pub fn interrupt(child: &std::process::Child) {
     // SAFETY: sending a signal to our own child process has no memory-safety preconditions.

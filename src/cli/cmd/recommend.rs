@@ -30,19 +30,16 @@ pub fn exec(a: RecommendArgs) -> Result<()> {
         None => OpenMode::ReadWrite,
     };
     let store = Store::open(&a.db, mode)?;
-    let rec = Recommender::open(&store, opts, a.seller.is_none())?;
-    match a.seller {
-        Some(external) => {
-            let id = store
-                .lookup(Namespace::Seller, &external)?
-                .ok_or(RecommendError::UnknownSeller(external.clone()))?;
-            print::seller_lists(&store, &external, &rec.model().name(), &rec.lists(id)?)
-        }
-        None => {
-            let cancel = cancel_on_ctrl_c();
-            let s = recommend::recommend_all(&rec, &Bars::default(), &cancel)?;
-            print::recommended(&s);
-            Ok(())
-        }
-    }
+    let Some(external) = a.seller else {
+        let cancel = cancel_on_ctrl_c();
+        let rec = Recommender::open(&store, opts, true)?;
+        let s = recommend::recommend_all(&rec, &Bars::default(), &cancel)?;
+        print::recommended(&s);
+        return Ok(());
+    };
+    let rec = Recommender::open(&store, opts, false)?;
+    let id = store
+        .lookup(Namespace::Seller, &external)?
+        .ok_or(RecommendError::UnknownSeller(external.clone()))?;
+    print::seller_lists(&store, &external, &rec.model().name(), &rec.lists(id)?)
 }
