@@ -42,7 +42,10 @@ fn readme_docs_links_resolve() {
     let docs = markdown_in("docs");
     assert!(!docs.is_empty(), "docs/ has no Markdown file");
     // The other documents the README links to.
-    let others = [root().join("ARCHITECTURE.md"), root().join("data/README.md")];
+    let others = [
+        root().join("ARCHITECTURE.md"),
+        root().join("data/README.md"),
+    ];
     let broken: Vec<String> = docs
         .iter()
         .chain(&markdown_in("schema"))
@@ -76,8 +79,14 @@ fn readme_link_checker_finds_what_it_should() {
         assert!(anchors.contains(a), "{a} missing from {anchors:?}");
     }
     assert!(!anchors.contains("not-a-heading-xnowheremd"));
-    assert_eq!(anchor_of("Quality on the real datasets"), "quality-on-the-real-datasets");
-    assert_eq!(anchor_of("The graph model (`train`) — link₁"), "the-graph-model-train--link₁");
+    assert_eq!(
+        anchor_of("Quality on the real datasets"),
+        "quality-on-the-real-datasets"
+    );
+    assert_eq!(
+        anchor_of("The graph model (`train`) — link₁"),
+        "the-graph-model-train--link₁"
+    );
 }
 
 /// Every link of `file` whose target (a path relative to the file, and/or `#anchor`) does not
