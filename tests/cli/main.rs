@@ -7,6 +7,7 @@ mod eval;
 mod ingest;
 mod model;
 mod orders;
+mod readme;
 mod recommend;
 mod refresh;
 mod schema;
