@@ -55,3 +55,19 @@ for ds in "${datasets[@]}"; do
     [ -n "$files" ] && "$target/examples/quality_table" "$ds ($variant)=$files"
   done
 done
+
+# What each run chose on its validation products (the `*` row of train's table).
+echo "### Structures chosen on validation"
+echo
+echo "| dataset | variant | split | validation Recall@100 / @20 | structure |"
+echo "|---|---|---|---|---|"
+for ds in "${datasets[@]}"; do
+  for variant in $variants; do
+    for seed in $seeds; do
+      f="$out/$ds/$variant-$seed/train.txt"
+      [ -f "$f" ] || continue
+      grep -m1 '^  \* ' "$f" | sed -E "s/^  \* ([0-9.]+) \/ ([0-9.]+)  (.*)$/| $ds | $variant | $seed | \1 \/ \2 | \3 |/"
+    done
+  done
+done
+

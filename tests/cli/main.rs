@@ -8,6 +8,7 @@ mod ingest;
 mod interrupt;
 mod model;
 mod orders;
+mod readme;
 mod recommend;
 mod refresh;
 mod schema;
