@@ -13,7 +13,7 @@
 # The dataset is only read; drops and databases live in WORK.
 set -euo pipefail
 # MODEL=graph replays with the graph model (fine-tuned each quarter; the rebuild trains from
-# scratch); the default is the content model, as in the README table.
+# scratch); the default is the content model, as in docs/measurements.md (quarterly replay).
 MODEL=${MODEL:-content}
 # SEED sets the training seed of both chains (`refresh --seed`), to tell a real gap between the
 # incremental chain and the rebuild from the spread between two training seeds.

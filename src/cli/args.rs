@@ -65,8 +65,11 @@ pub enum Command {
     Index(IndexArgs),
     /// Compute recommendations: for every seller (stored), or for one seller (printed).
     ///
-    /// Scores are σ(α·cos + β), calibrated so that 0.5 means "more likely the seller's kind of
-    /// product than not"; products the seller lists are excluded.
+    /// Candidates are the products nearest the seller in the index plus those of the seller's
+    /// categories. Scores are the model's final score, σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat
+    /// + β) with the terms chosen on validation (docs/model.md), calibrated so that 0.5 means
+    /// "more likely the seller's kind of product than not"; products the seller lists are
+    /// excluded.
     Recommend(RecommendArgs),
     /// Explain one seller's recommendations: categories, anchor products, each
     /// recommendation's score and why, and what was excluded as already listed.
@@ -85,8 +88,9 @@ pub enum Command {
     /// Measure recommendations against held-out pairs: Recall@K, NDCG@K, HitRate@K, coverage.
     ///
     /// Every candidate is ranked (the 0.5 threshold does not apply) and the seller's training
-    /// listings are excluded. --baselines adds popularity, views, text kNN, co-purchase
-    /// neighbours, ALS and ALS with co-purchase rows, trained on the same database.
+    /// listings are excluded. --baselines adds popularity, views, text kNN, category,
+    /// co-purchase walks (count-weighted two steps; log-count one step), ALS and ALS with
+    /// co-purchase rows, trained on the same database.
     Eval(EvalArgs),
     /// Serve the seller portal: a page at / and a JSON API under /api/v1/, answering with the
     /// stored recommendations.
@@ -100,8 +104,8 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
-    /// Apply new drop folders and bring every stage up to date: ingest → featurize → index →
-    /// recommend, each a job whose state is kept in the database (`demandlink jobs`).
+    /// Apply new drop folders and bring every stage up to date: ingest → featurize → train →
+    /// index → recommend, each a job whose state is kept in the database (`demandlink jobs`).
     ///
     /// Drops already applied are skipped; stages already done for the current drops and
     /// options are skipped, so with nothing new a refresh writes nothing. A refresh that was
@@ -515,7 +519,7 @@ pub struct ChainArgs {
 }
 
 /// The graph model's hyper-parameters (defaults chosen on a validation split carved from
-/// training data; see the README).
+/// training data; see docs/model.md).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Encoder layers (1–4).
@@ -603,7 +607,8 @@ pub struct ModelArgs {
     pub seller_identity: Switch,
     /// Share of the products listed by two or more sellers held out of training (cold, as
     /// the high-demand products are) to choose and fit the final score
-    /// σ(α·cos + w₁·link₁ + w₂·link₂ + β) (0: the trained σ(α·cos + β), no link terms).
+    /// σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β) (0: the trained σ(α·cos + β), no link or
+    /// category terms).
     #[arg(long, default_value_t = ModelConfig::default().validation_share)]
     pub validation_share: f32,
     /// Seed of every random choice.

@@ -228,7 +228,7 @@ pub fn recommendations(
 }
 
 /// An error answer: `{"error": {"code", "message", "parameter"?}}` with its HTTP status. The
-/// codes are a stable interface (see the README's table).
+/// codes are a stable interface (see docs/operations.md).
 #[derive(Debug)]
 pub struct ApiError {
     /// HTTP status.
