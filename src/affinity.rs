@@ -96,9 +96,9 @@ impl Affinity {
             .unwrap_or(0.0)
     }
 
-    /// The categories with a nonzero term.
-    pub fn categories(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.keys().copied()
+    /// The categories with a nonzero term, with the term.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, f32)> + '_ {
+        self.0.iter().map(|(&c, &term)| (c, term))
     }
 }
 
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(a.of(&c, 2), 2.0 / 4.0);
         assert_eq!(a.of(&c, 5), 1.0 / 2.0);
         assert_eq!(a.of(&c, 6), 0.0);
-        assert_eq!(a.categories().count(), 2);
+        assert_eq!(a.iter().count(), 2);
         // A product moved to another category leaves the first.
         c.insert(3, "DAIRY > MILK");
         assert_eq!(c.affinity([0, 1]).of(&c, 2), 2.0 / 3.0);

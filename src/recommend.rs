@@ -19,7 +19,9 @@ use crate::affinity::{Affinity, Categories};
 use crate::copurchase::{Links, Partners};
 use crate::features;
 use crate::features::text::{category_at, cosine, normalize};
-use crate::index::{Ann, ArroyIndex, ArroyReader, ExactIndex, IndexError, dot, stage::candidates};
+use crate::index::{
+    Ann, ArroyIndex, ArroyReader, BestK, ExactIndex, IndexError, dot, stage::candidates,
+};
 use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Namespace, Rec, RecList, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
@@ -157,7 +159,7 @@ pub struct Recommender<'a> {
     partners: Option<Partners<'a>>,
     /// Every product's category and the candidates in each, when the model's score has a
     /// category term.
-    categories: Option<(Categories, HashMap<u32, Vec<Id>>)>,
+    categories: Option<(Categories, HashMap<u32, Members>)>,
     category_depth: usize,
 }
 
@@ -237,22 +239,26 @@ impl<'a> Recommender<'a> {
         let categories = match model.uses_category() {
             true => {
                 let all = Categories::load(store)?;
-                let candidates: Vec<Id> = match &candidates {
+                let candidate_ids: Vec<Id> = match &candidates {
                     Some(table) => table.keys().copied().collect(),
                     None => match store.high_demand_period()? {
                         Some(period) => store.high_demand(period)?,
                         None => (0..store.entity_count(Namespace::Product)?).collect(),
                     },
                 };
-                let mut members: HashMap<u32, Vec<Id>> = HashMap::default();
-                for p in candidates {
+                let mut ids: HashMap<u32, Vec<Id>> = HashMap::default();
+                for p in candidate_ids {
                     if let Some(c) = all.of(p) {
-                        members.entry(c).or_default().push(p);
+                        ids.entry(c).or_default().push(p);
                     }
                 }
-                for list in members.values_mut() {
-                    list.sort_unstable();
-                }
+                let members = ids
+                    .into_iter()
+                    .map(|(c, mut ids)| {
+                        ids.sort_unstable();
+                        (c, Members::new(ids, candidates.as_ref()))
+                    })
+                    .collect();
                 Some((all, members))
             }
             false => None,
@@ -481,23 +487,50 @@ impl<'a> Recommender<'a> {
         } = asked;
         let mut hits: Vec<Id> = nearest.into_iter().map(|(p, _)| p).collect();
         let found: HashSet<Id> = hits.iter().copied().collect();
-        let in_categories = self.categories.iter().flat_map(|(_, members)| {
-            affinity
-                .categories()
-                .flat_map(|c| members.get(&c).into_iter().flatten().copied())
-        });
         let mut linked: Vec<Id> = links
             .keys()
             .copied()
-            .chain(in_categories)
             .filter(|p| !found.contains(p) && !listed.contains(p))
             .collect();
         linked.sort_unstable();
-        linked.dedup();
         for p in linked {
             if self.is_candidate_in(p, category)? {
                 hits.push(p);
             }
+        }
+        if let Some((_, members)) = &self.categories {
+            // The rest of a category's members share one category term and have no link, so
+            // they rank by cosine alone: at most the best `k` of them can make the list, and
+            // only those are kept (a seller's categories hold thousands of candidates at the
+            // reference size, each otherwise scored through the hash maps below).
+            let mut best = BestK::new(self.opts.k);
+            for (c, term) in affinity.iter() {
+                let Some(m) = members.get(&c) else { continue };
+                if m.list.as_deref().is_some_and(|list| list != category) {
+                    continue;
+                }
+                for (i, &p) in m.ids.iter().enumerate() {
+                    let cos = match &m.vectors {
+                        Some(v) => dot(query, &v[i * query.len()..(i + 1) * query.len()]),
+                        None => match self.model.product(self.store, p)? {
+                            Some(v) => cosine(query, &v),
+                            None => continue,
+                        },
+                    };
+                    let score = self.model.score(cos, [0.0; 2], term);
+                    if score < self.opts.threshold
+                        || !best.admits(p, score)
+                        || found.contains(&p)
+                        || listed.contains(&p)
+                        || links.contains_key(&p)
+                        || (m.list.is_none() && !self.is_candidate_in(p, category)?)
+                    {
+                        continue;
+                    }
+                    best.push(p, score);
+                }
+            }
+            hits.extend(best.into_sorted().into_iter().map(|(p, _)| p));
         }
         let mut excluded = Vec::new();
         let mut items: Vec<Rec> = Vec::with_capacity(hits.len());
@@ -529,6 +562,36 @@ impl<'a> Recommender<'a> {
         items.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.cmp(&b.product)));
         items.truncate(self.opts.k);
         Ok((items, excluded))
+    }
+}
+
+/// The candidates of one product category (its full path), for the category term.
+struct Members {
+    /// Ascending.
+    ids: Vec<Id>,
+    /// Their unit vectors, one row each, when the candidates are preloaded.
+    vectors: Option<Vec<f32>>,
+    /// The list (index category) they all belong to, when the candidates are preloaded.
+    list: Option<String>,
+}
+
+impl Members {
+    fn new(ids: Vec<Id>, table: Option<&HashMap<Id, (String, Vec<f32>)>>) -> Members {
+        let Some(table) = table else {
+            return Members {
+                ids,
+                vectors: None,
+                list: None,
+            };
+        };
+        let vectors = ids.iter().flat_map(|p| table[p].1.iter().copied()).collect();
+        // A full path determines its list: the path cut at the index's depth.
+        let list = ids.first().map(|p| table[p].0.clone());
+        Members {
+            ids,
+            vectors: Some(vectors),
+            list,
+        }
     }
 }
 

@@ -42,7 +42,7 @@ pub use manifest::{IndexEntry, Manifest};
 pub use reader::{ArroyReader, OVERFETCH_K};
 pub use store::ArroyIndex;
 pub use update::UpdateSummary;
-pub(crate) use vector::dot;
+pub(crate) use vector::{BestK, dot};
 
 /// Nearest-neighbour search by cosine similarity, so that implementations (exact, arroy, …)
 /// can be swapped.

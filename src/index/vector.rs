@@ -90,6 +90,15 @@ impl BestK {
         }
     }
 
+    /// Whether `item` would be kept if pushed now (to skip costly checks of the rest).
+    pub(crate) fn admits(&self, item: u32, similarity: f32) -> bool {
+        self.heap.len() < self.k
+            || self
+                .heap
+                .peek()
+                .is_some_and(|worst| Scored { similarity, item } > worst.0)
+    }
+
     pub(crate) fn push(&mut self, item: u32, similarity: f32) {
         let scored = Scored { similarity, item };
         if self.heap.len() < self.k {
