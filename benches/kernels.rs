@@ -16,13 +16,13 @@ use anyhow::{Context, Result, bail, ensure};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::ArrayView1;
 
-use demandlink::features::{SellerOptions, TEXT_MODEL, TextModel, weighted_mean};
+use demandlink::features::{SellerOptions, TextModel, weighted_mean};
 use demandlink::index::{Ann, ArroyIndex, ArroyReader, BuildOptions};
 use demandlink::model::sample::{Sampler, rng_for, root_edges};
 use demandlink::model::train::noise_table;
 use demandlink::model::{Graph, IdentityRows, ModelConfig, Trainer};
 use demandlink::progress::NoProgress;
-use demandlink::store::{Id, Namespace, OpenMode, Store};
+use demandlink::store::{Id, ModelRecord, Namespace, OpenMode, Store};
 use demandlink::vectors::ActiveModel;
 
 /// Results per nearest-neighbour query.
@@ -151,7 +151,7 @@ fn sampling(c: &mut Criterion, graph: &Graph, cfg: &ModelConfig) {
 fn train_step(c: &mut Criterion, f: &Fixture, graph: &Graph, cfg: &ModelConfig) -> Result<()> {
     let dims = f
         .store
-        .model::<TextModel>(TEXT_MODEL)?
+        .model::<TextModel>(ModelRecord::Text)?
         .context("no text model after featurize")?
         .config
         .dim;

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::features::text::cosine;
-use crate::model::{GRAPH_MODEL, GraphModel, Selection};
+use crate::model::{GraphModel, Selection};
 use crate::recommend::{CategoryChoice, RecommendError, RecommendOptions, Recommender, Result};
-use crate::store::{Id, Namespace, RecList, Store};
+use crate::store::{Id, ModelRecord, Namespace, RecList, Store};
 use crate::vectors::ActiveModel;
 
 /// One seller's inspection; field names are the stable `--json` keys.
@@ -146,7 +146,7 @@ pub fn inspect(
     let profile = store.profile(id)?.unwrap_or_default();
     let model = ActiveModel::load(store)?.ok_or(RecommendError::NoModel)?;
     let score = store
-        .model::<GraphModel>(GRAPH_MODEL)?
+        .model::<GraphModel>(ModelRecord::Graph)?
         .filter(|g| g.generation == model.generation)
         .map(|g| g.selection);
     let listed: Vec<Id> = store.listings_of(id)?.into_iter().map(|(p, _)| p).collect();

@@ -23,7 +23,7 @@ use crate::index::{
     Ann, ArroyIndex, ArroyReader, BestK, ExactIndex, IndexError, dot, stage::candidates,
 };
 use crate::progress::{Cancelled, Progress};
-use crate::store::{Id, Namespace, Rec, RecList, StageBatch, Store, StoreError};
+use crate::store::{Id, Job, Namespace, Rec, RecList, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
 
 /// Errors of the recommend stage (and of `inspect`, which reuses it).
@@ -636,7 +636,7 @@ struct RecommendJob {
     done: bool,
 }
 
-const JOB: &str = "recommend";
+const JOB: Job = Job::Recommend;
 
 /// What a full recommend run did.
 #[derive(Debug, Serialize)]

@@ -25,7 +25,7 @@ use crate::ingest::{self, IngestError, IngestOptions, Plan, Prepared, Summary};
 use crate::model::{self, ModelConfig, TrainOptions, TrainSummary};
 use crate::progress::{Cancelled, Progress};
 use crate::recommend::{self, RecommendOptions, RecommendSummary, Recommender};
-use crate::store::{DropState, JobRecord, JobState, Store, StoreError};
+use crate::store::{DropState, JobRecord, JobState, RefreshStage, Store, StoreError};
 
 /// The stages in the order they run (`train` does nothing when the options choose the
 /// content model).
@@ -37,9 +37,9 @@ const CHAIN: [&dyn Stage; 5] = [
     &RecommendStage,
 ];
 
-/// Names of the stages in the order they run.
-pub fn stage_names() -> Vec<&'static str> {
-    CHAIN.iter().map(|s| s.name()).collect()
+/// The stages in the order they run.
+pub fn stage_order() -> Vec<RefreshStage> {
+    CHAIN.iter().map(|s| s.stage()).collect()
 }
 
 /// Errors of a refresh.
@@ -224,8 +224,12 @@ struct Context<'a> {
 
 /// One link of the chain.
 trait Stage: Sync {
-    /// The job's name (`jobs` key `refresh.<name>`).
-    fn name(&self) -> &'static str;
+    /// Which stage it is (its record's key).
+    fn stage(&self) -> RefreshStage;
+    /// The stage's name in messages.
+    fn name(&self) -> &'static str {
+        self.stage().name()
+    }
     /// The options the stage's output depends on, as text to hash into its inputs.
     fn options(&self, opts: &RefreshOptions) -> String;
     /// Whether there is work for the stage regardless of its record (ingest: drops to apply).
@@ -243,8 +247,8 @@ struct IndexStage;
 struct RecommendStage;
 
 impl Stage for IngestStage {
-    fn name(&self) -> &'static str {
-        "ingest"
+    fn stage(&self) -> RefreshStage {
+        RefreshStage::Ingest
     }
     fn options(&self, _opts: &RefreshOptions) -> String {
         // The ingest options shape the drops' rows, and drops are recorded per drop.
@@ -263,8 +267,8 @@ impl Stage for IngestStage {
 }
 
 impl Stage for FeaturizeStage {
-    fn name(&self) -> &'static str {
-        "featurize"
+    fn stage(&self) -> RefreshStage {
+        RefreshStage::Featurize
     }
     fn options(&self, opts: &RefreshOptions) -> String {
         let (f, s) = (&opts.featurize, &opts.sellers);
@@ -281,8 +285,8 @@ impl Stage for FeaturizeStage {
 }
 
 impl Stage for TrainStage {
-    fn name(&self) -> &'static str {
-        "train"
+    fn stage(&self) -> RefreshStage {
+        RefreshStage::Train
     }
     fn options(&self, opts: &RefreshOptions) -> String {
         let t = &opts.training;
@@ -298,8 +302,8 @@ impl Stage for TrainStage {
 }
 
 impl Stage for IndexStage {
-    fn name(&self) -> &'static str {
-        "index"
+    fn stage(&self) -> RefreshStage {
+        RefreshStage::Index
     }
     fn options(&self, opts: &RefreshOptions) -> String {
         format!("{:?}", opts.index)
@@ -319,8 +323,8 @@ impl Stage for IndexStage {
 }
 
 impl Stage for RecommendStage {
-    fn name(&self) -> &'static str {
-        "recommend"
+    fn stage(&self) -> RefreshStage {
+        RefreshStage::Recommend
     }
     fn options(&self, opts: &RefreshOptions) -> String {
         let r = &opts.recommend;
@@ -356,7 +360,7 @@ pub fn refresh(
         cancel,
     };
 
-    let records: Vec<(String, JobRecord)> = store.refresh_jobs()?;
+    let records: Vec<(RefreshStage, JobRecord)> = store.refresh_jobs()?;
     let inputs: Vec<u64> = CHAIN
         .iter()
         .map(|s| stage_inputs(s.name(), &s.options(opts), last_drop))
@@ -364,8 +368,8 @@ pub fn refresh(
     let up_to_date = |i: usize| {
         let stage = CHAIN[i];
         !stage.has_work(&cx)
-            && records.iter().any(|(name, r)| {
-                name == stage.name() && r.state == JobState::Done && r.inputs == inputs[i]
+            && records.iter().any(|(s, r)| {
+                *s == stage.stage() && r.state == JobState::Done && r.inputs == inputs[i]
             })
     };
     // Without a single drop there is nothing to featurize, index or recommend.
@@ -392,24 +396,24 @@ pub fn refresh(
         ended_at: None,
     };
     for (i, stage) in CHAIN.iter().enumerate().skip(first) {
-        store.put_refresh_job(stage.name(), &pending(i))?;
+        store.put_refresh_job(stage.stage(), &pending(i))?;
     }
     for (i, stage) in CHAIN.iter().enumerate().skip(first) {
-        let name = stage.name();
+        let (key, name) = (stage.stage(), stage.name());
         let mut record = JobRecord {
             state: running(String::new(), 0, 0),
             started_at: Some(ingest::now()),
             ..pending(i)
         };
-        store.put_refresh_job(name, &record)?;
+        store.put_refresh_job(key, &record)?;
         let start = Instant::now();
-        let reporter = JobProgress::new(store, name, progress, record.clone());
+        let reporter = JobProgress::new(store, key, progress, record.clone());
         let outcome = stage.run(&mut cx, &reporter);
         record.ended_at = Some(ingest::now());
         match outcome {
             Ok(result) => {
                 record.state = JobState::Done;
-                store.put_refresh_job(name, &record)?;
+                store.put_refresh_job(key, &record)?;
                 release_freed_memory();
                 on(Event::Finished {
                     stage: name,
@@ -419,7 +423,7 @@ pub fn refresh(
             }
             Err(Fault::Cancelled) => {
                 record.state = JobState::Interrupted;
-                store.put_refresh_job(name, &record)?;
+                store.put_refresh_job(key, &record)?;
                 return Err(RefreshError::Interrupted {
                     stage: name,
                     source: Cancelled,
@@ -429,7 +433,7 @@ pub fn refresh(
                 record.state = JobState::Failed {
                     error: source.to_string(),
                 };
-                store.put_refresh_job(name, &record)?;
+                store.put_refresh_job(key, &record)?;
                 return Err(RefreshError::Failed {
                     stage: name,
                     source,
@@ -550,7 +554,7 @@ fn running(phase: String, done: u64, total: u64) -> JobState {
 /// that `demandlink jobs` shows how far a running stage is.
 struct JobProgress<'a> {
     store: &'a Store,
-    stage: &'static str,
+    stage: RefreshStage,
     inner: &'a dyn Progress,
     state: Mutex<(JobRecord, Option<Instant>)>,
 }
@@ -561,7 +565,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 impl<'a> JobProgress<'a> {
     fn new(
         store: &'a Store,
-        stage: &'static str,
+        stage: RefreshStage,
         inner: &'a dyn Progress,
         record: JobRecord,
     ) -> Self {
@@ -586,7 +590,7 @@ impl<'a> JobProgress<'a> {
             *written = Some(Instant::now());
             // Progress is for people watching; a failed write must not stop the stage.
             if let Err(e) = self.store.put_refresh_job(self.stage, record) {
-                tracing::warn!(stage = self.stage, error = %e, "cannot record progress");
+                tracing::warn!(stage = self.stage.name(), error = %e, "cannot record progress");
             }
         }
     }

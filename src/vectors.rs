@@ -2,10 +2,10 @@
 //! active model keeps its seller and product vectors and how it turns similarity into a score.
 //! Index, recommend and inspect read vectors only through [`ActiveModel`].
 
-use crate::features::calibrate::{CONTENT_MODEL, sigmoid};
-use crate::features::{CONTENT_GENERATION, ContentModel};
-use crate::model::{GRAPH_MODEL, GraphModel};
-use crate::store::{Id, Namespace, Result, Store, StoreError};
+use crate::features::ContentModel;
+use crate::features::calibrate::sigmoid;
+use crate::model::GraphModel;
+use crate::store::{CONTENT_GENERATION, Id, ModelRecord, Namespace, Result, Store, StoreError};
 
 /// The model whose vectors serve retrieval.
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ impl ActiveModel {
     /// The active model — the trained graph model if there is one, else the content model —
     /// or `None` before featurize has run.
     pub fn load(store: &Store) -> Result<Option<ActiveModel>> {
-        let graph = match store.model::<GraphModel>(GRAPH_MODEL) {
+        let graph = match store.model::<GraphModel>(ModelRecord::Graph) {
             Err(StoreError::Corrupt { cf, key, reason }) => {
                 return Err(StoreError::Corrupt {
                     cf,
@@ -56,7 +56,7 @@ impl ActiveModel {
     /// active; `None` before featurize has run.
     pub fn content(store: &Store) -> Result<Option<ActiveModel>> {
         Ok(store
-            .model::<ContentModel>(CONTENT_MODEL)?
+            .model::<ContentModel>(ModelRecord::Content)?
             .map(|calibration| ActiveModel {
                 generation: CONTENT_GENERATION,
                 calibration,

@@ -20,7 +20,7 @@ use crate::recommend::{Computed, RecommendSummary};
 use crate::refresh::{self, Finished, Report};
 use crate::serve::auth::{Issued, Listed};
 use crate::stats::Stats;
-use crate::store::{self, JobRecord, JobState, Namespace, Store, TokenSubject};
+use crate::store::{self, JobRecord, JobState, Namespace, RefreshStage, Store, TokenSubject};
 use crate::watch::WatchSummary;
 
 /// One JSON object on one line.
@@ -264,17 +264,17 @@ pub fn refresh_event(event: refresh::Event) {
     }
 }
 
-/// The rows of `demandlink jobs`: the refresh stages in chain order, then any other record.
-pub fn jobs(jobs: &[(String, JobRecord)], json: bool) -> Result<()> {
-    let order = refresh::stage_names();
-    let mut jobs: Vec<&(String, JobRecord)> = jobs.iter().collect();
-    jobs.sort_by_key(|(name, _)| order.iter().position(|s| s == name).unwrap_or(order.len()));
+/// The rows of `demandlink jobs`: the refresh stages in chain order.
+pub fn jobs(jobs: &[(RefreshStage, JobRecord)], json: bool) -> Result<()> {
+    let order = refresh::stage_order();
+    let mut jobs: Vec<&(RefreshStage, JobRecord)> = jobs.iter().collect();
+    jobs.sort_by_key(|(stage, _)| order.iter().position(|s| s == stage));
     if json {
         let rows: Vec<serde_json::Value> = jobs
             .iter()
             .map(|(stage, r)| {
                 let mut row = serde_json::json!({
-                    "stage": stage,
+                    "stage": stage.name(),
                     "state": job_state_label(&r.state),
                     "drop": r.drop,
                     "started_at": r.started_at,
@@ -316,7 +316,8 @@ pub fn jobs(jobs: &[(String, JobRecord)], json: bool) -> Result<()> {
         };
         let time = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("unix {t}"));
         println!(
-            "{stage:<10} {:<12} drop #{:<4} started {:<16} ended {:<16} {detail}",
+            "{:<10} {:<12} drop #{:<4} started {:<16} ended {:<16} {detail}",
+            stage.name(),
             job_state_label(&r.state),
             r.drop,
             time(r.started_at),

@@ -20,9 +20,6 @@ pub struct ContentModel {
     pub negatives: u64,
 }
 
-/// Name of the content model record.
-pub const CONTENT_MODEL: &str = "content";
-
 impl ContentModel {
     /// Used until a fit is possible: cos 0 ↦ 0.5 would recommend everything mildly similar, so
     /// the default puts 0.5 at cos 0.5.

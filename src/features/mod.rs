@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 pub use calibrate::{ContentModel, sigmoid};
-pub use seller::{CONTENT_GENERATION, SellerOptions, SellerSummary, seller_vectors, weighted_mean};
+pub use seller::{SellerOptions, SellerSummary, seller_vectors, weighted_mean};
 use text::{Text, TextConfig};
 
 use crate::progress::{Cancelled, Progress};
-use crate::store::{Feature, FeatureSource, ProductText, StageBatch, Store, StoreError};
+use crate::store::{
+    Feature, FeatureSource, Job, ModelRecord, ProductText, StageBatch, Store, StoreError,
+};
 
 /// Errors of the feature stages.
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +64,6 @@ pub struct TextModel {
     /// Featurize runs so far.
     pub run: u32,
 }
-
-/// Name of the text model record.
-pub const TEXT_MODEL: &str = "text";
-/// Name of the IDF table's record (document frequency per hash bucket, `Vec<u32>`): kept apart
-/// from [`TEXT_MODEL`] so that readers of the parameters do not decode a million counters.
-pub const TEXT_DF: &str = "text.df";
 
 /// Options of `demandlink featurize`.
 #[derive(Clone, Debug)]
@@ -170,8 +166,8 @@ pub fn featurize(
             },
         );
     let docs = texts.len() as u64;
-    let old: Option<TextModel> = store.model(TEXT_MODEL)?;
-    let old_df: Option<Vec<u32>> = store.model(TEXT_DF)?;
+    let old: Option<TextModel> = store.model(ModelRecord::Text)?;
+    let old_df: Option<Vec<u32>> = store.model(ModelRecord::TextDf)?;
     let drift = match (&old, &old_df) {
         (Some(m), Some(old_df)) if m.config == config => idf_drift(m.docs, old_df, docs, &df),
         _ => f64::INFINITY,
@@ -251,9 +247,9 @@ pub fn featurize(
         done: false,
     };
     let mut batch = StageBatch::new(store);
-    batch.put_model(TEXT_MODEL, &model);
+    batch.put_model(ModelRecord::Text, &model);
     if refreshed {
-        batch.put_model(TEXT_DF, &df);
+        batch.put_model(ModelRecord::TextDf, &df);
     }
     progress.start("featurize", changed.len() as u64);
     let (mut written, mut from_import) = (0u64, 0u64);
@@ -308,13 +304,13 @@ struct FeaturizeJob {
     done: bool,
 }
 
-const JOB: &str = "featurize";
+const JOB: Job = Job::Featurize;
 
 /// Category levels in use: set by featurize (`--category-depth`), read by every later stage so
 /// that seller profiles, index categories and recommendations agree.
 pub fn category_depth(store: &Store) -> std::result::Result<usize, StoreError> {
     Ok(store
-        .model::<TextModel>(TEXT_MODEL)?
+        .model::<TextModel>(ModelRecord::Text)?
         .map_or(1, |m| m.config.category_depth))
 }
 

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::calibrate::{self, CONTENT_MODEL, ContentModel};
+use super::calibrate::{self, ContentModel};
 use super::text::{category_at, cosine};
-use super::{FeaturesError, Result, TEXT_MODEL, TextModel};
+use super::{FeaturesError, Result, TextModel};
 use crate::progress::{Cancelled, Progress};
-use crate::store::{Id, Listing, Namespace, SellerProfile, SellerRecord, StageBatch, Store};
-
-/// Model generation of the content model (text vectors and view-weighted seller means).
-pub const CONTENT_GENERATION: u32 = 0;
+use crate::store::{
+    CONTENT_GENERATION, Id, Job, Listing, ModelRecord, Namespace, SellerProfile, SellerRecord,
+    StageBatch, Store,
+};
 
 /// Options of the seller stage.
 #[derive(Clone, Debug)]
@@ -69,7 +69,7 @@ struct SellerJob {
     in_progress: Option<(Marks, Id)>,
 }
 
-const JOB: &str = "sellers";
+const JOB: Job = Job::Sellers;
 
 /// Per-product inputs, dense by product id.
 struct Products {
@@ -90,7 +90,7 @@ pub fn seller_vectors(
 ) -> Result<SellerSummary> {
     let start = Instant::now();
     let text: TextModel = store
-        .model(TEXT_MODEL)?
+        .model(ModelRecord::Text)?
         .ok_or(FeaturesError::NotFeaturized)?;
     let latest = store.next_drop_seq()?.saturating_sub(1);
     let target = Marks {
@@ -185,7 +185,7 @@ pub fn seller_vectors(
         beta = calibration.beta,
         "seller vectors done"
     );
-    batch.put_model(CONTENT_MODEL, &calibration);
+    batch.put_model(ModelRecord::Content, &calibration);
     batch.commit(
         JOB,
         &SellerJob {

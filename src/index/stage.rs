@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::Xxh3;
 use super::{ArroyIndex, BuildOptions, IndexError};
 use crate::features::text::category_at;
 use crate::progress::Progress;
-use crate::store::{Id, StageBatch, Store, StoreError};
+use crate::store::{Id, Job, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
 
 /// Errors of the index stage.
@@ -174,7 +174,7 @@ struct IndexJob {
     inputs: u64,
 }
 
-const JOB: &str = "index";
+const JOB: Job = Job::Index;
 
 /// The active generation, if it was built by [`build_index`] from exactly the current
 /// candidates (ids, categories, vectors) of the active model with these options: building

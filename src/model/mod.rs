@@ -19,7 +19,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 pub use graph::{Graph, GraphOptions, Relation};
 pub use select::{ScoreOptions, Selection, Tried};
-pub use stage::{Fitted, GRAPH_MODEL, GraphModel, TrainOptions, TrainSummary, fit, train};
+pub use stage::{Fitted, GraphModel, TrainOptions, TrainSummary, fit, train};
 pub use train::{Embeddings, Focus, IdentityRows, Trainer};
 
 /// A fixed pseudo-random number for `seed` and `parts` (each as 8 little-endian bytes, hashed

@@ -15,18 +15,14 @@ use serde::{Deserialize, Serialize};
 use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
 use super::{Graph, Init, ModelConfig, ModelError, Selection};
 use crate::affinity::Categories;
-use crate::features::{CONTENT_GENERATION, TEXT_MODEL, TextModel};
+use crate::features::TextModel;
 use crate::progress::{Cancelled, Progress};
-use crate::store::{Id, Namespace, StageBatch, Store, StoreError};
+use crate::store::{
+    CONTENT_GENERATION, INPUT_GENERATION, Id, Job, ModelRecord, Namespace, StageBatch, Store,
+    StoreError,
+};
 
-/// Name of the active graph model's record (`model` column family).
-pub const GRAPH_MODEL: &str = "graph";
-
-const JOB: &str = "train";
-
-/// Model generation under which the input-embedding rows (and their accumulators) of the
-/// latest training are kept; output generations count up from 1.
-const INPUT_GENERATION: u32 = u32::MAX - 1;
+const JOB: Job = Job::Train;
 
 /// Most validation products held out of training.
 const VALIDATION_CAP: usize = 2_000;
@@ -228,13 +224,13 @@ pub fn train(
 ) -> Result<TrainSummary, ModelError> {
     cfg.validate()?;
     let text = store
-        .model::<TextModel>(TEXT_MODEL)?
+        .model::<TextModel>(ModelRecord::Text)?
         .ok_or(ModelError::NotFeaturized)?;
     let inputs = (store.next_drop_seq()?, text.run);
     let Graphs { full, graph, held } = graphs(store, cfg)?;
     let previous = store.job::<TrainJob>(JOB)?;
     // A model record another build wrote (another layout) cannot be warm-started from.
-    let active = match store.model::<GraphModel>(GRAPH_MODEL) {
+    let active = match store.model::<GraphModel>(ModelRecord::Graph) {
         Err(StoreError::Corrupt { .. }) => None,
         other => other?,
     };
@@ -436,7 +432,7 @@ pub fn train(
     if let Some(old) = active.filter(|m| m.generation != generation) {
         batch.delete_generation(old.generation);
     }
-    batch.put_model(GRAPH_MODEL, &model);
+    batch.put_model(ModelRecord::Graph, &model);
     job.phase = Phase::Done;
     batch.commit(JOB, &job)?;
     Ok(TrainSummary {
@@ -498,7 +494,7 @@ fn input_features(
 ) -> Result<(Array2<f32>, usize), ModelError> {
     // Every product vector has the text model's dimension (imported vectors included).
     let dims = store
-        .model::<TextModel>(TEXT_MODEL)?
+        .model::<TextModel>(ModelRecord::Text)?
         .ok_or(ModelError::NotFeaturized)?
         .config
         .dim;

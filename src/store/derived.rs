@@ -5,11 +5,12 @@ use rocksdb::WriteBatch;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::layout::{Job, MetaKey, ModelRecord, REFRESH_JOB_PREFIX, RefreshStage};
 use super::records::{
     self, Feature, JobRecord, Listing, ProductRecord, ProductText, RecList, SellerProfile,
     SellerRecord,
 };
-use super::{Cf, Id, Namespace, Result, Store, StoreError, corrupt, keys, meta_key, pair_of};
+use super::{Cf, Id, Namespace, Result, Store, StoreError, corrupt, keys, pair_of};
 
 fn embedding_key(model: u32, ns: Namespace, id: Id) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -41,13 +42,6 @@ pub(super) fn weighted_ids_of(bytes: &[u8]) -> std::result::Result<Vec<(Id, f32)
             (id, f32::from_le_bytes([b[4], b[5], b[6], b[7]]))
         })
         .collect())
-}
-
-/// Keys of refresh stage records in `jobs`; the stages' own job states use bare names.
-pub(super) const REFRESH_JOB_PREFIX: &[u8] = b"refresh.";
-
-fn refresh_job_key(stage: &str) -> Vec<u8> {
-    [REFRESH_JOB_PREFIX, stage.as_bytes()].concat()
 }
 
 fn recs_key(seller: Id, category: &str) -> Vec<u8> {
@@ -174,33 +168,32 @@ impl Store {
         })
     }
 
-    /// A named model record (parameters, statistics).
-    pub fn model<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        self.decode_at(Cf::Model, name.as_bytes())
+    /// A model record (parameters, statistics).
+    pub fn model<T: DeserializeOwned>(&self, record: ModelRecord) -> Result<Option<T>> {
+        self.decode_at(Cf::Model, record.key())
     }
 
-    /// A named job's saved state. A state that does not decode (written by a build with
-    /// another layout of it) counts as none: a job without state starts over, which is always
-    /// correct, only slower.
-    pub fn job<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        match self.decode_at(Cf::Jobs, name.as_bytes()) {
+    /// A job's saved state. A state that does not decode (written by a build with another
+    /// layout of it) counts as none: a job without state starts over, which is always correct,
+    /// only slower.
+    pub fn job<T: DeserializeOwned>(&self, job: Job) -> Result<Option<T>> {
+        match self.decode_at(Cf::Jobs, job.name().as_bytes()) {
             Err(StoreError::Corrupt { reason, .. }) => {
-                tracing::warn!(job = name, %reason, "ignoring a job state that does not decode");
+                tracing::warn!(job = job.name(), %reason, "ignoring a job state that does not decode");
                 Ok(None)
             }
             other => other,
         }
     }
 
-    /// The records of `demandlink refresh`'s stages, by stage name (in key order).
-    pub fn refresh_jobs(&self) -> Result<Vec<(String, JobRecord)>> {
+    /// The records of `demandlink refresh`'s stages (in key order).
+    pub fn refresh_jobs(&self) -> Result<Vec<(RefreshStage, JobRecord)>> {
         let mut out = Vec::new();
         self.scan(Cf::Jobs, REFRESH_JOB_PREFIX, |k, v| {
-            let stage = String::from_utf8_lossy(&k[REFRESH_JOB_PREFIX.len()..]).into_owned();
-            out.push((
-                stage,
-                records::decode(v).map_err(|r| corrupt(Cf::Jobs, k, r))?,
-            ));
+            let bad = |reason: String| corrupt(Cf::Jobs, k, reason);
+            let stage =
+                RefreshStage::of_key(k).ok_or_else(|| bad("unknown refresh stage".into()))?;
+            out.push((stage, records::decode(v).map_err(bad)?));
             Ok(())
         })?;
         Ok(out)
@@ -208,13 +201,9 @@ impl Store {
 
     /// Writes the record of one refresh stage. It is bookkeeping beside the stage's own
     /// cursor (committed with its output), so it is written on its own.
-    pub fn put_refresh_job(&self, stage: &str, record: &JobRecord) -> Result<()> {
+    pub fn put_refresh_job(&self, stage: RefreshStage, record: &JobRecord) -> Result<()> {
         self.db
-            .put_cf(
-                self.cf(Cf::Jobs),
-                refresh_job_key(stage),
-                records::encode(record),
-            )
+            .put_cf(self.cf(Cf::Jobs), stage.key(), records::encode(record))
             .map_err(|e| self.rocks(e))
     }
 
@@ -259,8 +248,8 @@ impl Store {
     /// The index generation recommendations read, and the model generation it was built from.
     pub fn active_index(&self) -> Result<Option<(u32, u32)>> {
         Ok(self
-            .meta_u32(meta_key::ACTIVE_INDEX)?
-            .zip(self.meta_u32(meta_key::INDEX_MODEL)?))
+            .meta_u32(MetaKey::ActiveIndex)?
+            .zip(self.meta_u32(MetaKey::IndexModel)?))
     }
 }
 
@@ -332,9 +321,9 @@ impl<'a> StageBatch<'a> {
         }
     }
 
-    /// Stages a named model record.
-    pub fn put_model<T: Serialize>(&mut self, name: &str, value: &T) {
-        self.put(Cf::Model, name.as_bytes(), &records::encode(value));
+    /// Stages a model record.
+    pub fn put_model<T: Serialize>(&mut self, record: ModelRecord, value: &T) {
+        self.put(Cf::Model, record.key(), &records::encode(value));
     }
 
     /// Stages a seller's list for one category.
@@ -363,21 +352,17 @@ impl<'a> StageBatch<'a> {
 
     /// Makes an index generation the one recommendations read.
     pub fn set_active_index(&mut self, generation: u32, model: u32) {
-        self.put(
-            Cf::Meta,
-            meta_key::ACTIVE_INDEX,
-            &u64::from(generation).to_le_bytes(),
-        );
-        self.put(
-            Cf::Meta,
-            meta_key::INDEX_MODEL,
-            &u64::from(model).to_le_bytes(),
-        );
+        for (key, value) in [
+            (MetaKey::ActiveIndex, generation),
+            (MetaKey::IndexModel, model),
+        ] {
+            self.put(Cf::Meta, key.bytes(), &u64::from(value).to_le_bytes());
+        }
     }
 
     /// Writes everything staged and the job's state atomically.
-    pub fn commit<T: Serialize>(&mut self, job: &str, state: &T) -> Result<()> {
-        self.put(Cf::Jobs, job.as_bytes(), &records::encode(state));
+    pub fn commit<T: Serialize>(&mut self, job: Job, state: &T) -> Result<()> {
+        self.put(Cf::Jobs, job.name().as_bytes(), &records::encode(state));
         let batch = std::mem::take(&mut self.batch);
         self.store.db.write(batch).map_err(|e| self.store.rocks(e))
     }

@@ -142,7 +142,7 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
             String::from_utf8_lossy(k),
             records::decode::<Vec<(u32, i64)>>(v).map_err(bad)?
         ),
-        Cf::Jobs if k.starts_with(super::derived::REFRESH_JOB_PREFIX) => {
+        Cf::Jobs if k.starts_with(super::layout::REFRESH_JOB_PREFIX) => {
             let mut job: records::JobRecord = records::decode(v).map_err(bad)?;
             job.started_at = job.started_at.map(|_| 0);
             job.ended_at = job.ended_at.map(|_| 0);

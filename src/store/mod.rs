@@ -8,6 +8,7 @@
 mod derived;
 mod dump;
 mod keys;
+mod layout;
 mod merge;
 mod records;
 mod tokens;
@@ -24,6 +25,10 @@ use rocksdb::{
 
 pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
+pub use layout::{
+    CONTENT_GENERATION, INPUT_GENERATION, Job, ModelRecord, RefreshStage, SCHEMA_VERSION,
+};
+use layout::{MetaKey, check_version};
 pub use records::{
     Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, JobRecord, JobState,
     Listing, ProductRecord, ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenRecord,
@@ -31,9 +36,6 @@ pub use records::{
 };
 pub use tokens::TokenId;
 pub use writer::DropWriter;
-
-/// Version of the on-disk layout described in `schema/store.md`.
-pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors at the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +48,28 @@ pub enum StoreError {
     Missing(PathBuf),
     /// The database was written by another layout version.
     #[error(
-        "{path}: database schema version {found}, but this demandlink reads version {expected}; \
-         use a demandlink build of version {found}, or ingest the drops into a new database"
+        "{path}: database schema version {found}, but this demandlink reads version \
+         {expected}; {}",
+        layout::mismatch_advice(*found)
     )]
     SchemaMismatch {
         /// Database folder.
         path: PathBuf,
         /// Version found in `meta`.
         found: u32,
+        /// Version this build reads and writes.
+        expected: u32,
+    },
+    /// The folder holds a RocksDB database with data but no schema version: not one that
+    /// DemandLink created.
+    #[error(
+        "{path}: database without a schema version, but this demandlink reads version \
+         {expected}; it was not created by demandlink: give --db a DemandLink database folder \
+         or a new one"
+    )]
+    Unversioned {
+        /// Database folder.
+        path: PathBuf,
         /// Version this build reads and writes.
         expected: u32,
     },
@@ -234,21 +250,6 @@ pub enum OpenMode {
     Secondary,
 }
 
-mod meta_key {
-    pub const SCHEMA_VERSION: &[u8] = b"schema_version";
-    pub const NEXT_DROP: &[u8] = b"next_drop";
-    pub const VECTOR_DIM: &[u8] = b"vector_dim";
-    pub const HIGH_DEMAND_PERIOD: &[u8] = b"high_demand_period";
-    pub const ACTIVE_INDEX: &[u8] = b"active_index";
-    pub const INDEX_MODEL: &[u8] = b"index_model";
-    pub fn next_id(ns: super::Namespace) -> &'static [u8] {
-        match ns {
-            super::Namespace::Seller => b"next_id.seller",
-            super::Namespace::Product => b"next_id.product",
-        }
-    }
-}
-
 /// An open DemandLink database folder: `store/` (RocksDB) and `rejects/` (rejected drop rows).
 pub struct Store {
     db: DB,
@@ -365,7 +366,7 @@ impl Store {
                     .db
                     .put_cf(
                         store.cf(Cf::Meta),
-                        meta_key::SCHEMA_VERSION,
+                        MetaKey::SchemaVersion.bytes(),
                         SCHEMA_VERSION.to_le_bytes(),
                     )
                     .map_err(rocks)?;
@@ -466,30 +467,30 @@ impl Store {
         self.db.get_cf(handle, key).map_err(|e| self.rocks(e))
     }
 
-    fn meta_u32(&self, key: &[u8]) -> Result<Option<u32>> {
+    fn meta_u32(&self, key: MetaKey) -> Result<Option<u32>> {
         Ok(self
-            .get(Cf::Meta, key)?
+            .get(Cf::Meta, key.bytes())?
             .map(|v| merge::decode_u64(&v) as u32))
     }
 
     /// Dimension of imported product vectors, fixed by the first `vectors.tsv`.
     pub fn vector_dim(&self) -> Result<Option<u32>> {
-        self.meta_u32(meta_key::VECTOR_DIM)
+        self.meta_u32(MetaKey::VectorDim)
     }
 
     /// Period (drop sequence number) of the current high-demand list, if any drop had one.
     pub fn high_demand_period(&self) -> Result<Option<u32>> {
-        self.meta_u32(meta_key::HIGH_DEMAND_PERIOD)
+        self.meta_u32(MetaKey::HighDemandPeriod)
     }
 
     /// Sequence number the next new drop gets.
     pub fn next_drop_seq(&self) -> Result<u32> {
-        Ok(self.meta_u32(meta_key::NEXT_DROP)?.unwrap_or(1))
+        Ok(self.meta_u32(MetaKey::NextDrop)?.unwrap_or(1))
     }
 
     /// Number of interned ids in a namespace (ids are dense, so this is also the next id).
     pub fn entity_count(&self, ns: Namespace) -> Result<u32> {
-        Ok(self.meta_u32(meta_key::next_id(ns))?.unwrap_or(0))
+        Ok(self.meta_u32(MetaKey::NextId(ns))?.unwrap_or(0))
     }
 
     /// Internal id of an external id, if known.
@@ -659,44 +660,6 @@ fn pair_of(cf: Cf, key: &[u8]) -> Result<(Id, Id)> {
     match (keys::read_id(key, 0), keys::read_id(key, 4)) {
         (Some(a), Some(b)) if key.len() == 8 => Ok((a, b)),
         _ => Err(corrupt(cf, key, "expected an 8-byte key of two ids".into())),
-    }
-}
-
-/// Reads the schema version with a read-only open of `meta` alone, so a database of another
-/// version is refused before this build creates or touches anything in it. `false`: no
-/// version and an empty `meta` — a creation killed before its first write (the version is
-/// the first thing written, so nothing else can have survived it).
-fn check_version(root: &Path, dir: &Path) -> Result<bool> {
-    let db = read_only_retrying(|_| {
-        DB::open_cf_for_read_only(&Options::default(), dir, [Cf::Meta.name()], false).map(Some)
-    })
-    .map_err(|source| StoreError::Rocks {
-        path: root.to_path_buf(),
-        source,
-    })?;
-    let meta = db.cf_handle(Cf::Meta.name()).expect("opened above");
-    let found = db
-        .get_cf(meta, meta_key::SCHEMA_VERSION)
-        .map_err(|source| StoreError::Rocks {
-            path: root.to_path_buf(),
-            source,
-        })?
-        .map(|v| merge::decode_u64(&v) as u32);
-    let empty = || db.iterator_cf(meta, IteratorMode::Start).next().is_none();
-    match found {
-        Some(v) if v == SCHEMA_VERSION => Ok(true),
-        None if empty() => Ok(false),
-        Some(found) => Err(StoreError::SchemaMismatch {
-            path: root.to_path_buf(),
-            found,
-            expected: SCHEMA_VERSION,
-        }),
-        None => Err(StoreError::Corrupt {
-            cf: Cf::Meta.name(),
-            key: "schema_version".into(),
-            reason: "missing: the folder holds a RocksDB database that DemandLink did not create"
-                .into(),
-        }),
     }
 }
 

@@ -3,7 +3,7 @@
 use rocksdb::WriteBatch;
 
 use super::records::{self, DropRecord, Listing, ProductRecord, ProductText, SellerRecord};
-use super::{Cf, Id, Interner, Namespace, Result, Store, keys, meta_key};
+use super::{Cf, Id, Interner, MetaKey, Namespace, Result, Store, keys};
 
 /// What a staged write does to its key.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -173,11 +173,7 @@ impl<'a> DropWriter<'a> {
 
     /// Makes this drop's high-demand list the current one (when the drop completes).
     pub fn set_high_demand_current(&mut self) {
-        self.put(
-            Cf::Meta,
-            meta_key::HIGH_DEMAND_PERIOD,
-            &u64::from(self.drop).to_le_bytes(),
-        );
+        self.put_meta(MetaKey::HighDemandPeriod, self.drop);
     }
 
     /// Stores an imported product vector as raw little-endian f32.
@@ -188,20 +184,17 @@ impl<'a> DropWriter<'a> {
 
     /// Fixes the dimension of imported vectors (the first `vectors.tsv` decides it).
     pub fn set_vector_dim(&mut self, dim: u32) {
-        self.put(
-            Cf::Meta,
-            meta_key::VECTOR_DIM,
-            &u64::from(dim).to_le_bytes(),
-        );
+        self.put_meta(MetaKey::VectorDim, dim);
     }
 
     /// Reserves this drop's sequence number (staged with the drop's first commit).
     pub fn claim_drop_seq(&mut self) {
-        self.put(
-            Cf::Meta,
-            meta_key::NEXT_DROP,
-            &u64::from(self.drop + 1).to_le_bytes(),
-        );
+        self.put_meta(MetaKey::NextDrop, self.drop + 1);
+    }
+
+    /// Stages a `meta` number (stored as a little-endian u64).
+    fn put_meta(&mut self, key: MetaKey, value: u32) {
+        self.put(Cf::Meta, key.bytes(), &u64::from(value).to_le_bytes());
     }
 
     /// Writes everything staged, the id counters and `record` in one atomic batch.
@@ -211,11 +204,11 @@ impl<'a> DropWriter<'a> {
         for interner in [&mut self.sellers, &mut self.products] {
             if interner.dirty {
                 interner.dirty = false;
-                counters.push((interner.ns, u64::from(interner.next).to_le_bytes()));
+                counters.push((interner.ns, interner.next));
             }
         }
         for (ns, next) in counters {
-            self.put(Cf::Meta, meta_key::next_id(ns), &next);
+            self.put_meta(MetaKey::NextId(ns), next);
         }
         self.put(Cf::Drops, &keys::id(record.seq), &records::encode(record));
         // Memtable inserts in key order are several times cheaper than in arrival order

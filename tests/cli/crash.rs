@@ -122,7 +122,7 @@ fn a_second_writer_is_told_the_database_is_busy() {
 /// the record it reads never goes back to an older value or disappears.
 #[test]
 fn a_reader_never_misses_writes_a_concurrent_flush_moved() {
-    use demandlink::store::{JobRecord, JobState, OpenMode, Store};
+    use demandlink::store::{JobRecord, JobState, OpenMode, RefreshStage, Store};
     use std::sync::atomic::{AtomicBool, Ordering};
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db");
@@ -135,7 +135,7 @@ fn a_reader_never_misses_writes_a_concurrent_flush_moved() {
     };
     Store::open(&db, OpenMode::ReadWrite)
         .unwrap()
-        .put_refresh_job("x", &record(0))
+        .put_refresh_job(RefreshStage::Ingest, &record(0))
         .unwrap();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -143,7 +143,9 @@ fn a_reader_never_misses_writes_a_concurrent_flush_moved() {
             // Each round commits a newer value and flushes it away from the log on close.
             for drop in 1..=60 {
                 let store = Store::open(&db, OpenMode::ReadWrite).unwrap();
-                store.put_refresh_job("x", &record(drop)).unwrap();
+                store
+                    .put_refresh_job(RefreshStage::Ingest, &record(drop))
+                    .unwrap();
                 std::mem::drop(store);
                 // A quiet moment, as between a real writer's flushes: readers get through
                 // (20 ms was too short for a reader's open when the whole suite ran on 2 cores).
@@ -174,7 +176,7 @@ fn running_stage(db: &Path, pid: u32) -> Option<String> {
     let store = Store::open(db, OpenMode::ReadOnly).ok()?;
     let jobs = store.refresh_jobs().ok()?;
     jobs.into_iter().find_map(|(stage, r)| match r.state {
-        JobState::Running { pid: p, .. } if p == pid => Some(stage),
+        JobState::Running { pid: p, .. } if p == pid => Some(stage.name().to_string()),
         _ => None,
     })
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod crash;
 mod eval;
+mod fixtures;
 mod ingest;
 mod interrupt;
 mod model;

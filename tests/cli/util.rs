@@ -347,13 +347,18 @@ pub fn jobs(db: &Path) -> Vec<serde_json::Value> {
 
 /// Copies the folder `from` (a closed database) to `to`, recursively.
 pub fn copy_dir(from: &Path, to: &Path) {
+    copy_dir_where(from, to, &|_| true);
+}
+
+/// Copies the folder `from` to `to`, recursively, only the files for which `keep` is true.
+pub fn copy_dir_where(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
     fs::create_dir_all(to).unwrap();
     for entry in fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
+            copy_dir_where(&entry.path(), &target, keep);
+        } else if keep(&entry.path()) {
             fs::copy(entry.path(), &target).unwrap();
         }
     }
