@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod eval;
 mod ingest;
+mod inspect;
 mod interrupt;
 mod model;
 mod orders;
