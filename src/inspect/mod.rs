@@ -199,14 +199,14 @@ pub fn inspect(
 
 /// Products described (external id, title, category) once each: the same listed products
 /// explain many recommendations.
-pub struct Products<'a> {
+struct Products<'a> {
     store: &'a Store,
     known: RefCell<HashMap<Id, Product>>,
 }
 
 impl<'a> Products<'a> {
     /// Descriptions read from `store`.
-    pub fn new(store: &'a Store) -> Products<'a> {
+    fn new(store: &'a Store) -> Products<'a> {
         Products {
             store,
             known: RefCell::default(),
@@ -214,7 +214,7 @@ impl<'a> Products<'a> {
     }
 
     /// Product `p`'s id, title and category.
-    pub fn describe(&self, p: Id) -> Result<Product> {
+    fn describe(&self, p: Id) -> Result<Product> {
         if let Some(known) = self.known.borrow().get(&p) {
             return Ok(known.clone());
         }
@@ -230,10 +230,10 @@ impl<'a> Products<'a> {
 }
 
 /// Decimals that print every two different scores of a list (best first) differently: 3, or
-/// more where neighbours differ only further down — the calibrated score saturates near 1, so
-/// a dense seller's top scores (0.99999, 0.99998, …) would all print `1.000` — up to 8, which
-/// tells apart any two `f32` scores above 1/8 (consecutive ones differ by 2⁻²⁶ or more).
-/// Equal scores print equal at any precision; their rank orders them.
+/// more where neighbours differ only further down, up to 8 (enough for any two `f32` scores
+/// above 1/8, which differ by 2⁻²⁶ or more). The calibrated score saturates near 1: a dense
+/// seller's top scores (0.99999, 0.99998, …) would all print `1.000`. Equal scores print equal
+/// at any precision; their rank orders them.
 pub fn score_decimals(scores: &[f32]) -> usize {
     (3..8)
         .find(|&d| {

@@ -74,7 +74,7 @@ pub struct Similar {
 
 /// One seller's side of every explanation: its listed products, their vectors and categories,
 /// and (when the score has a link term) their co-purchase partners, each read once.
-pub struct Reasons<'a> {
+pub(super) struct Reasons<'a> {
     store: &'a Store,
     products: &'a Products<'a>,
     model: &'a ActiveModel,
@@ -89,7 +89,7 @@ pub struct Reasons<'a> {
 
 impl<'a> Reasons<'a> {
     /// The reasons a seller listing `listed` can be given under `model`.
-    pub fn new(
+    pub(super) fn new(
         store: &'a Store,
         products: &'a Products<'a>,
         model: &'a ActiveModel,
@@ -118,7 +118,7 @@ impl<'a> Reasons<'a> {
     }
 
     /// Why product `h` is recommended.
-    pub fn of(&self, h: Id) -> Result<Why> {
+    pub(super) fn of(&self, h: Id) -> Result<Why> {
         let mut copurchased = Vec::new();
         for (p, count) in self.store.copurchases_of(h)? {
             if self.listed.contains(&p) {
