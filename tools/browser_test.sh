@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Real-browser test of the seller portal: installs Debian's chromium if missing, serves the
 # sample data, loads the page headless with a seller's token, checks it lists the primary
-# category, picks another category from the dropdown (a link's #category=… selects it and fires
-# the dropdown's change event), checks the list refreshed to that category, and saves a
-# screenshot as target/portal.png.
+# category with every row's reasons, picks another category from the dropdown (a link's
+# #category=… selects it and fires the dropdown's change event), checks the list refreshed to
+# that category, and saves a screenshot as target/portal.png.
 # Usage: tools/browser_test.sh        (exit 0: passed; 1: the page did not behave)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +60,10 @@ primary=$(shown "$first")
 [ -n "$primary" ] || fail "no list on the page (chromium: $(tail -3 "$work/chromium.err"))"
 check_list "$first" "$primary"
 grep -q 'computed <time' <<<"$first" || fail "the page does not say when the list was computed"
+# Every row says why, with its category reason (the same as `inspect`'s).
+reasons=$(grep -Eo '<li>(Same category as [0-9]+ of your listings|None of your listings is in its category|No category)</li>' <<<"$first" | wc -l)
+[ "$reasons" -eq "$(rows "$first" | wc -l)" ] || fail "$reasons category reasons for $(rows "$first" | wc -l) rows"
+grep -q '<li>Bought together with your ' <<<"$first" || fail "no co-purchase reason on the page"
 other=$(grep -o '<option value="[^"]*"' <<<"$first" | sed 's/.*value="\(.*\)"/\1/' | grep -vx "$primary" | head -1)
 [ -n "$other" ] || fail "the dropdown offers no other category"
 second=$(browse --dump-dom "$page&category=$other")

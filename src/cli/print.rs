@@ -14,7 +14,7 @@ use crate::features::{FeaturizeSummary, SellerSummary};
 use crate::index::Comparison;
 use crate::index::stage::StageSummary;
 use crate::ingest::{Outcome, Summary};
-use crate::inspect::Inspection;
+use crate::inspect::{self, Inspection, Product, Why};
 use crate::model::{Selection, TrainSummary};
 use crate::recommend::{Computed, RecommendSummary};
 use crate::refresh::{self, Finished, Report};
@@ -351,20 +351,23 @@ pub fn inspection(i: &Inspection) {
     );
     println!(
         "primary category: {} (from {}); {} listings",
-        i.primary_category, i.primary_category_source, i.listings
+        category_label(&i.primary_category),
+        i.primary_category_source,
+        i.listings
     );
-    let cats: Vec<String> = i
-        .categories
-        .iter()
-        .map(|c| format!("{} {}", c.category, c.listings))
-        .collect();
+    let cats: Vec<String> = match i.categories.as_slice() {
+        [only] if only.category.is_empty() => {
+            vec![format!("none ({} listings without one)", only.listings)]
+        }
+        all => all
+            .iter()
+            .map(|c| format!("{} {}", category_label(&c.category), c.listings))
+            .collect(),
+    };
     println!("categories: {}", cats.join(", "));
     println!("anchor products (weight in the seller vector):");
     for a in &i.anchors {
-        println!(
-            "  {:.3}  {:<12} {}",
-            a.weight, a.product.product, a.product.title
-        );
+        println!("  {:.3}  {}", a.weight, product_label(&a.product));
     }
     let when = i
         .computed_at
@@ -373,7 +376,7 @@ pub fn inspection(i: &Inspection) {
         });
     println!(
         "recommendations for {}: model {} (generation {}), index generation {}, k {}, threshold {}, {}",
-        i.category,
+        category_label(&i.category),
         i.model,
         i.model_generation,
         i.index_generation
@@ -385,27 +388,16 @@ pub fn inspection(i: &Inspection) {
     if let Some(score) = &i.score {
         selection(score);
     }
+    let d = i.score_decimals;
     for r in &i.recommendations {
         println!(
-            "{:>4}  {:.3}  {:<12} {}  [{}]",
-            r.rank, r.score, r.product.product, r.product.title, r.product.category
+            "{:>4}  {:.d$}  {}  [{}]",
+            r.rank,
+            r.score,
+            product_label(&r.product),
+            category_label(&r.product.category)
         );
-        let similar: Vec<String> = r
-            .why
-            .similar_listed
-            .iter()
-            .map(|s| format!("{} ({:.2})", s.product.product, s.cosine))
-            .collect();
-        println!("        similar to listed: {}", similar.join(", "));
-        if !r.why.copurchased_with.is_empty() {
-            let co: Vec<String> = r
-                .why
-                .copurchased_with
-                .iter()
-                .map(|c| format!("{} ×{}", c.product.product, c.count))
-                .collect();
-            println!("        bought together with listed: {}", co.join(", "));
-        }
+        why(&r.why, i.listings);
     }
     if !i.excluded_already_listed.is_empty() {
         let ex: Vec<&str> = i
@@ -414,6 +406,58 @@ pub fn inspection(i: &Inspection) {
             .map(|p| p.product.as_str())
             .collect();
         println!("excluded (already listed): {}", ex.join(", "));
+    }
+}
+
+/// One recommendation's reasons, a kind per block: the label, then one reason per line.
+fn why(w: &Why, listings: u32) {
+    let reasons = |label: &str, lines: Vec<String>| {
+        for (n, line) in lines.iter().enumerate() {
+            println!("        {:<13} {line}", if n == 0 { label } else { "" });
+        }
+    };
+    let mut bought: Vec<String> = w
+        .copurchased_with
+        .iter()
+        .map(|c| {
+            format!(
+                "{:<5} {}",
+                format!("×{}", c.count),
+                product_label(&c.product)
+            )
+        })
+        .collect();
+    if w.copurchased_more > 0 {
+        bought.push(format!("and {} more", w.copurchased_more));
+    }
+    reasons("bought with", bought);
+    let category = match (&w.category.name, w.category.listings) {
+        (None, _) => "no category".to_string(),
+        (Some(_), 0) => format!("none of the {listings} listings share it"),
+        (Some(_), n) => format!("{n} of the {listings} listings share it"),
+    };
+    reasons("category", vec![category]);
+    let similar = w
+        .similar_listed
+        .iter()
+        .map(|s| format!("{:<5.2} {}", s.cosine, product_label(&s.product)))
+        .collect();
+    reasons("similar to", similar);
+}
+
+/// A product's id, then its title when it has one.
+fn product_label(p: &Product) -> String {
+    match p.title.is_empty() {
+        true => p.product.clone(),
+        false => format!("{:<12} {}", p.product, p.title),
+    }
+}
+
+/// A category name, or "no category" for the empty one (products without a category path).
+fn category_label(category: &str) -> &str {
+    match category.is_empty() {
+        true => "no category",
+        false => category,
     }
 }
 
@@ -458,10 +502,12 @@ pub fn seller_lists(store: &Store, external: &str, model: &str, lists: &[Compute
             c.category,
             c.list.items.len(),
         );
+        let scores: Vec<f32> = c.list.items.iter().map(|i| i.score).collect();
+        let d = inspect::score_decimals(&scores);
         for (rank, item) in c.list.items.iter().enumerate() {
             let text = store.product_text(item.product)?.unwrap_or_default();
             println!(
-                "{:>4}  {:.3}  {:<12} {}",
+                "{:>4}  {:.d$}  {:<12} {}",
                 rank + 1,
                 item.score,
                 store.external(Namespace::Product, item.product)?,

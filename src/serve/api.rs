@@ -66,6 +66,8 @@ pub struct Recommendations {
     pub model: String,
     /// At most this many recommendations are returned.
     pub k: usize,
+    /// Decimals that tell the returned scores apart ([`inspect::score_decimals`]).
+    pub score_decimals: usize,
     /// The list.
     pub recommendations: Vec<Item>,
 }
@@ -223,6 +225,7 @@ pub fn recommendations(
         computed_at: i.computed_at,
         model: i.model,
         k: params.k,
+        score_decimals: i.score_decimals,
         recommendations: i.recommendations,
     })
 }

@@ -6,6 +6,7 @@ mod crash;
 mod eval;
 mod fixtures;
 mod ingest;
+mod inspect;
 mod interrupt;
 mod model;
 mod orders;

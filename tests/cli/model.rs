@@ -125,6 +125,16 @@ fn beats_matrix_factorisation_on_cold_products_and_is_the_active_model() {
         inspect.contains("model graph#1 (generation 1)"),
         "{inspect}"
     );
+    // The top scores saturate near 1 (0.9999…): printed with the digits that tell them apart.
+    let scores: Vec<&str> = inspect
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2 && f[0].parse::<usize>().is_ok()).then_some(f[1])
+        })
+        .collect();
+    assert_eq!(scores.len(), 3, "{inspect}");
+    assert!(scores.windows(2).all(|w| w[0] != w[1]), "{inspect}");
 }
 
 /// The root edges a training ran over, from its report.

@@ -327,6 +327,21 @@ fn inspect_snapshot_on_sample_data() {
         .collect();
     assert_eq!(by_id.len(), recs.len());
     for r in recs {
-        assert!(r["why"]["similar_listed"].as_array().unwrap().len() <= 3);
+        let why = &r["why"];
+        assert!(
+            why["similar_listed"].as_array().unwrap().len() <= 3,
+            "{why}"
+        );
+        let bought = why["copurchased_with"].as_array().unwrap().len();
+        assert!(
+            bought == 3 || (bought < 3 && why["copurchased_more"] == 0),
+            "{why}"
+        );
+        assert!(
+            why["category"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("Toys > ")
+        );
     }
 }

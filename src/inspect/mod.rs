@@ -1,17 +1,19 @@
 //! `inspect`: everything an operator needs to understand one seller's recommendations — what
-//! the seller sells, which products weigh in its vector, each recommendation with *why*, and
-//! what was left out because the seller already lists it.
+//! the seller sells, which products weigh in its vector, each recommendation with *why*
+//! ([`why`]), and what was left out because the seller already lists it.
+
+pub mod why;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
-use crate::features::text::cosine;
 use crate::model::{GraphModel, Selection};
 use crate::recommend::{CategoryChoice, RecommendError, RecommendOptions, Recommender, Result};
 use crate::store::{Id, ModelRecord, Namespace, RecList, Store};
 use crate::vectors::ActiveModel;
+pub use why::Why;
 
 /// One seller's inspection; field names are the stable `--json` keys.
 #[derive(Debug, Serialize)]
@@ -47,6 +49,8 @@ pub struct Inspection {
     pub k: u32,
     /// Score threshold.
     pub threshold: f32,
+    /// Decimals that tell the listed scores apart ([`score_decimals`]).
+    pub score_decimals: usize,
     /// The list.
     pub recommendations: Vec<Item>,
     /// Products the index returned that the seller already lists (left out of the list).
@@ -97,38 +101,6 @@ pub struct Item {
     pub why: Why,
 }
 
-/// The evidence behind a recommendation.
-#[derive(Debug, Serialize)]
-pub struct Why {
-    /// The seller's listed products most similar to it.
-    pub similar_listed: Vec<Similar>,
-    /// The seller's listed products bought together with it, with pair counts.
-    pub copurchased_with: Vec<Copurchased>,
-}
-
-/// A listed product and its cosine similarity to the recommendation.
-#[derive(Debug, Serialize)]
-pub struct Similar {
-    /// The listed product.
-    #[serde(flatten)]
-    pub product: Product,
-    /// Cosine similarity.
-    pub cosine: f32,
-}
-
-/// A listed product co-purchased with the recommendation.
-#[derive(Debug, Serialize)]
-pub struct Copurchased {
-    /// The listed product.
-    #[serde(flatten)]
-    pub product: Product,
-    /// Customers who bought both.
-    pub count: u64,
-}
-
-/// How many listed products `why` names at most.
-const WHY_SIMILAR: usize = 3;
-
 /// Inspects `seller` (external id). `category` picks a list other than the primary one;
 /// `limit` keeps the first recommendations only (their "why" is the costly part);
 /// `recommender` (when an index exists) recomputes what was excluded as already listed.
@@ -166,69 +138,19 @@ pub fn inspect(
     let computed_at = stored.as_ref().map(|l| l.computed_at);
     let list = stored.or_else(|| live.as_ref().map(|c| c.list.clone()));
 
-    // The same listed products explain many recommendations: read each one once.
-    let described: RefCell<HashMap<Id, Product>> = RefCell::default();
-    let describe = |p: Id| -> Result<Product> {
-        if let Some(known) = described.borrow().get(&p) {
-            return Ok(known.clone());
-        }
-        let text = store.product_text(p)?.unwrap_or_default();
-        let product = Product {
-            product: store.external(Namespace::Product, p)?,
-            title: text.title,
-            category: text.category,
-        };
-        described.borrow_mut().insert(p, product.clone());
-        Ok(product)
-    };
-    let mut listed_vectors: HashMap<Id, Vec<f32>> = HashMap::new();
-    for &p in &listed {
-        if let Some(v) = model.product(store, p)? {
-            listed_vectors.insert(p, v);
-        }
-    }
+    let products = Products::new(store);
+    let reasons = why::Reasons::new(store, &products, &model, &listed)?;
     let mut recommendations = Vec::new();
     let shown_items = list.iter().flat_map(|l| &l.items);
     for (rank, rec) in shown_items.take(limit.unwrap_or(usize::MAX)).enumerate() {
-        let v = model.product(store, rec.product)?.unwrap_or_default();
-        let mut similar: Vec<(Id, f32)> = listed_vectors
-            .iter()
-            .map(|(&p, lv)| (p, cosine(&v, lv)))
-            .collect();
-        similar.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        similar.truncate(WHY_SIMILAR);
-        let mut copurchased: Vec<(Id, u64)> = store
-            .copurchases_of(rec.product)?
-            .into_iter()
-            .filter(|(p, _)| listed.contains(p))
-            .collect();
-        copurchased.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         recommendations.push(Item {
             rank: rank + 1,
-            product: describe(rec.product)?,
+            product: products.describe(rec.product)?,
             score: rec.score,
-            why: Why {
-                similar_listed: similar
-                    .into_iter()
-                    .map(|(p, c)| {
-                        Ok(Similar {
-                            product: describe(p)?,
-                            cosine: c,
-                        })
-                    })
-                    .collect::<Result<_>>()?,
-                copurchased_with: copurchased
-                    .into_iter()
-                    .map(|(p, count)| {
-                        Ok(Copurchased {
-                            product: describe(p)?,
-                            count,
-                        })
-                    })
-                    .collect::<Result<_>>()?,
-            },
+            why: reasons.of(rec.product)?,
         });
     }
+    let scores: Vec<f32> = recommendations.iter().map(|r| r.score).collect();
     Ok(Inspection {
         seller: seller.to_string(),
         name: record.name,
@@ -252,7 +174,7 @@ pub fn inspect(
             .iter()
             .map(|&(p, weight)| {
                 Ok(Anchor {
-                    product: describe(p)?,
+                    product: products.describe(p)?,
                     weight,
                 })
             })
@@ -265,13 +187,61 @@ pub fn inspect(
         computed_at,
         k: list.as_ref().map_or(defaults.k as u32, |l| l.k),
         threshold: list.as_ref().map_or(defaults.threshold, |l| l.threshold),
+        score_decimals: score_decimals(&scores),
         recommendations,
         excluded_already_listed: live
             .iter()
             .flat_map(|c| &c.excluded)
-            .map(|&p| describe(p))
+            .map(|&p| products.describe(p))
             .collect::<Result<_>>()?,
     })
+}
+
+/// Products described (external id, title, category) once each: the same listed products
+/// explain many recommendations.
+struct Products<'a> {
+    store: &'a Store,
+    known: RefCell<HashMap<Id, Product>>,
+}
+
+impl<'a> Products<'a> {
+    /// Descriptions read from `store`.
+    fn new(store: &'a Store) -> Products<'a> {
+        Products {
+            store,
+            known: RefCell::default(),
+        }
+    }
+
+    /// Product `p`'s id, title and category.
+    fn describe(&self, p: Id) -> Result<Product> {
+        if let Some(known) = self.known.borrow().get(&p) {
+            return Ok(known.clone());
+        }
+        let text = self.store.product_text(p)?.unwrap_or_default();
+        let product = Product {
+            product: self.store.external(Namespace::Product, p)?,
+            title: text.title,
+            category: text.category,
+        };
+        self.known.borrow_mut().insert(p, product.clone());
+        Ok(product)
+    }
+}
+
+/// Decimals that print every two different scores of a list (best first) differently: 3, or
+/// more where neighbours differ only further down, up to 8 (enough for any two `f32` scores
+/// above 1/8, which differ by 2⁻²⁶ or more). The calibrated score saturates near 1: a dense
+/// seller's top scores (0.99999, 0.99998, …) would all print `1.000`. Equal scores print equal
+/// at any precision; their rank orders them.
+pub fn score_decimals(scores: &[f32]) -> usize {
+    (3..8)
+        .find(|&d| {
+            scores
+                .windows(2)
+                .all(|w| w[0] == w[1] || format!("{:.d$}", w[0]) != format!("{:.d$}", w[1]))
+        })
+        .unwrap_or(8)
 }
 
 /// The options `inspect` recomputes the live list with.
@@ -279,5 +249,25 @@ pub fn live_options(category: Option<&str>) -> RecommendOptions {
     RecommendOptions {
         category: category.map_or(CategoryChoice::Primary, |c| CategoryChoice::Named(c.into())),
         ..RecommendOptions::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_decimals_tell_neighbours_apart() {
+        assert_eq!(score_decimals(&[]), 3);
+        assert_eq!(score_decimals(&[0.9, 0.85, 0.5]), 3);
+        // Saturated scores of a dense seller: 1.000 three times at three decimals.
+        assert_eq!(score_decimals(&[0.999_994_6, 0.999_984_7, 0.999_980_7]), 6);
+        // Equal scores need no more digits; the two largest f32 below 1 need eight.
+        assert_eq!(score_decimals(&[1.0, 1.0, 0.5]), 3);
+        assert_eq!(score_decimals(&[1.0, 1.0 - f32::EPSILON / 2.0]), 7);
+        assert_eq!(
+            score_decimals(&[1.0 - f32::EPSILON / 2.0, 1.0 - f32::EPSILON]),
+            8
+        );
     }
 }
