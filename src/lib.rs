@@ -3,8 +3,9 @@
 //! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`index`] → [`recommend`] →
 //! [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop, [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
-pub mod affinity;
+mod affinity;
 pub mod cli;
 pub mod copurchase;
 pub mod eval;

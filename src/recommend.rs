@@ -74,7 +74,7 @@ pub enum RecommendError {
 }
 
 /// Result type of recommend.
-pub type Result<T> = std::result::Result<T, RecommendError>;
+pub(crate) type Result<T> = std::result::Result<T, RecommendError>;
 
 /// Which category lists to compute.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +133,7 @@ pub struct Computed {
     /// The list.
     pub list: RecList,
     /// Products the index returned that the seller already lists.
-    pub excluded: Vec<Id>,
+    pub(crate) excluded: Vec<Id>,
 }
 
 /// Computes lists for sellers against one index generation.
@@ -164,7 +164,7 @@ pub struct Recommender<'a> {
 /// Up to this many candidates, exact search over vectors in memory is faster than the arroy
 /// trees (measured: 2.3 ms against 2.8 ms per query at 100 k × 128 d over all items, and a
 /// category of 8 k items scans in a tenth of the trees' time), and it is exact.
-pub const EXACT_UP_TO: usize = 150_000;
+pub(crate) const EXACT_UP_TO: usize = 150_000;
 
 impl<'a> Recommender<'a> {
     /// The recommender over the store's active index generation ([`RecommendError::NoIndex`]
@@ -303,7 +303,7 @@ impl<'a> Recommender<'a> {
 
     /// The lists of many sellers, in their order. With the exact search, the sellers that want
     /// one category are searched together ([`ExactIndex::nearest_above_many`]).
-    pub fn lists_of(&self, sellers: &[Id]) -> Result<Vec<Vec<Computed>>> {
+    pub(crate) fn lists_of(&self, sellers: &[Id]) -> Result<Vec<Vec<Computed>>> {
         let Some(exact) = &self.exact else {
             return sellers.iter().map(|&s| self.lists(s)).collect();
         };

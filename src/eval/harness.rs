@@ -117,7 +117,7 @@ pub struct EvalReport {
     /// The active model's metrics.
     pub metrics: BTreeMap<String, f64>,
     /// The active model's timings.
-    pub model_result: MethodResult,
+    pub(crate) model_result: MethodResult,
     /// Baselines by name: `popularity`, `views`, `text_knn`, `copurchase`,
     /// `copurchase_log`, `category`, `als`, `als_copurchase`.
     pub baselines: BTreeMap<String, MethodResult>,
@@ -404,7 +404,7 @@ pub fn run(
 /// The graph-model rows of the published ablation, by report key: listing edges only with
 /// random inputs and uniform sampling; plus text inputs, auxiliary and co-purchase nodes;
 /// plus stratified sampling (the default model).
-pub fn ablation_configs() -> [(&'static str, ModelConfig); 3] {
+pub(crate) fn ablation_configs() -> [(&'static str, ModelConfig); 3] {
     let base = ModelConfig::default();
     let uniform = ModelConfig {
         sampling: Sampling::Uniform,
@@ -485,7 +485,7 @@ fn als_ranked(
 
 /// A training-free co-purchase baseline: the link features of [`crate::copurchase`] (the
 /// graph model's, with the same pair weights) summed with fixed weights, no training.
-pub struct CopurchaseWalk {
+pub(crate) struct CopurchaseWalk {
     /// Its name in reports.
     pub name: &'static str,
     /// How a pair's count weighs.
@@ -499,7 +499,7 @@ pub struct CopurchaseWalk {
 /// (`C` = summed counts of a product), the 2-hop term small so that it mostly orders the
 /// candidates without a direct link (fixed, not tuned on any split); and `copurchase_log` —
 /// the one-step walk over log(1 + count) strengths, normalised alike.
-pub const COPURCHASE_WALKS: [CopurchaseWalk; 2] = [
+pub(crate) const COPURCHASE_WALKS: [CopurchaseWalk; 2] = [
     CopurchaseWalk {
         name: "copurchase",
         strength: Strength::Count,
@@ -587,7 +587,7 @@ fn read_heldout(
 }
 
 /// Peak resident set size of this process so far (VmHWM), MiB; 0 where unavailable.
-pub fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

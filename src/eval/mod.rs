@@ -18,9 +18,10 @@ pub mod report;
 mod split;
 mod stack;
 
-pub use als::{AlsModel, AlsOptions, Confidence, fit, fit_reporting};
-pub use csr::Csr;
-pub use metrics::{AtK, Mean, Metrics, evaluate};
+pub use als::AlsOptions;
+pub(crate) use als::{AlsModel, fit_reporting};
+pub(crate) use csr::Csr;
+pub(crate) use metrics::evaluate;
 pub use quarters::{QuarterReport, quarters};
 pub use split::{Cutoff, SplitError, SplitMode, SplitOptions, SplitReport, split};
-pub use stack::stack_copurchases;
+pub(crate) use stack::stack_copurchases;

@@ -22,16 +22,16 @@ use crate::ingest::{FileKind, Row};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QuarterReport {
     /// The drop's name, e.g. `2016Q3` (the first drop is named for its last quarter).
-    pub name: String,
+    pub(crate) name: String,
     /// Listing pairs in the drop.
-    pub listings: u64,
+    pub(crate) listings: u64,
     /// Product descriptions in the drop.
-    pub products: u64,
+    pub(crate) products: u64,
     /// Co-purchase rows in the drop.
-    pub copurchases: u64,
+    pub(crate) copurchases: u64,
     /// Pairs of the next quarter whose seller and product are known by the end of this one
     /// (`heldout/<name>.tsv`); `None` for the last quarter.
-    pub heldout: Option<u64>,
+    pub(crate) heldout: Option<u64>,
 }
 
 /// Cuts `dataset` into `out/drops/<quarter>/` (each with a `_READY` marker),

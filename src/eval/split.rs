@@ -194,53 +194,53 @@ impl Default for SplitOptions {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SplitReport {
     /// `cold`, `temporal` or `random`.
-    pub mode: String,
+    pub(crate) mode: String,
     /// The seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Share of products (cold) or of each seller's listings (random) held out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub share: Option<f64>,
+    pub(crate) share: Option<f64>,
     /// Random: the fewest listings a seller needs to have some held out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_listings: Option<usize>,
+    pub(crate) min_listings: Option<usize>,
     /// Temporal: the quantile the cutoff was taken at, when it was not given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quantile: Option<f64>,
+    pub(crate) quantile: Option<f64>,
     /// Temporal: the cutoff in unix seconds (training pairs have first `ts` ≤ cutoff).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cutoff: Option<i64>,
+    pub(crate) cutoff: Option<i64>,
     /// Whether `train/views.tsv` was recomputed from the training listings.
-    pub views_from_listings: bool,
+    pub(crate) views_from_listings: bool,
     /// Data rows of `listings.tsv`, duplicates included.
-    pub listing_rows: u64,
+    pub(crate) listing_rows: u64,
     /// Distinct (seller, product) pairs.
-    pub listing_pairs: u64,
+    pub(crate) listing_pairs: u64,
     /// Distinct sellers with a listing.
-    pub sellers: u64,
+    pub(crate) sellers: u64,
     /// Distinct products with a listing.
-    pub listed_products: u64,
+    pub(crate) listed_products: u64,
     /// Pairs in `train/listings.tsv`.
-    pub train_pairs: u64,
+    pub(crate) train_pairs: u64,
     /// Pairs in `heldout.tsv`.
-    pub heldout_pairs: u64,
+    pub(crate) heldout_pairs: u64,
     /// Pairs in neither: cold, listings of H by sellers left without training listings;
     /// temporal, pairs after the cutoff whose seller or product has no training listing.
-    pub excluded_pairs: u64,
+    pub(crate) excluded_pairs: u64,
     /// Sellers with at least one held-out pair.
-    pub sellers_evaluated: u64,
+    pub(crate) sellers_evaluated: u64,
     /// Sellers with listings but none in training; they cannot be evaluated.
-    pub sellers_without_train: u64,
+    pub(crate) sellers_without_train: u64,
     /// Cold: products listed by ≥ 2 distinct sellers, the pool H is drawn from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub eligible_products: Option<u64>,
+    pub(crate) eligible_products: Option<u64>,
     /// Cold: |H|, the products of `train/high_demand.tsv`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub high_demand: Option<u64>,
+    pub(crate) high_demand: Option<u64>,
     /// Products a recommender ranks: H for cold; otherwise every product named in
     /// `listings.tsv` or `products.tsv`.
-    pub candidates: u64,
+    pub(crate) candidates: u64,
     /// Dataset files the split did not read (not carried into `train/`), by name.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
 }
 
 /// Which pairs go where, by index into [`Listings::pairs`].

@@ -3,7 +3,7 @@
 //! when their content hash changes, sellers when their listings or their products' vectors or
 //! views change.
 
-pub mod calibrate;
+pub(crate) mod calibrate;
 mod seller;
 pub mod text;
 
@@ -14,8 +14,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-pub use calibrate::{ContentModel, sigmoid};
-pub use seller::{CONTENT_GENERATION, SellerOptions, SellerSummary, seller_vectors, weighted_mean};
+pub use calibrate::ContentModel;
+pub(crate) use seller::CONTENT_GENERATION;
+pub use seller::{SellerOptions, SellerSummary, seller_vectors, weighted_mean};
 use text::{Text, TextConfig};
 
 use crate::progress::{Cancelled, Progress};
@@ -47,7 +48,7 @@ pub enum FeaturesError {
 }
 
 /// Result type of the feature stages.
-pub type Result<T> = std::result::Result<T, FeaturesError>;
+pub(crate) type Result<T> = std::result::Result<T, FeaturesError>;
 
 /// The text model as stored (`model` column family, name `text`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,18 +57,18 @@ pub struct TextModel {
     pub config: TextConfig,
     /// Bumped whenever the IDF table is replaced (part of every product's content hash, so a
     /// new table recomputes every vector, resumably).
-    pub idf_version: u32,
+    pub(crate) idf_version: u32,
     /// Documents the IDF table was computed over.
-    pub docs: u64,
+    pub(crate) docs: u64,
     /// Featurize runs so far.
-    pub run: u32,
+    pub(crate) run: u32,
 }
 
 /// Name of the text model record.
 pub const TEXT_MODEL: &str = "text";
 /// Name of the IDF table's record (document frequency per hash bucket, `Vec<u32>`): kept apart
 /// from [`TEXT_MODEL`] so that readers of the parameters do not decode a million counters.
-pub const TEXT_DF: &str = "text.df";
+pub(crate) const TEXT_DF: &str = "text.df";
 
 /// Options of `demandlink featurize`.
 #[derive(Clone, Debug)]

@@ -16,7 +16,7 @@ use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Listing, Namespace, SellerProfile, SellerRecord, StageBatch, Store};
 
 /// Model generation of the content model (text vectors and view-weighted seller means).
-pub const CONTENT_GENERATION: u32 = 0;
+pub(crate) const CONTENT_GENERATION: u32 = 0;
 
 /// Options of the seller stage.
 #[derive(Clone, Debug)]

@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Non-zeros per bucket in the projection matrix (Li et al.'s very sparse projections: a few
 /// ±1 entries per row preserve inner products in expectation).
-pub const NONZEROS: usize = 4;
+pub(crate) const NONZEROS: usize = 4;
 
 /// Parameters of the text vectoriser; changing any of them recomputes every vector.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,11 +18,11 @@ pub struct TextConfig {
     /// Output dimension.
     pub dim: usize,
     /// Seed of the feature hash and the projection.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// log2 of the number of hash buckets.
-    pub bucket_bits: u32,
+    pub(crate) bucket_bits: u32,
     /// Category path levels used as features and as the recommendation category.
-    pub category_depth: usize,
+    pub(crate) category_depth: usize,
 }
 
 impl Default for TextConfig {
@@ -48,7 +48,7 @@ pub struct Text<'a> {
 }
 
 /// The category of a path cut to `depth` levels, e.g. `Home > Kitchen` at depth 1 is `Home`.
-pub fn category_at(path: &str, depth: usize) -> String {
+pub(crate) fn category_at(path: &str, depth: usize) -> String {
     path.split('>')
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -123,7 +123,7 @@ pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
 }
 
 /// Smoothed inverse document frequency: `ln((1 + docs) / (1 + df)) + 1`.
-pub fn idf(docs: u64, df: u32) -> f32 {
+pub(crate) fn idf(docs: u64, df: u32) -> f32 {
     ((1.0 + docs as f64) / (1.0 + f64::from(df))).ln() as f32 + 1.0
 }
 
@@ -147,7 +147,7 @@ pub fn project(terms: &[(u32, f32)], weight: impl Fn(u32) -> f32, cfg: &TextConf
 }
 
 /// Scales `v` to unit length (leaves the zero vector alone).
-pub fn normalize(v: &mut [f32]) {
+pub(crate) fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);

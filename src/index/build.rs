@@ -24,12 +24,12 @@ use crate::progress::{Cancelled, Progress};
 /// 32 trees), while build time and size grow with it (16 trees: ~5 s for 100 k × 128 d on
 /// two cores). arroy's own default (grow trees until there are as many tree nodes as items) depends on
 /// thread timing, so builds would not be reproducible.
-pub const DEFAULT_N_TREES: usize = 16;
+pub(crate) const DEFAULT_N_TREES: usize = 16;
 
 /// Default [`BuildOptions::search_k_factor`]: with 16 trees, a search width of 6400
 /// candidates for `k` ≤ 100, which gave recall@100 ≥ 0.98 on planted data up to 100 k items
 /// (0.89 with factor 2), and 0.90–0.95 at 200 k.
-pub const DEFAULT_SEARCH_K_FACTOR: usize = 4;
+pub(crate) const DEFAULT_SEARCH_K_FACTOR: usize = 4;
 
 /// Items between two looks at the cancel flag and two progress reports while storing vectors.
 pub(crate) const CHECK_EVERY: usize = 1024;
@@ -58,9 +58,9 @@ impl Default for BuildOptions {
     }
 }
 
-/// Checks the `n`-th incoming item of a build or update (dimension, usable norm, id not seen
+/// Checks the `n`-th incoming item of a build (dimension, usable norm, id not seen
 /// before in this transaction) and, every [`CHECK_EVERY`] items, the cancel flag and progress.
-pub(super) fn admit(
+fn admit(
     n: usize,
     item: u32,
     vector: &[f32],
@@ -133,13 +133,13 @@ impl ArroyIndex {
         build_trees(
             &all.writer,
             &mut wtxn,
-            index_seed(opts.seed, None, 0),
+            index_seed(opts.seed, None),
             n_trees,
             cancel,
         )?;
         for (done, (name, pending)) in categories.iter().enumerate() {
             progress.set(done as u64 + 1);
-            let seed = index_seed(opts.seed, Some(name), 0);
+            let seed = index_seed(opts.seed, Some(name));
             build_trees(&pending.writer, &mut wtxn, seed, n_trees, cancel)?;
         }
         progress.finish();
@@ -196,7 +196,7 @@ impl Pending {
 }
 
 /// (Re)builds the trees of one arroy index after items were added or deleted.
-pub(crate) fn build_trees(
+fn build_trees(
     writer: &Writer<Cosine>,
     wtxn: &mut RwTxn,
     seed: u64,
@@ -214,17 +214,15 @@ pub(crate) fn build_trees(
 }
 
 /// The seed of one index: derived from the category name rather than its position, so a
-/// category's trees do not change when other categories come or go, and from the update
-/// count, so each update draws fresh randomness.
-pub(crate) fn index_seed(seed: u64, category: Option<&str>, updates: u32) -> u64 {
-    let seed = seed.wrapping_add(u64::from(updates));
+/// category's trees do not change when other categories come or go.
+fn index_seed(seed: u64, category: Option<&str>) -> u64 {
     match category {
         None => seed,
         Some(name) => xxh3_64_with_seed(name.as_bytes(), seed),
     }
 }
 
-pub(crate) fn check_cancel(cancel: &AtomicBool) -> Result<(), IndexError> {
+fn check_cancel(cancel: &AtomicBool) -> Result<(), IndexError> {
     if cancel.load(Ordering::Relaxed) {
         Err(IndexError::Cancelled(Cancelled))
     } else {

@@ -15,7 +15,7 @@ use super::{Ann, ArroyIndex, IndexError};
 /// The search width is proportional to `k`, and the top 10 of a good top-100 pool are the
 /// true top 10, while a pool sized for 10 misses many (planted data, 100 k items: recall@10
 /// 0.49 vs recall@100 0.98 at the same factor).
-pub const OVERFETCH_K: usize = 100;
+pub(crate) const OVERFETCH_K: usize = 100;
 
 /// Answers queries on one generation; `Send + Sync`, meant to be shared by all query threads.
 ///
@@ -57,13 +57,16 @@ impl ArroyReader {
 
     /// The same reader inspecting `max(k, OVERFETCH_K) * n_trees * factor` candidates per
     /// query instead of the generation's default factor (higher: better recall, slower).
-    pub fn with_search_k_factor(mut self, factor: usize) -> Self {
+    /// The tests' knob: the index stage keeps the factor it built with.
+    #[cfg(test)]
+    pub(crate) fn with_search_k_factor(mut self, factor: usize) -> Self {
         self.search_k_factor = factor.max(1);
         self
     }
 
     /// The generation's manifest.
-    pub fn manifest(&self) -> &Manifest {
+    #[cfg(test)]
+    pub(crate) fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 

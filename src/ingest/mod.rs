@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use xxhash_rust::xxh3::Xxh3;
 
-pub use files::{FileKind, Header, Row};
+pub(crate) use files::{FileKind, Header, Row};
 
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
@@ -110,7 +110,7 @@ pub struct TooManyBadRows {
 }
 
 /// Result type of ingest.
-pub type Result<T> = std::result::Result<T, IngestError>;
+pub(crate) type Result<T> = std::result::Result<T, IngestError>;
 
 /// Tuning of one ingest run.
 #[derive(Clone, Debug)]
@@ -211,7 +211,7 @@ pub fn ingest_drop(
 }
 
 /// What [`prepare`] decided about a drop.
-pub enum Plan {
+pub(crate) enum Plan {
     /// The same content was applied before; there is nothing to do.
     AlreadyApplied {
         /// Name under which it was applied.
@@ -225,7 +225,7 @@ pub enum Plan {
 
 /// A validated drop, ready to apply; nothing of it is in the store yet (or, when it
 /// continues an interrupted ingest, nothing more than the chunks committed then).
-pub struct Prepared {
+pub(crate) struct Prepared {
     name: String,
     fingerprint: u64,
     resume: Option<DropRecord>,
@@ -239,7 +239,7 @@ pub struct Prepared {
 /// Validates a drop folder whole — files, headers, rows, the share of bad rows, the name
 /// against the drops applied before — without writing anything to the store (only the
 /// rejected rows, to `DB/rejects/`).
-pub fn prepare(
+pub(crate) fn prepare(
     store: &Store,
     dir: &Path,
     opts: &IngestOptions,
@@ -308,28 +308,28 @@ pub fn prepare(
 
 impl Prepared {
     /// The drop's name (its folder name).
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Data rows in the drop's files (rejected ones included).
-    pub fn rows(&self) -> u64 {
+    pub(crate) fn rows(&self) -> u64 {
         self.checked.iter().map(|c| c.rows).sum()
     }
 
     /// Content fingerprint (xxh3 over file names and bytes) that identifies the drop.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
 
     /// Whether this continues an interrupted ingest of the drop (which already has its
     /// sequence number) rather than applying a new one.
-    pub fn resumes(&self) -> bool {
+    pub(crate) fn resumes(&self) -> bool {
         self.resume.is_some()
     }
 
     /// Applies the drop in chunks, each committed with the drop's cursor.
-    pub fn apply(
+    pub(crate) fn apply(
         self,
         store: &Store,
         opts: &IngestOptions,

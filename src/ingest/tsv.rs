@@ -8,7 +8,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 
 /// Reads a `.tsv` or `.tsv.gz` file line by line.
-pub struct TsvReader {
+pub(super) struct TsvReader {
     inner: Box<dyn BufRead>,
     buf: Vec<u8>,
     /// Lines consumed so far (1-based number of the last line returned).
@@ -18,7 +18,7 @@ pub struct TsvReader {
 }
 
 /// What [`TsvReader::next_line`] returns for one line.
-pub enum Line<'a> {
+pub(super) enum Line<'a> {
     /// A line of valid UTF-8 without its line ending.
     Text(&'a str),
     /// A line that is not UTF-8: the byte offset of the first bad byte within the line.
@@ -28,7 +28,7 @@ pub enum Line<'a> {
 impl TsvReader {
     /// Opens `path`, decompressing when the name ends in `.gz`, and starts after `offset`
     /// uncompressed bytes (`line` lines).
-    pub fn open(path: &Path, line: u64, offset: u64) -> io::Result<TsvReader> {
+    pub(super) fn open(path: &Path, line: u64, offset: u64) -> io::Result<TsvReader> {
         let mut file = File::open(path)?;
         let gz = path.extension().is_some_and(|e| e == "gz");
         let mut inner: Box<dyn BufRead> = if gz {
@@ -56,7 +56,7 @@ impl TsvReader {
     }
 
     /// The next line, or `None` at the end of the file.
-    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+    pub(super) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         self.buf.clear();
         let n = self.inner.read_until(b'\n', &mut self.buf)?;
         if n == 0 {
@@ -78,7 +78,7 @@ impl TsvReader {
     }
 
     /// The raw bytes of the line last returned, line ending included (for fingerprints).
-    pub fn raw(&self) -> &[u8] {
+    pub(super) fn raw(&self) -> &[u8] {
         &self.buf
     }
 }

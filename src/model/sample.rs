@@ -52,14 +52,14 @@ pub fn root_edges(graph: &Graph, cfg: &ModelConfig) -> Vec<(Id, Id)> {
 /// Draws negatives from the products a recommendation could name (listed or high-demand, not
 /// auxiliary) with probability ∝ (degree + 1)^power, degree counting listing and co-purchase
 /// edges.
-pub struct NegativeSampler {
+pub(crate) struct NegativeSampler {
     products: Vec<Id>,
     cumulative: Vec<f64>,
 }
 
 impl NegativeSampler {
     /// The sampler of a graph.
-    pub fn new(graph: &Graph, power: f32) -> NegativeSampler {
+    pub(crate) fn new(graph: &Graph, power: f32) -> NegativeSampler {
         let mut products = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0f64;
@@ -79,7 +79,7 @@ impl NegativeSampler {
     }
 
     /// One product, or `None` from an empty pool.
-    pub fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> Option<Id> {
+    pub(crate) fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> Option<Id> {
         let total = *self.cumulative.last()?;
         let x = rng.random::<f64>() * total;
         let i = self.cumulative.partition_point(|&c| c <= x);
@@ -91,18 +91,18 @@ impl NegativeSampler {
 #[derive(Debug, Default)]
 pub struct Sample {
     /// Blocks from the input layer up; the last block's destinations are the scored nodes.
-    pub blocks: Vec<Block>,
+    pub(crate) blocks: Vec<Block>,
     /// Scored pairs, as rows of the last block's destinations.
-    pub pairs: Vec<Pair>,
+    pub(crate) pairs: Vec<Pair>,
     /// Products treated as cold in this sample (listing edges and identity rows hidden).
-    pub hidden: FxHashSet<u32>,
+    pub(crate) hidden: FxHashSet<u32>,
     /// The root edges, invisible to the sample's neighbourhoods and seller features.
-    pub excluded: FxHashSet<(Id, Id)>,
+    pub(crate) excluded: FxHashSet<(Id, Id)>,
 }
 
 /// Whether a sample hides seller `s`'s listing of product `p`: it is one of the sample's root
 /// edges, or `p` is a product the sample made cold.
-pub fn hides_listing(
+pub(crate) fn hides_listing(
     g: &Graph,
     s: Id,
     p: Id,
@@ -276,7 +276,7 @@ impl<'g> Sampler<'g> {
     }
 
     /// A block over `nodes` with every neighbour (inference).
-    pub fn full_block(&self, nodes: Vec<u32>) -> Block {
+    pub(crate) fn full_block(&self, nodes: Vec<u32>) -> Block {
         let mut unused = rng_for(0, &[]);
         let none = FxHashSet::default();
         self.expand(

@@ -36,7 +36,7 @@ pub enum TokenError {
 
 /// Why a request's credentials were refused (all answered 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// No `Authorization: Bearer` header.
     Missing,
     /// Malformed, unknown, or not matching its digest.
@@ -126,7 +126,7 @@ pub fn list(store: &Store) -> Result<Vec<Listed>, TokenError> {
 }
 
 /// Checks an `Authorization` header value and returns whom the token speaks for.
-pub fn authenticate(
+pub(crate) fn authenticate(
     store: &Store,
     authorization: Option<&[u8]>,
 ) -> Result<Result<TokenSubject, Refusal>, StoreError> {
