@@ -15,7 +15,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::dataset::{self, Lines, Listings, TsvWriter};
-use super::split::{SplitError, empty_output};
+use super::error::SplitError;
+use super::split::empty_output;
 use crate::ingest::{FileKind, Row};
 
 /// One quarter's drop, as written to `quarters.json`.

@@ -21,81 +21,8 @@ use serde::Serialize;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use super::dataset::{self, Listings, TsvWriter};
+use super::error::SplitError;
 use crate::ingest::{FileKind, Row};
-
-/// Errors at the split boundary. Each names the file (and line) it is about and what was
-/// expected.
-#[derive(Debug, thiserror::Error)]
-pub enum SplitError {
-    /// The dataset path is not a folder.
-    #[error("{0}: dataset folder does not exist or is not a folder")]
-    NoDataset(PathBuf),
-    /// The dataset has no listings file.
-    #[error("{0}: not found (a dataset folder needs listings.tsv or listings.tsv.gz)")]
-    NoListings(PathBuf),
-    /// Both the plain and the gzip form of a file are present.
-    #[error("both {} and {} are present; keep one", plain.display(), gz.display())]
-    Ambiguous {
-        /// The `.tsv` file.
-        plain: PathBuf,
-        /// The `.tsv.gz` file.
-        gz: PathBuf,
-    },
-    /// A header or data line is not what was expected.
-    #[error("{}:{line}: {reason}", path.display())]
-    Bad {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong and what was expected.
-        reason: String,
-    },
-    /// Opening a file or listing the dataset folder failed.
-    #[error("{}: cannot open: {source}", path.display())]
-    Open {
-        /// The file or folder.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// Reading a file failed midway.
-    #[error("{}:{line}: cannot read: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Line being read.
-        line: u64,
-        /// The OS or decompression error.
-        source: io::Error,
-    },
-    /// Writing an output file failed.
-    #[error("{}: cannot write: {source}", path.display())]
-    Write {
-        /// The file or folder.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// The output folder already has content.
-    #[error(
-        "{0}: output folder exists and is not empty (a split writes into a new or empty folder, \
-         so that no file of an earlier split survives into this one)"
-    )]
-    OutputNotEmpty(PathBuf),
-    /// `listings.tsv` has a header but no rows.
-    #[error("{0}: no listings (a split needs at least one seller_id, product_id row)")]
-    NoRows(PathBuf),
-    /// A cold split found nothing to hold out.
-    #[error(
-        "{0}: no product is listed by 2 or more distinct sellers, so a cold split has no \
-         product to hold out"
-    )]
-    NoColdCandidates(PathBuf),
-    /// An option is out of its range.
-    #[error("invalid split option: {0}")]
-    Option(String),
-}
 
 /// How the held-out pairs are chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -24,7 +24,7 @@ use crate::progress::{Cancelled, Progress};
 use crate::store::{
     Cursor, DropRecord, DropState, DropWriter, FileRecord, Namespace, Store, StoreError,
 };
-use tsv::{Line, TsvReader};
+pub(crate) use tsv::{Line, TsvReader};
 
 /// Errors at the ingest boundary. Each names the file (and line) it is about.
 #[derive(Debug, thiserror::Error)]
