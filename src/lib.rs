@@ -7,6 +7,7 @@
 
 mod affinity;
 pub mod cli;
+mod clock;
 pub mod copurchase;
 pub mod eval;
 pub mod features;

@@ -9,13 +9,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::affinity::{Affinity, Categories};
+use crate::clock;
 use crate::copurchase::{Links, Partners};
 use crate::features;
 use crate::features::text::{category_at, cosine, normalize};
@@ -438,7 +439,7 @@ impl<'a> Recommender<'a> {
 
     /// The lists of one seller from the nearest candidates of each wanted category.
     fn answer(&self, asked: Asked, nearest: Vec<Vec<(u32, f32)>>) -> Result<Vec<Computed>> {
-        let computed_at = now();
+        let computed_at = clock::unix_secs();
         let mut out = Vec::with_capacity(asked.wanted.len());
         for ((category, wanted), nearest) in asked.wanted.iter().zip(nearest) {
             let (items, excluded) = if *wanted > 0 {
@@ -555,12 +556,6 @@ impl Recommender<'_> {
         let own = text.map(|t| category_at(&t.category, self.category_depth));
         Ok(category.is_empty() || own.as_deref() == Some(category))
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The recommend job's saved state: the run it belongs to and the last seller committed.

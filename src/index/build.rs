@@ -3,7 +3,6 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arroy::Writer;
 use arroy::distances::Cosine;
@@ -15,6 +14,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use super::manifest::{IdAllocator, IndexEntry, Manifest};
 use super::vector::{check_dims, usable_norm};
 use super::{ArroyIndex, IndexError};
+use crate::clock;
 use crate::progress::{Cancelled, Progress};
 
 /// Default [`BuildOptions::n_trees`].
@@ -155,7 +155,7 @@ impl ArroyIndex {
             seed: opts.seed,
             search_k_factor: opts.search_k_factor.max(1),
             updates: 0,
-            built_at_nanos: now_nanos(),
+            built_at_nanos: clock::unix_nanos(),
         };
         self.manifests.put(&mut wtxn, &generation, &manifest)?;
         check_cancel(cancel)?;
@@ -228,10 +228,4 @@ fn check_cancel(cancel: &AtomicBool) -> Result<(), IndexError> {
     } else {
         Ok(())
     }
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

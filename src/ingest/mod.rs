@@ -14,12 +14,13 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::Xxh3;
 
 pub(crate) use files::{FileKind, Header, Row};
 
+use crate::clock;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
     Cursor, DropRecord, DropState, DropWriter, FileRecord, Namespace, Store, StoreError,
@@ -544,14 +545,6 @@ fn write_rejects(store: &Store, name: &str, rejects: &[Reject]) -> Result<Option
     Ok(Some(path))
 }
 
-/// Unix seconds now (0 if the clock is before 1970).
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn apply(
     store: &Store,
@@ -584,7 +577,7 @@ fn apply(
             new_sellers: 0,
             new_products: 0,
             products_without_text: 0,
-            started_at: now(),
+            started_at: clock::unix_secs(),
             finished_at: None,
         },
     };
@@ -672,7 +665,7 @@ fn apply(
         w.set_high_demand_current();
     }
     record.state = DropState::Applied;
-    record.finished_at = Some(now());
+    record.finished_at = Some(clock::unix_secs());
     w.commit(&record)?;
     Ok(record)
 }
