@@ -119,9 +119,24 @@ pub(crate) struct Listings {
 }
 
 impl Listings {
+    /// The listings file of the dataset folder `dataset` and its pairs; a missing folder or
+    /// file, or a file without rows, is an error.
+    pub(crate) fn of_dataset(dataset: &Path) -> Result<(PathBuf, Listings), SplitError> {
+        if !dataset.is_dir() {
+            return Err(SplitError::NoDataset(dataset.to_owned()));
+        }
+        let path = find(dataset, "listings")?
+            .ok_or_else(|| SplitError::NoListings(dataset.join("listings.tsv")))?;
+        let listings = Listings::read(&path)?;
+        if listings.pairs.is_empty() {
+            return Err(SplitError::NoRows(path));
+        }
+        Ok((path, listings))
+    }
+
     /// Reads `path`; any bad row is an error, because a split of a dataset with bad rows would
     /// silently evaluate something else than the dataset.
-    pub(crate) fn read(path: &Path) -> Result<Listings, SplitError> {
+    fn read(path: &Path) -> Result<Listings, SplitError> {
         let mut lines = Lines::open(path)?;
         let (header, header_line) = lines.header(FileKind::Listings)?;
         let mut l = Listings {

@@ -43,15 +43,7 @@ pub fn quarters(
     out: &Path,
     from: Option<&str>,
 ) -> Result<Vec<QuarterReport>, SplitError> {
-    if !dataset.is_dir() {
-        return Err(SplitError::NoDataset(dataset.to_owned()));
-    }
-    let listings_path = dataset::find(dataset, "listings")?
-        .ok_or_else(|| SplitError::NoListings(dataset.join("listings.tsv")))?;
-    let l = Listings::read(&listings_path)?;
-    if l.pairs.is_empty() {
-        return Err(SplitError::NoRows(listings_path));
-    }
+    let (listings_path, l) = Listings::of_dataset(dataset)?;
     if let Some(line) = l.missing_ts {
         return Err(SplitError::Bad {
             path: listings_path,

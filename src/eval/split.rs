@@ -194,15 +194,7 @@ const COPIED: [FileKind; 4] = [
 /// anything is written; an error while copying the other files leaves a partial `out`.
 pub fn split(dataset: &Path, out: &Path, opts: &SplitOptions) -> Result<SplitReport, SplitError> {
     check(&opts.mode)?;
-    if !dataset.is_dir() {
-        return Err(SplitError::NoDataset(dataset.to_owned()));
-    }
-    let listings_path = dataset::find(dataset, "listings")?
-        .ok_or_else(|| SplitError::NoListings(dataset.join("listings.tsv")))?;
-    let listings = Listings::read(&listings_path)?;
-    if listings.pairs.is_empty() {
-        return Err(SplitError::NoRows(listings_path));
-    }
+    let (listings_path, listings) = Listings::of_dataset(dataset)?;
     let division = match opts.mode {
         SplitMode::Cold { share } => cold(&listings, share, opts.seed)?,
         SplitMode::Temporal { cutoff } => temporal(&listings, cutoff)?,
