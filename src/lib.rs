@@ -9,6 +9,7 @@ mod affinity;
 pub mod cli;
 mod clock;
 pub mod copurchase;
+pub mod cosine;
 pub mod eval;
 pub mod features;
 pub mod hugepages;

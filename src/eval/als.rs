@@ -23,7 +23,7 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
 use super::csr::Csr;
-use crate::index::dot;
+use crate::cosine::dot;
 use crate::progress::Progress;
 
 /// Options of [`fit`].

@@ -265,7 +265,7 @@ pub fn featurize(
                 let (source, vector) = match imported.get(&id) {
                     Some(v) => {
                         let mut v = v.clone();
-                        text::normalize(&mut v);
+                        crate::cosine::normalize(&mut v);
                         (FeatureSource::Imported, v)
                     }
                     None => {

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::cosine::normalize;
+
 /// Non-zeros per bucket in the projection matrix (Li et al.'s very sparse projections: a few
 /// ±1 entries per row preserve inner products in expectation).
 pub(crate) const NONZEROS: usize = 4;
@@ -146,32 +148,14 @@ pub fn project(terms: &[(u32, f32)], weight: impl Fn(u32) -> f32, cfg: &TextConf
     v
 }
 
-/// Scales `v` to unit length (leaves the zero vector alone).
-pub(crate) fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
-/// Cosine similarity of two vectors (0 when either is zero).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let (mut ab, mut aa, mut bb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa == 0.0 || bb == 0.0 {
-        0.0
-    } else {
-        ab / (aa.sqrt() * bb.sqrt())
-    }
-}
+// `src/inspect.rs` (another branch's file) imports `cosine` from here; once it imports it from
+// `crate::cosine`, this re-export goes.
+pub(crate) use crate::cosine::cosine;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cosine::cosine;
 
     fn vec_of(title: &str, category: &str) -> Vec<f32> {
         let cfg = TextConfig::default();

@@ -12,9 +12,10 @@ use rand::rngs::Xoshiro256PlusPlus;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::manifest::{IdAllocator, IndexEntry, Manifest};
-use super::vector::{check_dims, usable_norm};
+use super::vector::check_dims;
 use super::{ArroyIndex, IndexError};
 use crate::clock;
+use crate::cosine::usable_norm;
 use crate::progress::{Cancelled, Progress};
 
 /// Default [`BuildOptions::n_trees`].

@@ -6,8 +6,9 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use super::vector::{BestK, check_dims, dot, unit};
+use super::vector::{BestK, check_dims};
 use super::{Ann, IndexError};
+use crate::cosine::{dot, unit};
 
 /// Exact nearest neighbours by cosine similarity. Vectors are normalised once at
 /// construction, so a query costs one dot product per candidate of its category.

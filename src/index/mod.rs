@@ -40,7 +40,6 @@ pub use error::IndexError;
 pub(crate) use exact::ExactIndex;
 pub use reader::ArroyReader;
 pub use store::ArroyIndex;
-pub(crate) use vector::dot;
 
 /// Nearest-neighbour search by cosine similarity, so that implementations (exact, arroy, …)
 /// can be swapped.

@@ -8,8 +8,9 @@ use heed::types::Bytes;
 use heed::{Env, RoTxn, WithoutTls};
 
 use super::manifest::{Manifest, ManifestDb};
-use super::vector::{BestK, check_dims, dot, similarity_from_arroy, usable_norm};
+use super::vector::{BestK, check_dims, similarity_from_arroy};
 use super::{Ann, ArroyIndex, IndexError};
+use crate::cosine::{dot, usable_norm};
 
 /// Queries for fewer results search as widely as for this many, then keep the best `k`.
 /// The search width is proportional to `k`, and the top 10 of a good top-100 pool are the
