@@ -20,6 +20,7 @@ pub mod model;
 pub mod progress;
 pub mod recommend;
 pub mod refresh;
+pub mod rng;
 pub mod serve;
 pub mod stats;
 pub mod store;

@@ -18,13 +18,13 @@
 //! the thread count, so a fit is deterministic for a seed on any number of threads.
 
 use ndarray::Array2;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use rayon::prelude::*;
 
 use super::csr::Csr;
 use crate::cosine::dot;
 use crate::progress::Progress;
+use crate::rng;
 
 /// Options of [`fit`].
 #[derive(Clone, Debug, PartialEq)]
@@ -90,7 +90,7 @@ pub(crate) fn fit_reporting(
     };
     let ciu = cui.transpose();
     // Users first, then items, as implicit draws them.
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+    let mut rng = rng::als_start(opts.seed);
     let mut init =
         |rows: usize| -> Vec<f32> { (0..rows * d).map(|_| rng.random::<f32>() * 0.01).collect() };
     let mut x = init(cui.rows());
@@ -249,6 +249,9 @@ impl AlsModel {
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
+
+    use rand::SeedableRng;
+    use rand::rngs::Xoshiro256PlusPlus;
 
     use super::*;
     use crate::eval::stack::stack_copurchases;

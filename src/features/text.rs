@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::cosine::normalize;
+use crate::rng::{TextFeature, text_projection_seed};
 
 /// Non-zeros per bucket in the projection matrix (Li et al.'s very sparse projections: a few
 /// ±1 entries per row preserve inner products in expectation).
@@ -69,16 +70,16 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
     let mask = (1u64 << cfg.bucket_bits) - 1;
     let mut buckets: Vec<u32> = Vec::with_capacity(64);
-    let mut add = |kind: u8, feature: &[u8]| {
-        let h = xxh3_64_with_seed(feature, cfg.seed ^ u64::from(kind));
+    let mut add = |kind: TextFeature, feature: &[u8]| {
+        let h = xxh3_64_with_seed(feature, kind.seed(cfg.seed));
         buckets.push((h & mask) as u32);
     };
     let mut prev: Option<String> = None;
     let fields = [text.title, text.attributes];
     for w in fields.iter().flat_map(|f| words(f)) {
-        add(b'w', w.as_bytes());
+        add(TextFeature::Word, w.as_bytes());
         if let Some(p) = &prev {
-            add(b'b', format!("{p} {w}").as_bytes());
+            add(TextFeature::Bigram, format!("{p} {w}").as_bytes());
         }
         // Character n-grams of the word with boundary marks, so `knife` and `knives` share
         // `^kni`, `kni`, `nif`/`niv`…: robust to inflection and typos.
@@ -92,7 +93,10 @@ pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
         let chars = bounds.len() - 1;
         for n in 3..=5.min(chars) {
             for start in 0..=chars - n {
-                add(b'c', &marked.as_bytes()[bounds[start]..bounds[start + n]]);
+                add(
+                    TextFeature::CharGram,
+                    &marked.as_bytes()[bounds[start]..bounds[start + n]],
+                );
             }
         }
         prev = Some(w);
@@ -108,9 +112,9 @@ pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
     {
         path.push('>');
         path.push_str(&level.to_lowercase());
-        add(b'k', path.as_bytes());
+        add(TextFeature::CategoryPath, path.as_bytes());
         for w in words(level) {
-            add(b'w', w.as_bytes());
+            add(TextFeature::Word, w.as_bytes());
         }
     }
     buckets.sort_unstable();
@@ -136,7 +140,7 @@ pub fn project(terms: &[(u32, f32)], weight: impl Fn(u32) -> f32, cfg: &TextConf
     for &(bucket, tf) in terms {
         // Sublinear tf damps words repeated in long titles.
         let w = (1.0 + tf.ln()) * weight(bucket);
-        let h = xxh3_64_with_seed(&bucket.to_le_bytes(), cfg.seed.rotate_left(17));
+        let h = xxh3_64_with_seed(&bucket.to_le_bytes(), text_projection_seed(cfg.seed));
         for j in 0..NONZEROS {
             let bits = h >> (j * 16);
             let pos = ((bits & 0x7fff) as usize * cfg.dim) >> 15;

@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arroy::Writer;
 use arroy::distances::Cosine;
 use heed::RwTxn;
-use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::manifest::{IdAllocator, IndexEntry, Manifest};
 use super::vector::check_dims;
@@ -17,6 +15,7 @@ use super::{ArroyIndex, IndexError};
 use crate::clock;
 use crate::cosine::usable_norm;
 use crate::progress::{Cancelled, Progress};
+use crate::rng::index_trees;
 
 /// Default [`BuildOptions::n_trees`].
 ///
@@ -131,17 +130,12 @@ impl ArroyIndex {
 
         let n_trees = opts.n_trees.unwrap_or(DEFAULT_N_TREES).max(1);
         progress.start("index: building trees", categories.len() as u64 + 1);
-        build_trees(
-            &all.writer,
-            &mut wtxn,
-            index_seed(opts.seed, None),
-            n_trees,
-            cancel,
-        )?;
+        let mut rng = index_trees(opts.seed, None);
+        build_trees(&all.writer, &mut wtxn, &mut rng, n_trees, cancel)?;
         for (done, (name, pending)) in categories.iter().enumerate() {
             progress.set(done as u64 + 1);
-            let seed = index_seed(opts.seed, Some(name));
-            build_trees(&pending.writer, &mut wtxn, seed, n_trees, cancel)?;
+            let mut rng = index_trees(opts.seed, Some(name));
+            build_trees(&pending.writer, &mut wtxn, &mut rng, n_trees, cancel)?;
         }
         progress.finish();
 
@@ -196,31 +190,21 @@ impl Pending {
     }
 }
 
-/// (Re)builds the trees of one arroy index after items were added or deleted.
+/// Builds the trees of one arroy index from its items.
 fn build_trees(
     writer: &Writer<Cosine>,
     wtxn: &mut RwTxn,
-    seed: u64,
+    rng: &mut Xoshiro256PlusPlus,
     n_trees: usize,
     cancel: &AtomicBool,
 ) -> Result<(), IndexError> {
     // Always an explicit tree count: arroy's automatic count varies from run to run.
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     writer
-        .builder(&mut rng)
+        .builder(rng)
         .n_trees(n_trees)
         .cancel(|| cancel.load(Ordering::Relaxed))
         .build(wtxn)?;
     Ok(())
-}
-
-/// The seed of one index: derived from the category name rather than its position, so a
-/// category's trees do not change when other categories come or go.
-fn index_seed(seed: u64, category: Option<&str>) -> u64 {
-    match category {
-        None => seed,
-        Some(name) => xxh3_64_with_seed(name.as_bytes(), seed),
-    }
 }
 
 fn check_cancel(cancel: &AtomicBool) -> Result<(), IndexError> {

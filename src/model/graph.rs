@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{seeded_hash, share_threshold};
 use crate::copurchase::{Relation as LinkRelation, Rule, default_threshold};
+use crate::rng::{Stream, share_threshold};
 use crate::store::{Id, Namespace, Store, StoreError};
 
 /// A relation between node kinds; the encoder has one weight matrix per enabled relation.
@@ -215,7 +215,7 @@ impl Graph {
         let threshold = share_threshold(share);
         let mut picked: Vec<(u64, Id)> = (0..self.products)
             .filter(|&p| self.listed_by.degree(p) >= 2 && !self.high_demand[p as usize])
-            .map(|p| (seeded_hash(seed, &[u64::from(p)]), p))
+            .map(|p| (Stream::VALIDATION.hash(seed, &[u64::from(p)]), p))
             .filter(|&(h, _)| h < threshold)
             .collect();
         picked.sort_unstable();

@@ -15,7 +15,6 @@ pub(crate) mod stage;
 pub mod train;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
 
 pub(crate) use graph::Relation;
 pub use graph::{Graph, GraphOptions};
@@ -23,21 +22,6 @@ pub use select::{ScoreOptions, Selection, Tried};
 pub(crate) use stage::{Fitted, GRAPH_MODEL, GraphModel, fit};
 pub use stage::{TrainOptions, TrainSummary, train};
 pub use train::{Focus, IdentityRows, Trainer};
-
-/// A fixed pseudo-random number for `seed` and `parts` (each as 8 little-endian bytes, hashed
-/// together): the one source of every seeded choice of the model.
-pub(crate) fn seeded_hash(seed: u64, parts: &[u64]) -> u64 {
-    let mut bytes = seed.to_le_bytes().to_vec();
-    for p in parts {
-        bytes.extend_from_slice(&p.to_le_bytes());
-    }
-    xxh3_64(&bytes)
-}
-
-/// The bound below which a `share` of uniformly spread [`seeded_hash`] values fall.
-pub(crate) fn share_threshold(share: f32) -> u64 {
-    (f64::from(share) * u64::MAX as f64) as u64
-}
 
 /// Errors of `demandlink train`.
 #[derive(Debug, thiserror::Error)]

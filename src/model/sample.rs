@@ -2,21 +2,16 @@
 //! the per-layer computation blocks of a mini-batch (the sampled neighbourhoods, with the
 //! root edges excluded and, for simulated-cold products, every listing edge hidden).
 
+use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::index;
-use rand::{RngExt, SeedableRng};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::graph::{Graph, Relation};
 use super::layer::{Block, BlockAdjacency, Pair};
-use super::{ModelConfig, Sampling, seeded_hash};
+use super::{ModelConfig, Sampling};
+use crate::rng::Stream;
 use crate::store::Id;
-
-/// A deterministic generator for one purpose, derived from the run's seed and a few numbers
-/// (epoch, batch, shard …), so any batch can be replayed without stored generator state.
-pub fn rng_for(seed: u64, parts: &[u64]) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(seeded_hash(seed, parts))
-}
 
 /// The root (training) edges: under stratified sampling, per seller only the edges to
 /// high-demand products or to the seller's `top_viewed` most-viewed listed products; under
@@ -277,7 +272,7 @@ impl<'g> Sampler<'g> {
 
     /// A block over `nodes` with every neighbour (inference).
     pub(crate) fn full_block(&self, nodes: Vec<u32>) -> Block {
-        let mut unused = rng_for(0, &[]);
+        let mut unused = Stream::UNDRAWN.rng(0, &[]);
         let none = FxHashSet::default();
         self.expand(
             Frontier::new(nodes),
@@ -395,7 +390,7 @@ mod tests {
         // 400 neighbours, every third hidden; fan-out 10.
         let raw: Vec<u32> = (0..400).collect();
         let visible = |u: u32| (!u.is_multiple_of(3)).then_some(u + 1000);
-        let mut rng = rng_for(7, &[]);
+        let mut rng = Stream::TESTS.rng(7, &[]);
         let mut counts = vec![0u32; 400];
         let mut out = Vec::new();
         let rounds = 4000;
@@ -436,7 +431,7 @@ mod tests {
             &raw,
             10,
             visible,
-            &mut rng_for(1, &[]),
+            &mut Stream::TESTS.rng(1, &[]),
             &mut out
         ));
     }

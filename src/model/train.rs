@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
-use super::sample::{Sample, Sampler, hides_listing, rng_for, root_edges};
+use super::sample::{Sample, Sampler, hides_listing, root_edges};
 use super::select::{Rankings, Selection, cutoff, select};
-use super::{Init, ModelConfig, ModelError, seeded_hash, share_threshold};
+use super::{Init, ModelConfig, ModelError};
 use crate::affinity::Categories;
 use crate::copurchase;
+use crate::rng::{Stream, share_threshold};
 use crate::store::Id;
 
 /// Where a run is and its optimiser state: with the input table, everything a resumed run
@@ -61,7 +62,7 @@ pub fn noise_table(cfg: &ModelConfig, dims: usize, nodes: usize) -> Array2<f32> 
         .par_chunks_mut(dims.max(1))
         .enumerate()
         .for_each(|(node, row)| {
-            let mut rng = rng_for(cfg.seed, &[1, node as u64]);
+            let mut rng = Stream::NOISE_ROWS.rng(cfg.seed, &[node as u64]);
             for x in row.iter_mut() {
                 *x = noise * gaussian(&mut rng);
             }
@@ -82,7 +83,7 @@ pub(crate) fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
     dims.extend(std::iter::repeat_n(cfg.dim, cfg.layers));
     let relations = cfg.relations().len();
     let mut params = Params::zeros(&dims, relations);
-    let mut rng = rng_for(cfg.seed, &[2]);
+    let mut rng = Stream::INITIAL_WEIGHTS.rng(cfg.seed, &[]);
     let per_layer = relations + 2;
     let last = params.tensors.len() - 1;
     for (i, t) in params.tensors.iter_mut().enumerate() {
@@ -119,7 +120,7 @@ impl Focus<'_> {
         let round = u64::from(self.round);
         roots.retain(|&(s, p)| {
             self.new.contains(&(s, p))
-                || seeded_hash(seed, &[5, round, u64::from(s), u64::from(p)]) < replay
+                || Stream::REPLAY.hash(seed, &[round, u64::from(s), u64::from(p)]) < replay
         });
     }
 }
@@ -242,7 +243,7 @@ impl<'g> Trainer<'g> {
 
     fn shuffle(&mut self) {
         self.order = (0..self.roots.len() as u32).collect();
-        let mut rng = rng_for(self.cfg.seed, &[3, u64::from(self.state.epoch)]);
+        let mut rng = Stream::EPOCH_ORDER.rng(self.cfg.seed, &[u64::from(self.state.epoch)]);
         self.order.shuffle(&mut rng);
     }
 
@@ -267,7 +268,7 @@ impl<'g> Trainer<'g> {
             .par_chunks(per_shard)
             .enumerate()
             .map(|(shard, roots)| {
-                let mut rng = rng_for(seed, &[4, epoch, b as u64, shard as u64]);
+                let mut rng = Stream::SHARD_SAMPLES.rng(seed, &[epoch, b as u64, shard as u64]);
                 self.shard(roots, batch.len(), &mut rng)
             })
             .collect();
