@@ -1,7 +1,12 @@
 //! DemandLink: recommends high-demand products to marketplace sellers.
 //!
-//! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`index`] → [`recommend`] →
-//! [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop, [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
+//! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`model`] → [`index`] →
+//! [`recommend`] → [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the
+//! active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop,
+//! [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
+//!
+//! `pub` is the API that [`cli`], `tests/` and `benches/` use; everything else is `pub(crate)`
+//! or narrower, and `unreachable_pub` flags a `pub` item nothing outside can reach.
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
