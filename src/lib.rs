@@ -9,6 +9,9 @@
 //! or narrower, and `unreachable_pub` flags a `pub` item nothing outside can reach.
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
+// The docs are for this crate's developers (it is not published): a public item's doc may point
+// at the private item that does the work.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod affinity;
 pub mod cli;

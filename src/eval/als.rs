@@ -26,7 +26,7 @@ use crate::cosine::dot;
 use crate::progress::Progress;
 use crate::rng;
 
-/// Options of [`fit`].
+/// Options of [`fit_reporting`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlsOptions {
     /// Latent dimension d (≥ 1).
