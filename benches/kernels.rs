@@ -18,10 +18,11 @@ use ndarray::ArrayView1;
 
 use demandlink::features::{SellerOptions, TextModel, weighted_mean};
 use demandlink::index::{Ann, ArroyIndex, ArroyReader, BuildOptions};
-use demandlink::model::sample::{Sampler, rng_for, root_edges};
+use demandlink::model::sample::{Sampler, root_edges};
 use demandlink::model::train::noise_table;
 use demandlink::model::{Graph, IdentityRows, ModelConfig, Trainer};
 use demandlink::progress::NoProgress;
+use demandlink::rng::Stream;
 use demandlink::store::{Id, ModelRecord, Namespace, OpenMode, Store};
 use demandlink::vectors::ActiveModel;
 
@@ -137,7 +138,7 @@ fn sampling(c: &mut Criterion, graph: &Graph, cfg: &ModelConfig) {
     let roots = root_edges(graph, cfg);
     assert!(roots.len() >= BATCH, "only {} root edges", roots.len());
     let sampler = Sampler::new(graph, cfg);
-    let mut rng = rng_for(cfg.seed, &[9]);
+    let mut rng = Stream::BENCH_SAMPLES.rng(cfg.seed, &[]);
     c.bench_function("sample/batch_128", |b| {
         b.iter(|| sampler.sample(&roots[..BATCH], BATCH, &mut rng))
     });

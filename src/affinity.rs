@@ -17,7 +17,7 @@ use crate::store::{Id, Result, Store};
 
 /// Each product's category (an index) and each category's size.
 #[derive(Clone, Debug, Default)]
-pub struct Categories {
+pub(crate) struct Categories {
     /// Per product id, its category's index (`NONE`: no category).
     of: Vec<u32>,
     /// Per category index, the products in it.
@@ -30,14 +30,14 @@ const NONE: u32 = u32::MAX;
 
 impl Categories {
     /// Every product's category, from the store's product text.
-    pub fn load(store: &Store) -> Result<Categories> {
+    pub(crate) fn load(store: &Store) -> Result<Categories> {
         let mut categories = Categories::default();
         store.for_each_product_text(|p, text| categories.insert(p, &text.category))?;
         Ok(categories)
     }
 
     /// Records product `p`'s category path (an empty path: none).
-    pub fn insert(&mut self, p: Id, path: &str) {
+    pub(crate) fn insert(&mut self, p: Id, path: &str) {
         let path = category_at(path, usize::MAX);
         if path.is_empty() {
             return;
@@ -59,17 +59,17 @@ impl Categories {
     }
 
     /// The category index of `p`, if it has one.
-    pub fn of(&self, p: Id) -> Option<u32> {
+    pub(crate) fn of(&self, p: Id) -> Option<u32> {
         self.of.get(p as usize).copied().filter(|&c| c != NONE)
     }
 
     /// Whether any product has a category.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.size.is_empty()
     }
 
     /// The category term of a seller listing `listed`.
-    pub fn affinity(&self, listed: impl IntoIterator<Item = Id>) -> Affinity {
+    pub(crate) fn affinity(&self, listed: impl IntoIterator<Item = Id>) -> Affinity {
         let mut counts: HashMap<u32, f32> = HashMap::default();
         for p in listed {
             if let Some(c) = self.of(p) {
@@ -85,11 +85,11 @@ impl Categories {
 
 /// One seller's category term, per category it lists in.
 #[derive(Clone, Debug, Default)]
-pub struct Affinity(HashMap<u32, f32>);
+pub(crate) struct Affinity(HashMap<u32, f32>);
 
 impl Affinity {
     /// The term of product `h`.
-    pub fn of(&self, categories: &Categories, h: Id) -> f32 {
+    pub(crate) fn of(&self, categories: &Categories, h: Id) -> f32 {
         categories
             .of(h)
             .and_then(|c| self.0.get(&c).copied())
@@ -97,7 +97,7 @@ impl Affinity {
     }
 
     /// The categories with a nonzero term, with the term.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, f32)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, f32)> + '_ {
         self.0.iter().map(|(&c, &term)| (c, term))
     }
 }

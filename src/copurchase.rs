@@ -36,10 +36,10 @@ pub enum Strength {
 
 impl Strength {
     /// Every strength, in the order selection tries them.
-    pub const ALL: [Strength; 3] = [Strength::Presence, Strength::Log, Strength::Count];
+    pub(crate) const ALL: [Strength; 3] = [Strength::Presence, Strength::Log, Strength::Count];
 
     /// The strength of a pair bought together `count` times.
-    pub fn of(self, count: u64) -> f32 {
+    pub(crate) fn of(self, count: u64) -> f32 {
         match self {
             Strength::Presence => 1.0,
             Strength::Log => (count as f32).ln_1p(),
@@ -48,7 +48,7 @@ impl Strength {
     }
 
     /// Its name on the command line and in reports.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Strength::Presence => "presence",
             Strength::Log => "log",
@@ -59,7 +59,7 @@ impl Strength {
 
 /// Which co-purchase pairs make a product's partners, and how they weigh.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Count at which a pair counts.
     pub threshold: u64,
     /// Partners kept per product (0: all), the strongest first.
@@ -84,22 +84,11 @@ impl std::fmt::Display for Rule {
 }
 
 impl Rule {
-    /// The partners of `p` among its `(partner, count)` pairs, with their counts, ascending:
-    /// those at or above the threshold, and of them the `cap` with the highest counts (the
-    /// strongest under every [`Strength`]). Equal counts are broken by a hash of the pair
-    /// (the same from either side), not by id, so no product is favoured for its place in
-    /// the id order — "also bought" lists without counts tie throughout.
-    pub fn partners(&self, p: Id, pairs: impl IntoIterator<Item = (Id, u64)>) -> Vec<(Id, u64)> {
-        let mut kept: Vec<(Id, u64)> = pairs
-            .into_iter()
-            .filter(|&(q, c)| c >= self.threshold && q != p)
-            .collect();
-        self.cap_partners(p, &mut kept);
-        kept
-    }
-
-    /// Keeps the `cap` strongest of `p`'s partners (all of them at or above the threshold)
-    /// and sorts them by id, dropping repeats.
+    /// Keeps the `cap` strongest of `p`'s partners (all of them at or above the threshold),
+    /// those with the highest counts (the strongest under every [`Strength`]), and sorts them
+    /// by id, dropping repeats. Equal counts are broken by a hash of the pair (the same from
+    /// either side), not by id, so no product is favoured for its place in the id order —
+    /// "also bought" lists without counts tie throughout.
     fn cap_partners(&self, p: Id, kept: &mut Vec<(Id, u64)>) {
         kept.sort_unstable_by_key(|&(q, c)| (q, std::cmp::Reverse(c)));
         kept.dedup_by_key(|&mut (q, _)| q);
@@ -114,7 +103,7 @@ impl Rule {
 
     /// The weighted relation over `products` products from `pairs` (`(a, b, count)`, each
     /// pair given from one side or both; a pair given twice keeps its higher count).
-    pub fn relation(&self, products: usize, pairs: &[(Id, Id, u64)]) -> Relation {
+    pub(crate) fn relation(&self, products: usize, pairs: &[(Id, Id, u64)]) -> Relation {
         // A CSR of both directions, filled by counting (no global sort of every pair).
         let mut start = vec![0usize; products + 1];
         for &(a, b, c) in pairs {
@@ -172,7 +161,7 @@ impl Rule {
 /// The count at which a pair counts unless told otherwise: 2, or 1 when no pair counts more
 /// than 1 (pre-aggregated "also bought" lists carry no counts, and a threshold of 2 would
 /// drop every pair).
-pub fn default_threshold(max_count: u64) -> u64 {
+pub(crate) fn default_threshold(max_count: u64) -> u64 {
     if max_count > 1 { 2 } else { 1 }
 }
 
@@ -189,14 +178,14 @@ fn pair_hash(a: Id, b: Id) -> u64 {
 /// Each product's partners with the pair's weight `w(p, q)`, ascending by partner: product
 /// `p`'s are `pairs[indptr[p]..indptr[p + 1]]`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Relation {
+pub(crate) struct Relation {
     indptr: Vec<usize>,
     pairs: Vec<(Id, f32)>,
 }
 
 impl Relation {
     /// A relation from each product's weighted partners (`lists[p]`, ascending).
-    pub fn from_lists(lists: impl IntoIterator<Item = Vec<(Id, f32)>>) -> Relation {
+    pub(crate) fn from_lists(lists: impl IntoIterator<Item = Vec<(Id, f32)>>) -> Relation {
         let mut indptr = vec![0];
         let mut pairs = Vec::new();
         for list in lists {
@@ -207,7 +196,7 @@ impl Relation {
     }
 
     /// The partners of `p` with their weights (empty past the last product).
-    pub fn partners(&self, p: Id) -> &[(Id, f32)] {
+    pub(crate) fn partners(&self, p: Id) -> &[(Id, f32)] {
         let p = p as usize;
         match p + 1 < self.indptr.len() {
             true => &self.pairs[self.indptr[p]..self.indptr[p + 1]],
@@ -216,24 +205,19 @@ impl Relation {
     }
 
     /// Number of products the relation has rows for.
-    pub fn products(&self) -> usize {
+    pub(crate) fn products(&self) -> usize {
         self.indptr.len().saturating_sub(1)
     }
 
-    /// Number of stored (directed) pairs.
-    pub fn pairs(&self) -> usize {
-        self.pairs.len()
-    }
-
     /// The products with partners and their lists.
-    pub fn lists(&self) -> impl Iterator<Item = (Id, &[(Id, f32)])> {
+    pub(crate) fn lists(&self) -> impl Iterator<Item = (Id, &[(Id, f32)])> {
         (0..self.products() as Id)
             .map(|p| (p, self.partners(p)))
             .filter(|(_, l)| !l.is_empty())
     }
 
     /// Each product's partners that `wanted` accepts.
-    pub fn restricted(&self, wanted: impl Fn(Id) -> bool) -> Relation {
+    pub(crate) fn restricted(&self, wanted: impl Fn(Id) -> bool) -> Relation {
         Relation::from_lists((0..self.products() as Id).map(|p| {
             self.partners(p)
                 .iter()
@@ -245,7 +229,7 @@ impl Relation {
 
     /// The relation reversed, for the products `wanted` accepts: per product h, the
     /// products q it is a partner of with `w(q, h)`, ascending by q (others' lists empty).
-    pub fn reversed(&self, wanted: impl Fn(Id) -> bool) -> Relation {
+    pub(crate) fn reversed(&self, wanted: impl Fn(Id) -> bool) -> Relation {
         let mut lists: Vec<Vec<(Id, f32)>> = vec![Vec::new(); self.products()];
         for (q, list) in self.lists() {
             for &(h, w) in list {
@@ -259,13 +243,13 @@ impl Relation {
 }
 
 /// `[link₁, link₂]` per linked product.
-pub type Links = HashMap<Id, [f32; 2]>;
+pub(crate) type Links = HashMap<Id, [f32; 2]>;
 
 /// The link features of a seller listing `listed`, given each product's weighted partners,
 /// for the products `keep` accepts. `kept_partners(q)` is `partners(q)` filtered by `keep`
 /// (or all of them, when `keep` takes all): the second step walks those lists only, since on
 /// a dense graph the two-step neighbourhood is millions of products and few are candidates.
-pub fn link_scores<'n>(
+pub(crate) fn link_scores<'n>(
     listed: impl IntoIterator<Item = Id>,
     mut partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
     mut kept_partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
@@ -292,7 +276,7 @@ pub fn link_scores<'n>(
 /// each of them back over the products it is a partner of (`partnered_by(h)`, ascending, with
 /// `w(q, h)`) instead of from every first-step product, which on a dense graph is far less
 /// work when `only` is short. Equal, bit for bit, to [`link_scores`] on those products.
-pub fn link_scores_of<'n>(
+pub(crate) fn link_scores_of<'n>(
     listed: impl IntoIterator<Item = Id>,
     mut partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
     mut partnered_by: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
@@ -331,7 +315,7 @@ fn direct_links<'n>(
 
 /// Co-purchase partners for link features: a whole relation in memory (bulk work), or the
 /// lists stored with a graph-model generation read on demand (one seller).
-pub struct Partners<'a> {
+pub(crate) struct Partners<'a> {
     lists: Lists<'a>,
     /// Per product id: whether its links are wanted (`None`: every product's).
     wanted: Option<Vec<bool>>,
@@ -346,7 +330,7 @@ enum Lists<'a> {
 
 impl<'a> Partners<'a> {
     /// The lists of a graph-model generation, read on demand.
-    pub fn lazy(store: &'a Store, generation: u32) -> Partners<'a> {
+    pub(crate) fn lazy(store: &'a Store, generation: u32) -> Partners<'a> {
         Partners {
             lists: Lists::Lazy { store, generation },
             wanted: None,
@@ -355,7 +339,7 @@ impl<'a> Partners<'a> {
     }
 
     /// The lists of a graph-model generation, read now (one scan).
-    pub fn load(store: &Store, generation: u32) -> Result<Partners<'a>> {
+    pub(crate) fn load(store: &Store, generation: u32) -> Result<Partners<'a>> {
         let mut lists: Vec<Vec<(Id, f32)>> = Vec::new();
         store.for_each_partners(generation, |p, ps| {
             let p = p as usize;
@@ -369,7 +353,7 @@ impl<'a> Partners<'a> {
 
     /// The relation of `rule` over the store's co-purchase counts (the baselines, and models
     /// trained in memory); a threshold of `None` is [`default_threshold`].
-    pub fn from_counts(
+    pub(crate) fn from_counts(
         store: &Store,
         threshold: Option<u64>,
         rule: impl Fn(u64) -> Rule,
@@ -389,7 +373,7 @@ impl<'a> Partners<'a> {
     }
 
     /// A relation in memory.
-    pub fn of(relation: Relation) -> Partners<'a> {
+    pub(crate) fn of(relation: Relation) -> Partners<'a> {
         Partners {
             lists: Lists::Loaded(relation),
             wanted: None,
@@ -398,7 +382,7 @@ impl<'a> Partners<'a> {
     }
 
     /// The same, computing links to `products` only (the candidates a caller ranks).
-    pub fn only(mut self, products: impl IntoIterator<Item = Id>) -> Partners<'a> {
+    pub(crate) fn only(mut self, products: impl IntoIterator<Item = Id>) -> Partners<'a> {
         let mut wanted = Vec::new();
         for p in products {
             let p = p as usize;
@@ -422,7 +406,7 @@ impl<'a> Partners<'a> {
     }
 
     /// The link features of a seller listing `listed`.
-    pub fn link_scores(&self, listed: &[Id]) -> Result<Links> {
+    pub(crate) fn link_scores(&self, listed: &[Id]) -> Result<Links> {
         let keep = |p: Id| self.keeps(p);
         let (store, generation) = match &self.lists {
             Lists::Loaded(all) => {
@@ -587,6 +571,14 @@ mod tests {
         }
     }
 
+    /// The partners `rule` keeps for product `p` from its `(partner, count)` pairs alone.
+    fn kept(rule: &Rule, p: Id, pairs: &[(Id, u64)]) -> Vec<Id> {
+        let triples: Vec<(Id, Id, u64)> = pairs.iter().map(|&(q, c)| (p, q, c)).collect();
+        let products = pairs.iter().map(|&(q, _)| q).chain([p]).max().unwrap() as usize + 1;
+        let relation = rule.relation(products, &triples);
+        relation.partners(p).iter().map(|r| r.0).collect()
+    }
+
     #[test]
     fn a_rule_keeps_the_strongest_pairs_at_or_above_its_threshold() {
         let rule = Rule {
@@ -597,30 +589,25 @@ mod tests {
         // Product 0: 1 is under the threshold, 0 is itself; 5 and 6 count most; one of the
         // three pairs counting 3 is dropped.
         let pairs = [(1, 1), (0, 9), (2, 3), (3, 3), (4, 3), (5, 7), (6, 4)];
-        let kept: Vec<Id> = rule.partners(0, pairs).iter().map(|p| p.0).collect();
-        assert_eq!(kept.len(), 3);
-        assert!(kept.contains(&5) && kept.contains(&6));
-        assert!(kept.iter().all(|q| [2, 3, 4, 5, 6].contains(q)));
+        let strongest = kept(&rule, 0, &pairs);
+        assert_eq!(strongest.len(), 3);
+        assert!(strongest.contains(&5) && strongest.contains(&6));
+        assert!(strongest.iter().all(|q| [2, 3, 4, 5, 6].contains(q)));
         // The tie is broken by the pair, not by the order given or by id.
         let reversed: Vec<(Id, u64)> = pairs.iter().rev().copied().collect();
-        assert_eq!(rule.partners(0, reversed), rule.partners(0, pairs));
+        assert_eq!(kept(&rule, 0, &reversed), strongest);
         let one = Rule { cap: 1, ..rule };
         let tie_winners: Vec<Id> = (0..40)
-            .map(|p| one.partners(100 + p, [(1, 3), (2, 3), (3, 3)])[0].0)
+            .map(|p| kept(&one, 100 + p, &[(1, 3), (2, 3), (3, 3)])[0])
             .collect();
         assert!([1, 2, 3].iter().all(|w| tie_winners.contains(w)));
         // Cap 0 keeps every pair at or above the threshold.
-        let all: Vec<Id> = Rule { cap: 0, ..rule }
-            .partners(0, pairs)
-            .iter()
-            .map(|p| p.0)
-            .collect();
-        assert_eq!(all, [2, 3, 4, 5, 6]);
+        assert_eq!(kept(&Rule { cap: 0, ..rule }, 0, &pairs), [2, 3, 4, 5, 6]);
     }
 
     #[test]
     fn the_relation_from_all_pairs_keeps_each_products_own_partners() {
-        // Bulk (train, recommend) and one product at a time must agree on who is kept.
+        // Who a product keeps depends on its own pairs only, not on its partners' other pairs.
         let rule = Rule {
             threshold: 1,
             cap: 2,
@@ -636,8 +623,7 @@ mod tests {
                 .map(|(_, b, c)| (b, c))
                 .collect();
             let bulk: Vec<Id> = relation.partners(p).iter().map(|r| r.0).collect();
-            let one: Vec<Id> = rule.partners(p, own).iter().map(|r| r.0).collect();
-            assert_eq!(one, bulk, "product {p}");
+            assert_eq!(kept(&rule, p, &own), bulk, "product {p}");
         }
         assert_eq!(
             relation.partners(0).iter().map(|r| r.0).collect::<Vec<_>>(),

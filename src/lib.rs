@@ -1,12 +1,23 @@
 //! DemandLink: recommends high-demand products to marketplace sellers.
 //!
-//! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`index`] → [`recommend`] →
-//! [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop, [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
+//! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`model`] → [`index`] →
+//! [`recommend`] → [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the
+//! active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop,
+//! [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
+//!
+//! `pub` is the API that [`cli`], `tests/` and `benches/` use; everything else is `pub(crate)`
+//! or narrower, and `unreachable_pub` flags a `pub` item nothing outside can reach.
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
+// The docs are for this crate's developers (it is not published): a public item's doc may point
+// at the private item that does the work.
+#![allow(rustdoc::private_intra_doc_links)]
 
-pub mod affinity;
+mod affinity;
 pub mod cli;
+mod clock;
 pub mod copurchase;
+pub mod cosine;
 pub mod eval;
 pub mod features;
 pub mod hugepages;
@@ -17,6 +28,7 @@ pub mod model;
 pub mod progress;
 pub mod recommend;
 pub mod refresh;
+pub mod rng;
 pub mod serve;
 pub mod stats;
 pub mod store;

@@ -36,7 +36,7 @@ pub struct Cancelled;
 
 impl Cancelled {
     /// Whether `error` or one of its sources is a [`Cancelled`].
-    pub fn in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
+    pub(crate) fn in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
         std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<Cancelled>())
     }
 }

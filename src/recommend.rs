@@ -2,25 +2,27 @@
 //! what the seller already lists, keeping scores at or above the threshold.
 //!
 //! Retrieval is by cosine similarity in the ANN index (over-fetching by the number of the
-//! seller's own listings among the candidates, so exclusions never shorten the list); the
-//! score of each survivor is then computed exactly from the stored vectors:
-//! `score = σ(α·cos + β)` (see `features::calibrate`). Because σ is monotone, top-K by score is
-//! top-K by cosine, and 0.5 means "more likely one of this seller's kind of product than not".
-
+//! seller's own listings among the candidates, so exclusions never shorten the list), plus the
+//! candidates co-purchased with the seller's listings and the best of its categories' members
+//! when the model's score has those terms; each is then scored exactly from the stored vectors
+//! by the active model ([`ActiveModel::score`]), where 0.5 means "more likely one of this
+//! seller's kind of product than not".
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::affinity::{Affinity, Categories};
+use crate::clock;
 use crate::copurchase::{Links, Partners};
+use crate::cosine::{cosine, dot, normalize};
 use crate::features;
-use crate::features::text::{category_at, cosine, normalize};
+use crate::features::text::category_at;
 use crate::index::{
-    Ann, ArroyIndex, ArroyReader, BestK, ExactIndex, IndexError, dot, stage::candidates,
+    Ann, ArroyIndex, ArroyReader, BestK, ExactIndex, IndexError, stage::candidates,
 };
 use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Job, Namespace, Rec, RecList, StageBatch, Store, StoreError};
@@ -76,7 +78,7 @@ pub enum RecommendError {
 }
 
 /// Result type of recommend.
-pub type Result<T> = std::result::Result<T, RecommendError>;
+pub(crate) type Result<T> = std::result::Result<T, RecommendError>;
 
 /// Which category lists to compute.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +137,7 @@ pub struct Computed {
     /// The list.
     pub list: RecList,
     /// Products the index returned that the seller already lists.
-    pub excluded: Vec<Id>,
+    pub(crate) excluded: Vec<Id>,
 }
 
 /// Computes lists for sellers against one index generation.
@@ -166,7 +168,7 @@ pub struct Recommender<'a> {
 /// Up to this many candidates, exact search over vectors in memory is faster than the arroy
 /// trees (measured: 2.3 ms against 2.8 ms per query at 100 k × 128 d over all items, and a
 /// category of 8 k items scans in a tenth of the trees' time), and it is exact.
-pub const EXACT_UP_TO: usize = 150_000;
+pub(crate) const EXACT_UP_TO: usize = 150_000;
 
 impl<'a> Recommender<'a> {
     /// The recommender over the store's active index generation ([`RecommendError::NoIndex`]
@@ -309,7 +311,7 @@ impl<'a> Recommender<'a> {
 
     /// The lists of many sellers, in their order. With the exact search, the sellers that want
     /// one category are searched together ([`ExactIndex::nearest_above_many`]).
-    pub fn lists_of(&self, sellers: &[Id]) -> Result<Vec<Vec<Computed>>> {
+    pub(crate) fn lists_of(&self, sellers: &[Id]) -> Result<Vec<Vec<Computed>>> {
         let Some(exact) = &self.exact else {
             return sellers.iter().map(|&s| self.lists(s)).collect();
         };
@@ -444,7 +446,7 @@ impl<'a> Recommender<'a> {
 
     /// The lists of one seller from the nearest candidates of each wanted category.
     fn answer(&self, asked: Asked, nearest: Vec<Vec<(u32, f32)>>) -> Result<Vec<Computed>> {
-        let computed_at = now();
+        let computed_at = clock::unix_secs();
         let mut out = Vec::with_capacity(asked.wanted.len());
         for ((category, wanted), nearest) in asked.wanted.iter().zip(nearest) {
             let (items, excluded) = if *wanted > 0 {
@@ -584,7 +586,10 @@ impl Members {
                 list: None,
             };
         };
-        let vectors = ids.iter().flat_map(|p| table[p].1.iter().copied()).collect();
+        let vectors = ids
+            .iter()
+            .flat_map(|p| table[p].1.iter().copied())
+            .collect();
         // A full path determines its list: the path cut at the index's depth.
         let list = ids.first().map(|p| table[p].0.clone());
         Members {
@@ -618,12 +623,6 @@ impl Recommender<'_> {
         let own = text.map(|t| category_at(&t.category, self.category_depth));
         Ok(category.is_empty() || own.as_deref() == Some(category))
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The recommend job's saved state: the run it belongs to and the last seller committed.

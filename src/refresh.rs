@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::clock;
 use crate::features::{self, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary};
 use crate::index::stage::{self as index_stage, StageSummary};
 use crate::index::{ArroyIndex, BuildOptions};
@@ -402,14 +403,14 @@ pub fn refresh(
         let (key, name) = (stage.stage(), stage.name());
         let mut record = JobRecord {
             state: running(String::new(), 0, 0),
-            started_at: Some(ingest::now()),
+            started_at: Some(clock::unix_secs()),
             ..pending(i)
         };
         store.put_refresh_job(key, &record)?;
         let start = Instant::now();
         let reporter = JobProgress::new(store, key, progress, record.clone());
         let outcome = stage.run(&mut cx, &reporter);
-        record.ended_at = Some(ingest::now());
+        record.ended_at = Some(clock::unix_secs());
         match outcome {
             Ok(result) => {
                 record.state = JobState::Done;

@@ -81,20 +81,20 @@ pub struct DropStats {
     /// Per file: rows, applied, rejected.
     pub files: Vec<FileStats>,
     /// Sellers first named by the drop.
-    pub new_sellers: u64,
+    pub(crate) new_sellers: u64,
     /// Products first named by the drop.
-    pub new_products: u64,
+    pub(crate) new_products: u64,
     /// Products first named outside `products.tsv`.
-    pub products_without_text: u64,
+    pub(crate) products_without_text: u64,
 }
 
 /// One file of a drop.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct FileStats {
     /// File name.
-    pub name: String,
+    pub(crate) name: String,
     /// Data rows.
-    pub rows: u64,
+    pub(crate) rows: u64,
     /// Rows applied.
     pub applied: u64,
     /// Rows rejected.

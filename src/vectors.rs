@@ -11,12 +11,12 @@ use crate::store::{CONTENT_GENERATION, Id, ModelRecord, Namespace, Result, Store
 #[derive(Clone, Debug)]
 pub struct ActiveModel {
     /// Model generation (0 = the content model: text vectors and view-weighted seller means).
-    pub generation: u32,
+    pub(crate) generation: u32,
     /// Maps cosine similarity to a probability.
-    pub calibration: ContentModel,
+    pub(crate) calibration: ContentModel,
     /// Weights of the co-purchase link features ([`crate::copurchase`]) and of the category
     /// term ([`crate::affinity`]) in the score; 0 for the content model.
-    pub weights: [f32; 3],
+    pub(crate) weights: [f32; 3],
 }
 
 impl ActiveModel {
@@ -54,7 +54,7 @@ impl ActiveModel {
 
     /// The content model (text vectors and view-weighted seller means), whichever model is
     /// active; `None` before featurize has run.
-    pub fn content(store: &Store) -> Result<Option<ActiveModel>> {
+    pub(crate) fn content(store: &Store) -> Result<Option<ActiveModel>> {
         Ok(store
             .model::<ContentModel>(ModelRecord::Content)?
             .map(|calibration| ActiveModel {
@@ -78,7 +78,7 @@ impl ActiveModel {
     }
 
     /// A product's vector.
-    pub fn product(&self, store: &Store, product: Id) -> Result<Option<Vec<f32>>> {
+    pub(crate) fn product(&self, store: &Store, product: Id) -> Result<Option<Vec<f32>>> {
         if self.generation == CONTENT_GENERATION {
             Ok(store.feature(product)?.map(|f| f.vector))
         } else {
@@ -96,17 +96,17 @@ impl ActiveModel {
     }
 
     /// Calls `f(id, vector)` for every seller vector of the model.
-    pub fn for_each_seller(&self, store: &Store, f: impl FnMut(Id, Vec<f32>)) -> Result<()> {
+    pub(crate) fn for_each_seller(&self, store: &Store, f: impl FnMut(Id, Vec<f32>)) -> Result<()> {
         store.for_each_embedding(self.generation, Namespace::Seller, f)
     }
 
     /// Whether scores depend on co-purchase links as well as on the cosine.
-    pub fn uses_links(&self) -> bool {
+    pub(crate) fn uses_links(&self) -> bool {
         self.weights[0] != 0.0 || self.weights[1] != 0.0
     }
 
     /// Whether scores depend on the category term.
-    pub fn uses_category(&self) -> bool {
+    pub(crate) fn uses_category(&self) -> bool {
         self.weights[2] != 0.0
     }
 
@@ -114,7 +114,7 @@ impl ActiveModel {
     /// under `threshold` (`None` when every cosine can reach it, or no cosine can tell: a
     /// threshold outside (0, 1) or a non-increasing fitted score). A hair lower than exact,
     /// so rounding never drops a product that reaches the threshold.
-    pub fn min_cosine(&self, threshold: f32) -> Option<f32> {
+    pub(crate) fn min_cosine(&self, threshold: f32) -> Option<f32> {
         let alpha = self.calibration.alpha;
         if !(threshold > 0.0 && threshold < 1.0 && alpha > 0.0) {
             return None;
@@ -125,7 +125,7 @@ impl ActiveModel {
 
     /// Score in [0, 1] of a cosine similarity, the co-purchase link features and the category
     /// term.
-    pub fn score(&self, cosine: f32, links: [f32; 2], category: f32) -> f32 {
+    pub(crate) fn score(&self, cosine: f32, links: [f32; 2], category: f32) -> f32 {
         let [w1, w2, w3] = self.weights;
         let terms = w1 * links[0] + w2 * links[1] + w3 * category;
         sigmoid(self.calibration.alpha * cosine + terms + self.calibration.beta)

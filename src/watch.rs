@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::{RecursiveMode, Watcher};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::clock;
 use crate::progress::Progress;
 use crate::refresh::{self, Event, RefreshError, RefreshOptions};
 use crate::store::{DropState, OpenMode, Store, StoreError};
@@ -266,9 +267,7 @@ fn signature(dir: &Path) -> u64 {
     for (name, len, modified) in files {
         h.update(name.as_bytes());
         h.update(&len.to_le_bytes());
-        let nanos = modified
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let nanos = modified.map_or(0, |t| clock::since_epoch(t).as_nanos());
         h.update(&nanos.to_le_bytes());
     }
     h.digest()

@@ -23,13 +23,13 @@ use crate::watch::WatchOptions;
 /// stages (featurize, train, index, recommend) read only the database.
 #[derive(Parser, Debug)]
 #[command(name = "demandlink", version, about, long_about = None)]
-pub struct Cli {
+pub(super) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(super) enum Command {
     /// Apply drop folders to the database, in the order given, each exactly once.
     ///
     /// A drop is validated whole before anything is written: a file with more than
@@ -66,10 +66,10 @@ pub enum Command {
     /// Compute recommendations: for every seller (stored), or for one seller (printed).
     ///
     /// Candidates are the products nearest the seller in the index plus those of the seller's
-    /// categories. Scores are the model's final score, σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat
-    /// + β) with the terms chosen on validation (docs/model.md), calibrated so that 0.5 means
-    /// "more likely the seller's kind of product than not"; products the seller lists are
-    /// excluded.
+    /// categories. Scores are the model's final score,
+    /// σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β) with the terms chosen on validation
+    /// (docs/model.md), calibrated so that 0.5 means "more likely the seller's kind of product
+    /// than not"; products the seller lists are excluded.
     Recommend(RecommendArgs),
     /// Explain one seller's recommendations: categories, anchor products, each
     /// recommendation's score and why, and what was excluded as already listed.
@@ -132,7 +132,7 @@ pub enum Command {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct IngestArgs {
+pub(super) struct IngestArgs {
     /// Database folder (created if missing).
     #[arg(long)]
     pub db: PathBuf,
@@ -156,14 +156,14 @@ pub struct IngestArgs {
 }
 
 /// Seconds in a day, the unit of `--copurchase-window-days`.
-pub const DAY_SECS: i64 = 86_400;
+pub(super) const DAY_SECS: i64 = 86_400;
 
 fn default_window_days() -> u32 {
     (IngestOptions::default().copurchase_window_secs / DAY_SECS) as u32
 }
 
 #[derive(clap::Args, Debug)]
-pub struct StatsArgs {
+pub(super) struct StatsArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -176,7 +176,7 @@ pub struct StatsArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct FeaturizeArgs {
+pub(super) struct FeaturizeArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -198,7 +198,7 @@ pub struct FeaturizeArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct TrainArgs {
+pub(super) struct TrainArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -225,7 +225,7 @@ pub struct TrainArgs {
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct IndexArgs {
+pub(super) struct IndexArgs {
     #[command(subcommand)]
     pub check: Option<IndexCommand>,
     /// Database folder.
@@ -240,13 +240,13 @@ pub struct IndexArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum IndexCommand {
+pub(super) enum IndexCommand {
     /// Recall@K of the ANN index against exact search for a sample of sellers, and latency.
     Check(IndexCheckArgs),
 }
 
 #[derive(clap::Args, Debug)]
-pub struct IndexCheckArgs {
+pub(super) struct IndexCheckArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -262,7 +262,7 @@ pub struct IndexCheckArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct RecommendArgs {
+pub(super) struct RecommendArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -288,7 +288,7 @@ pub struct RecommendArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct InspectArgs {
+pub(super) struct InspectArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -306,7 +306,7 @@ pub struct InspectArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct SplitArgs {
+pub(super) struct SplitArgs {
     /// cold, temporal, random or quarterly.
     #[arg(long, value_enum, default_value_t = SplitKind::Cold)]
     pub mode: SplitKind,
@@ -349,7 +349,7 @@ fn default_quantile() -> f64 {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct EvalArgs {
+pub(super) struct EvalArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -397,7 +397,7 @@ static DEFAULT_KS: LazyLock<String> = LazyLock::new(|| {
 });
 
 #[derive(clap::Args, Debug)]
-pub struct ServeArgs {
+pub(super) struct ServeArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -407,7 +407,7 @@ pub struct ServeArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum TokensCommand {
+pub(super) enum TokensCommand {
     /// Issue a token and print it once (only its hash is stored).
     Issue {
         /// Database folder.
@@ -445,7 +445,7 @@ pub enum TokensCommand {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct RefreshArgs {
+pub(super) struct RefreshArgs {
     /// Database folder (created if missing).
     #[arg(long)]
     pub db: PathBuf,
@@ -456,7 +456,7 @@ pub struct RefreshArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct JobsArgs {
+pub(super) struct JobsArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -466,7 +466,7 @@ pub struct JobsArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct WatchArgs {
+pub(super) struct WatchArgs {
     /// Database folder (created if missing).
     #[arg(long)]
     pub db: PathBuf,
@@ -483,7 +483,7 @@ pub struct WatchArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct DumpArgs {
+pub(super) struct DumpArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
@@ -491,7 +491,7 @@ pub struct DumpArgs {
 
 /// Options of `refresh` and `watch`: the chain's stages.
 #[derive(clap::Args, Debug)]
-pub struct ChainArgs {
+pub(super) struct ChainArgs {
     /// Apply a new drop even if its name sorts before an applied drop's (it becomes the
     /// latest period all the same).
     #[arg(long)]
@@ -521,7 +521,7 @@ pub struct ChainArgs {
 /// The graph model's hyper-parameters (defaults chosen on a validation split carved from
 /// training data; see docs/model.md).
 #[derive(clap::Args, Debug, Clone)]
-pub struct ModelArgs {
+pub(super) struct ModelArgs {
     /// Encoder layers (1–4).
     #[arg(long, default_value_t = ModelConfig::default().layers)]
     pub layers: usize,
@@ -621,13 +621,13 @@ pub struct ModelArgs {
 
 /// `on` or `off`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Switch {
+pub(super) enum Switch {
     On,
     Off,
 }
 
 impl Switch {
-    pub fn on(self) -> bool {
+    pub(super) fn on(self) -> bool {
         self == Switch::On
     }
 }
@@ -668,7 +668,7 @@ impl From<recommend::Search> for Search {
 
 /// `split --mode`: a [`SplitMode`], or one drop per quarter.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SplitKind {
+pub(super) enum SplitKind {
     Cold,
     Temporal,
     Random,
@@ -677,14 +677,14 @@ pub enum SplitKind {
 
 /// `refresh --model`: the model served.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Served {
+pub(super) enum Served {
     Graph,
     Content,
 }
 
 /// `--link-strength`: a [`Strength`], or `auto` (chosen on validation).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkStrength {
+pub(super) enum LinkStrength {
     Auto,
     Presence,
     Log,
@@ -692,7 +692,7 @@ pub enum LinkStrength {
 }
 
 impl LinkStrength {
-    pub fn strength(self) -> Option<Strength> {
+    pub(super) fn strength(self) -> Option<Strength> {
         match self {
             LinkStrength::Auto => None,
             LinkStrength::Presence => Some(Strength::Presence),
@@ -716,14 +716,14 @@ impl From<Option<Strength>> for LinkStrength {
 /// `--relations`: the graph's edge types. Spelt `listing` or `listing,copurchase` (also
 /// `copurchase,listing`; spaces are ignored).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Relations {
+pub(super) enum Relations {
     Listing,
     #[value(name = "listing,copurchase", alias = "copurchase,listing")]
     ListingCopurchase,
 }
 
 impl Relations {
-    pub fn copurchase(self) -> bool {
+    pub(super) fn copurchase(self) -> bool {
         self == Relations::ListingCopurchase
     }
 
@@ -751,7 +751,7 @@ impl std::fmt::Display for Relations {
 
 /// `--link-cap`: partners per product, or `auto` (`None`, chosen on validation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkCap(pub Option<u32>);
+pub(super) struct LinkCap(pub Option<u32>);
 
 impl LinkCap {
     fn parse(s: &str) -> Result<LinkCap, String> {

@@ -24,19 +24,19 @@ use crate::store::{self, JobRecord, JobState, Namespace, RefreshStage, Store, To
 use crate::watch::WatchSummary;
 
 /// One JSON object on one line.
-pub fn json_line(value: &impl Serialize) -> Result<()> {
+pub(super) fn json_line(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
 }
 
 /// One JSON value, indented.
-pub fn json_pretty(value: &impl Serialize) -> Result<()> {
+pub(super) fn json_pretty(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// `ingest`: one drop applied, or found applied before.
-pub fn ingested(dir: &Path, outcome: &Outcome) {
+pub(super) fn ingested(dir: &Path, outcome: &Outcome) {
     match outcome {
         Outcome::AlreadyApplied { name, seq } => println!(
             "{}: already applied as drop #{seq} `{name}`; nothing to do",
@@ -47,7 +47,7 @@ pub fn ingested(dir: &Path, outcome: &Outcome) {
 }
 
 /// `train` (and a refresh's train stage): the model generation, its training and its score.
-pub fn trained(t: &TrainSummary) {
+pub(super) fn trained(t: &TrainSummary) {
     if t.up_to_date {
         println!(
             "train: model generation {} is up to date (same drops, vectors and options); nothing to do",
@@ -83,7 +83,7 @@ pub fn trained(t: &TrainSummary) {
 }
 
 /// The score and the validation table it was chosen from.
-pub fn selection(s: &Selection) {
+pub(super) fn selection(s: &Selection) {
     let [a, w1, w2, w3, b] = s.score;
     println!("score = σ({a:.3}·cos {w1:+.3}·link₁ {w2:+.3}·link₂ {w3:+.3}·cat {b:+.3})");
     if s.table.is_empty() {
@@ -106,7 +106,7 @@ pub fn selection(s: &Selection) {
 }
 
 /// One drop applied: rows per file, new ids, rejects.
-pub fn applied(s: &Summary) {
+pub(super) fn applied(s: &Summary) {
     let r = &s.record;
     let applied: u64 = r.files.iter().map(|f| f.applied).sum();
     let files: Vec<String> = r
@@ -155,7 +155,7 @@ pub fn applied(s: &Summary) {
 }
 
 /// Product vectors computed.
-pub fn featurized(f: &FeaturizeSummary) {
+pub(super) fn featurized(f: &FeaturizeSummary) {
     println!(
         "featurize: {} product vectors of dimension {} ({} recomputed, {} imported; IDF {}) in {:.2} s",
         f.products,
@@ -172,7 +172,7 @@ pub fn featurized(f: &FeaturizeSummary) {
 }
 
 /// Seller vectors computed and the score calibrated.
-pub fn sellers(s: &SellerSummary) {
+pub(super) fn sellers(s: &SellerSummary) {
     let c = &s.calibration;
     println!(
         "sellers: {} seller vectors ({} recomputed) in {:.2} s; score = σ({:.2}·cos {:+.2}) fitted on {} + {} examples",
@@ -187,7 +187,7 @@ pub fn sellers(s: &SellerSummary) {
 }
 
 /// A new index generation.
-pub fn indexed(s: &StageSummary) {
+pub(super) fn indexed(s: &StageSummary) {
     println!(
         "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
         s.generation,
@@ -208,7 +208,7 @@ pub fn indexed(s: &StageSummary) {
 }
 
 /// Every seller's lists stored.
-pub fn recommended(s: &RecommendSummary) {
+pub(super) fn recommended(s: &RecommendSummary) {
     println!(
         "recommend: {} sellers, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
         s.sellers,
@@ -221,7 +221,7 @@ pub fn recommended(s: &RecommendSummary) {
 }
 
 /// Prints what a refresh (or a watch's refresh) reports as it goes.
-pub fn refresh_event(event: refresh::Event) {
+pub(super) fn refresh_event(event: refresh::Event) {
     match event {
         refresh::Event::AlreadyApplied { path, name, seq } => println!(
             "{}: already applied as drop #{seq} `{name}`; skipped",
@@ -265,7 +265,7 @@ pub fn refresh_event(event: refresh::Event) {
 }
 
 /// The rows of `demandlink jobs`: the refresh stages in chain order.
-pub fn jobs(jobs: &[(RefreshStage, JobRecord)], json: bool) -> Result<()> {
+pub(super) fn jobs(jobs: &[(RefreshStage, JobRecord)], json: bool) -> Result<()> {
     let order = refresh::stage_order();
     let mut jobs: Vec<&(RefreshStage, JobRecord)> = jobs.iter().collect();
     jobs.sort_by_key(|(stage, _)| order.iter().position(|s| s == stage));
@@ -340,7 +340,7 @@ fn job_state_label(state: &JobState) -> &'static str {
 }
 
 /// `inspect`: the seller, its anchors, and each recommendation with why.
-pub fn inspection(i: &Inspection) {
+pub(super) fn inspection(i: &Inspection) {
     println!(
         "seller {}{}",
         i.seller,
@@ -462,7 +462,7 @@ fn category_label(category: &str) -> &str {
 }
 
 /// `stats`: counts, one per line.
-pub fn stats(s: &Stats) {
+pub(super) fn stats(s: &Stats) {
     let p = &s.products;
     println!("sellers                 {}", s.sellers);
     println!(
@@ -495,7 +495,12 @@ pub fn stats(s: &Stats) {
 }
 
 /// `recommend --seller`: the seller's lists, one line per recommendation.
-pub fn seller_lists(store: &Store, external: &str, model: &str, lists: &[Computed]) -> Result<()> {
+pub(super) fn seller_lists(
+    store: &Store,
+    external: &str,
+    model: &str,
+    lists: &[Computed],
+) -> Result<()> {
     for c in lists {
         println!(
             "{external} — {} ({} recommendations, model {model})",
@@ -519,7 +524,7 @@ pub fn seller_lists(store: &Store, external: &str, model: &str, lists: &[Compute
 }
 
 /// `index check`: the ANN index's recall at `k` against exact search, and latencies.
-pub fn index_check(c: &Comparison, k: usize, json: bool) {
+pub(super) fn index_check(c: &Comparison, k: usize, json: bool) {
     if json {
         println!(
             "{}",
@@ -539,7 +544,7 @@ pub fn index_check(c: &Comparison, k: usize, json: bool) {
 }
 
 /// `split --mode quarterly`: the drops written and how to use them.
-pub fn quarters(r: &[QuarterReport], out: &Path) -> Result<()> {
+pub(super) fn quarters(r: &[QuarterReport], out: &Path) -> Result<()> {
     json_pretty(&r)?;
     println!(
         "{} quarterly drops written to {}/drops (apply them in name order with refresh); \
@@ -552,7 +557,7 @@ pub fn quarters(r: &[QuarterReport], out: &Path) -> Result<()> {
 }
 
 /// `split`: the split's report and how to use it.
-pub fn split(r: &SplitReport, out: &Path) -> Result<()> {
+pub(super) fn split(r: &SplitReport, out: &Path) -> Result<()> {
     json_pretty(r)?;
     println!(
         "split written to {}: ingest {}/train, then evaluate with --heldout {}/heldout.tsv",
@@ -565,7 +570,7 @@ pub fn split(r: &SplitReport, out: &Path) -> Result<()> {
 
 /// `eval --report FILE`: a Markdown report at `path` with the Recall@K plot beside it
 /// (`FILE.svg`).
-pub fn eval_report(
+pub(super) fn eval_report(
     path: &Path,
     db: &Path,
     heldout: &Path,
@@ -594,7 +599,7 @@ pub fn eval_report(
 }
 
 /// `eval --json`: metrics of the model and each baseline, timings, and the ablation if asked.
-pub fn eval_json(r: &EvalReport, ablation: bool) -> Result<()> {
+pub(super) fn eval_json(r: &EvalReport, ablation: bool) -> Result<()> {
     let baselines: serde_json::Map<String, serde_json::Value> = r
         .baselines
         .iter()
@@ -620,7 +625,7 @@ pub fn eval_json(r: &EvalReport, ablation: bool) -> Result<()> {
 }
 
 /// `eval`: the headline Recall@K, the methods table (with baselines) and the ablation table.
-pub fn eval_text(r: &EvalReport, k: &[usize], baselines: bool, ablation: bool) {
+pub(super) fn eval_text(r: &EvalReport, k: &[usize], baselines: bool, ablation: bool) {
     println!(
         "eval: {} sellers, {} candidates, {} held-out pairs ({} skipped)",
         r.sellers, r.candidates, r.heldout_pairs, r.heldout_skipped
@@ -643,12 +648,12 @@ pub fn eval_text(r: &EvalReport, k: &[usize], baselines: bool, ablation: bool) {
 }
 
 /// `serve`: where the portal listens.
-pub fn serving(db: &Path, bound: SocketAddr) {
+pub(super) fn serving(db: &Path, bound: SocketAddr) {
     println!("serving {} on http://{bound}/", db.display());
 }
 
 /// `refresh`: what the run did.
-pub fn refreshed(r: &Report) {
+pub(super) fn refreshed(r: &Report) {
     if r.stages_run == 0 {
         println!(
             "refresh: nothing to do: no new drop, every stage is up to date (latest drop #{})",
@@ -663,7 +668,7 @@ pub fn refreshed(r: &Report) {
 }
 
 /// `watch`: what it did before it stopped.
-pub fn watched(s: &WatchSummary) {
+pub(super) fn watched(s: &WatchSummary) {
     println!(
         "watch: stopped; {} drop(s) refreshed, {} failed",
         s.refreshed, s.failed
@@ -671,7 +676,7 @@ pub fn watched(s: &WatchSummary) {
 }
 
 /// `tokens issue`: the secret alone on stdout, so `$(demandlink tokens issue …)` captures it.
-pub fn token_issued(issued: &Issued) {
+pub(super) fn token_issued(issued: &Issued) {
     println!("{}", issued.secret);
     eprintln!(
         "token {} issued; it is shown only now (only its hash is stored)",
@@ -680,12 +685,12 @@ pub fn token_issued(issued: &Issued) {
 }
 
 /// `tokens revoke`.
-pub fn token_revoked(t: &Listed) {
+pub(super) fn token_revoked(t: &Listed) {
     println!("token {} ({}) revoked", t.id, subject_label(&t.subject));
 }
 
 /// `tokens list`: id, subject, issue and revocation times (never the secrets).
-pub fn tokens(tokens: &[Listed], json: bool) -> Result<()> {
+pub(super) fn tokens(tokens: &[Listed], json: bool) -> Result<()> {
     if json {
         let rows: Vec<serde_json::Value> = tokens
             .iter()
@@ -726,7 +731,7 @@ fn subject_label(subject: &TokenSubject) -> String {
 }
 
 /// `dump`: every record of the store, one line per key.
-pub fn dump(store: &Store) -> Result<()> {
+pub(super) fn dump(store: &Store) -> Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     store.dump(&mut out)?;

@@ -9,7 +9,7 @@ use crate::progress::Progress;
 
 /// A flag set by the first Ctrl-C; long operations stop at their next commit and return an
 /// error holding [`crate::progress::Cancelled`] (exit code 130). A second Ctrl-C exits at once.
-pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+pub(super) fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     // Failing to install the handler only loses graceful Ctrl-C; a kill is still safe.
@@ -27,7 +27,7 @@ pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
 
 /// Progress bars on stderr (hidden when stderr is not a terminal).
 #[derive(Default)]
-pub struct Bars {
+pub(super) struct Bars {
     bar: Mutex<Option<ProgressBar>>,
 }
 

@@ -4,7 +4,8 @@
 //!
 //! The semantics follow the Python `implicit` library's `AlternatingLeastSquares` (CPU, 0.5+)
 //! so that a fit here can be checked against one there: observed entries have preference 1 and
-//! confidence `alpha · value` ([`Confidence::Scaled`]), unobserved ones preference 0 and
+//! confidence `alpha · value` (the paper's `1 + alpha · value` is the same on values
+//! `value + 1/alpha`), unobserved ones preference 0 and
 //! confidence 1; the regulariser λ is added to the diagonal as is (not scaled by a row's count);
 //! factors start uniform in [0, 0.01); each sweep solves all users, then all items; a row with no
 //! entries gets a zero vector. The per-row solver is implicit's default: `cg_steps` conjugate-
@@ -16,39 +17,26 @@
 //! Rows are solved in parallel with rayon; each row is computed by the same operations whatever
 //! the thread count, so a fit is deterministic for a seed on any number of threads.
 
-use std::collections::HashSet;
-
 use ndarray::Array2;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use rayon::prelude::*;
 
 use super::csr::Csr;
-use crate::index::dot;
-use crate::progress::{NoProgress, Progress};
+use crate::cosine::dot;
+use crate::progress::Progress;
+use crate::rng;
 
-/// How a stored value `r` becomes a confidence `c` (unobserved entries have confidence 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confidence {
-    /// `c = alpha · r`, the `implicit` library's semantics: its `fit(user_items)` with the same
-    /// `alpha` gives the same model up to the random start and rounding.
-    Scaled,
-    /// `c = 1 + alpha · r`, the paper's; the same as [`Confidence::Scaled`] on values
-    /// `r + 1/alpha`.
-    OnePlusScaled,
-}
-
-/// Options of [`fit`].
+/// Options of [`fit_reporting`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlsOptions {
     /// Latent dimension d (≥ 1).
     pub factors: usize,
     /// λ, added to the diagonal of every row's normal equations.
     pub regularization: f32,
-    /// Weight of observed entries (see [`Confidence`]).
+    /// Weight of observed entries: a stored value `r` has confidence `alpha · r`, the
+    /// `implicit` library's semantics (its `fit(user_items)` with the same `alpha` gives the same
+    /// model up to the random start and rounding).
     pub alpha: f32,
-    /// How values become confidences.
-    pub confidence: Confidence,
     /// Sweeps (users then items).
     pub iterations: usize,
     /// Conjugate-gradient steps per row and sweep.
@@ -65,7 +53,6 @@ impl Default for AlsOptions {
             factors: 64,
             regularization: 0.01,
             alpha: 1.0,
-            confidence: Confidence::Scaled,
             iterations: 15,
             cg_steps: 3,
             seed: 0,
@@ -75,23 +62,19 @@ impl Default for AlsOptions {
 
 /// A fitted factorisation: the score of (user, item) is the dot product of their rows.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AlsModel {
+pub(crate) struct AlsModel {
     /// users × d.
     pub user_factors: Array2<f32>,
     /// items × d.
     pub item_factors: Array2<f32>,
 }
 
-/// Fits ALS to `matrix` (users × items, non-negative values such as counts).
+/// Fits ALS to `matrix` (users × items, non-negative values such as counts), reporting each
+/// iteration to `progress` as phase `label`.
 ///
 /// # Panics
 /// When `opts.factors` is 0.
-pub fn fit(matrix: &Csr, opts: &AlsOptions) -> AlsModel {
-    fit_reporting(matrix, opts, "", &NoProgress)
-}
-
-/// [`fit`], reporting each iteration to `progress` as phase `label`.
-pub fn fit_reporting(
+pub(crate) fn fit_reporting(
     matrix: &Csr,
     opts: &AlsOptions,
     label: &str,
@@ -103,18 +86,11 @@ pub fn fit_reporting(
         cols: matrix.cols,
         indptr: matrix.indptr.clone(),
         indices: matrix.indices.clone(),
-        values: matrix
-            .values
-            .iter()
-            .map(|&r| match opts.confidence {
-                Confidence::Scaled => opts.alpha * r,
-                Confidence::OnePlusScaled => 1.0 + opts.alpha * r,
-            })
-            .collect(),
+        values: matrix.values.iter().map(|&r| opts.alpha * r).collect(),
     };
     let ciu = cui.transpose();
     // Users first, then items, as implicit draws them.
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+    let mut rng = rng::als_start(opts.seed);
     let mut init =
         |rows: usize| -> Vec<f32> { (0..rows * d).map(|_| rng.random::<f32>() * 0.01).collect() };
     let mut x = init(cui.rows());
@@ -229,15 +205,24 @@ fn axpy(a: f32, v: &[f32], out: &mut [f32]) {
     }
 }
 
+/// [`fit_reporting`] without progress: the tests' shorthand.
+#[cfg(test)]
+pub(crate) fn fit(matrix: &Csr, opts: &AlsOptions) -> AlsModel {
+    fit_reporting(matrix, opts, "", &crate::progress::NoProgress)
+}
+
+// The evaluation ranks ALS candidates itself (ties by a hash of the product, as every method);
+// this id-ordered ranking is the tests'.
+#[cfg(test)]
 impl AlsModel {
     /// The `k` best items for `user` by score, best first (ties by item id), among `candidates`
     /// (all items when `None`; ids beyond the model are skipped), leaving out `exclude`. A user
     /// beyond the model gets an empty list.
-    pub fn recommend(
+    pub(crate) fn recommend(
         &self,
         user: u32,
         k: usize,
-        exclude: &HashSet<u32>,
+        exclude: &std::collections::HashSet<u32>,
         candidates: Option<&[u32]>,
     ) -> Vec<(u32, f32)> {
         if user as usize >= self.user_factors.nrows() {
@@ -263,6 +248,11 @@ impl AlsModel {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use rand::SeedableRng;
+    use rand::rngs::Xoshiro256PlusPlus;
+
     use super::*;
     use crate::eval::stack::stack_copurchases;
 

@@ -3,7 +3,7 @@
 /// Rows × `cols` sparse matrix: row `r` holds columns `indices[indptr[r]..indptr[r + 1]]`
 /// (ascending, distinct, each `< cols`) with `values` at the same positions.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Csr {
+pub(crate) struct Csr {
     /// Number of columns.
     pub cols: usize,
     /// Row starts into `indices` / `values`; `rows + 1` entries, starting at 0.
@@ -19,7 +19,7 @@ impl Csr {
     ///
     /// # Panics
     /// When an entry's row or column is out of range.
-    pub fn from_triplets(rows: usize, cols: usize, entries: &[(u32, u32, f32)]) -> Csr {
+    pub(crate) fn from_triplets(rows: usize, cols: usize, entries: &[(u32, u32, f32)]) -> Csr {
         let mut indptr = vec![0usize; rows + 1];
         for &(r, c, _) in entries {
             assert!(
@@ -66,23 +66,23 @@ impl Csr {
     }
 
     /// Number of rows.
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.indptr.len() - 1
     }
 
     /// Number of stored entries.
-    pub fn nnz(&self) -> usize {
+    pub(crate) fn nnz(&self) -> usize {
         self.indices.len()
     }
 
     /// Columns and values of row `r`.
-    pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
+    pub(crate) fn row(&self, r: usize) -> (&[u32], &[f32]) {
         let span = self.indptr[r]..self.indptr[r + 1];
         (&self.indices[span.clone()], &self.values[span])
     }
 
     /// The `cols × rows` transpose (rows of the result are ascending by construction).
-    pub fn transpose(&self) -> Csr {
+    pub(crate) fn transpose(&self) -> Csr {
         let rows = self.rows();
         let mut indptr = vec![0usize; self.cols + 1];
         for &c in &self.indices {

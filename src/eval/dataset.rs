@@ -1,16 +1,15 @@
 //! The dataset folder a split reads: locating its drop files (plain or gzip), reading them line
-//! by line with line numbers, the distinct listing pairs, and writing plain TSV files.
+//! by line with line numbers (through ingest's [`TsvReader`], so a split reads a file exactly
+//! as ingest does), the distinct listing pairs, and writing plain TSV files.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
-
-use super::split::SplitError;
-use crate::ingest::{FileKind, Header, Row};
+use super::error::SplitError;
+use crate::ingest::{FileKind, Header, Line, Row, TsvReader};
 
 /// Finds `stem.tsv` or `stem.tsv.gz` in `dir`; both at once is ambiguous, as in ingest.
 pub(crate) fn find(dir: &Path, stem: &str) -> Result<Option<PathBuf>, SplitError> {
@@ -24,68 +23,48 @@ pub(crate) fn find(dir: &Path, stem: &str) -> Result<Option<PathBuf>, SplitError
     }
 }
 
-/// Reads a `.tsv` or `.tsv.gz` file line by line, skipping blank lines as ingest does.
+/// Reads a `.tsv` or `.tsv.gz` file line by line, skipping blank lines as ingest does; errors
+/// name the file and line.
 pub(crate) struct Lines {
-    inner: Box<dyn BufRead>,
-    buf: Vec<u8>,
+    reader: TsvReader,
     path: PathBuf,
-    line: u64,
 }
 
 impl Lines {
     /// Opens `path`, decompressing when its name ends in `.gz`.
     pub(crate) fn open(path: &Path) -> Result<Lines, SplitError> {
-        let file = File::open(path).map_err(|source| SplitError::Open {
+        let reader = TsvReader::open(path, 0, 0).map_err(|source| SplitError::Open {
             path: path.to_owned(),
             source,
         })?;
-        let inner: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(file)))
-        } else {
-            Box::new(BufReader::with_capacity(1 << 20, file))
-        };
         Ok(Lines {
-            inner,
-            buf: Vec::with_capacity(256),
+            reader,
             path: path.to_owned(),
-            line: 0,
         })
     }
 
     /// The next non-blank line (without its line ending) and its 1-based number.
     pub(crate) fn next_line(&mut self) -> Result<Option<(u64, &str)>, SplitError> {
-        let end = loop {
-            self.buf.clear();
-            let n = self
-                .inner
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| SplitError::Read {
-                    path: self.path.clone(),
-                    line: self.line + 1,
-                    source,
-                })?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            let mut end = self.buf.len();
-            if self.buf[..end].ends_with(b"\n") {
-                end -= 1;
-            }
-            if self.buf[..end].ends_with(b"\r") {
-                end -= 1;
-            }
-            let blank = std::str::from_utf8(&self.buf[..end]).is_ok_and(|t| t.trim().is_empty());
-            if !blank {
-                break end;
-            }
-        };
-        let text = std::str::from_utf8(&self.buf[..end]).map_err(|e| SplitError::Bad {
-            path: self.path.clone(),
-            line: self.line,
-            reason: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-        })?;
-        Ok(Some((self.line, text)))
+        let found = self
+            .reader
+            .advance_past_blank()
+            .map_err(|source| SplitError::Read {
+                path: self.path.clone(),
+                line: self.reader.line + 1,
+                source,
+            })?;
+        if !found {
+            return Ok(None);
+        }
+        let line = self.reader.line;
+        match self.reader.current() {
+            Line::Text(text) => Ok(Some((line, text))),
+            Line::NotUtf8(at) => Err(SplitError::Bad {
+                path: self.path.clone(),
+                line,
+                reason: format!("invalid UTF-8 at byte {at} of the line"),
+            }),
+        }
     }
 
     /// Reads and checks the header line of a drop file of `kind`.
@@ -140,9 +119,24 @@ pub(crate) struct Listings {
 }
 
 impl Listings {
+    /// The listings file of the dataset folder `dataset` and its pairs; a missing folder or
+    /// file, or a file without rows, is an error.
+    pub(crate) fn of_dataset(dataset: &Path) -> Result<(PathBuf, Listings), SplitError> {
+        if !dataset.is_dir() {
+            return Err(SplitError::NoDataset(dataset.to_owned()));
+        }
+        let path = find(dataset, "listings")?
+            .ok_or_else(|| SplitError::NoListings(dataset.join("listings.tsv")))?;
+        let listings = Listings::read(&path)?;
+        if listings.pairs.is_empty() {
+            return Err(SplitError::NoRows(path));
+        }
+        Ok((path, listings))
+    }
+
     /// Reads `path`; any bad row is an error, because a split of a dataset with bad rows would
     /// silently evaluate something else than the dataset.
-    pub(crate) fn read(path: &Path) -> Result<Listings, SplitError> {
+    fn read(path: &Path) -> Result<Listings, SplitError> {
         let mut lines = Lines::open(path)?;
         let (header, header_line) = lines.header(FileKind::Listings)?;
         let mut l = Listings {

@@ -4,8 +4,7 @@
 //! is ranked) and exclude the seller's training listings.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -13,53 +12,18 @@ use rayon::prelude::*;
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{AlsOptions, Csr, evaluate, fit_reporting, stack_copurchases};
+use super::{AlsOptions, Csr, EvalError, evaluate, fit_reporting, stack_copurchases};
 use crate::affinity::{Affinity, Categories};
 use crate::copurchase::{Links, Partners, Rule, Strength};
 use crate::features;
 use crate::index::stage::candidates;
-use crate::index::{Ann, ExactIndex, IndexError};
-use crate::model::{self, Fitted, GraphOptions, Init, ModelConfig, ModelError, Sampling};
+use crate::index::{Ann, ExactIndex};
+use crate::ingest::{Line, TsvReader};
+use crate::model::{self, Fitted, GraphOptions, Init, ModelConfig, Sampling};
 use crate::progress::NoProgress;
 use crate::progress::{Cancelled, Progress};
-use crate::store::{Id, Namespace, Store, StoreError};
+use crate::store::{Id, Namespace, Store};
 use crate::vectors::ActiveModel;
-
-/// Errors of `demandlink eval`.
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    /// The held-out file is unreadable or malformed.
-    #[error("{path}:{line}: {reason}")]
-    Heldout {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
-    /// No model or candidates yet.
-    #[error("nothing to evaluate: run `demandlink featurize` first")]
-    NoModel,
-    /// No held-out pair names a known seller and candidate.
-    #[error(
-        "{0}: no held-out pair names a seller of the database and a candidate product; is it the \
-         held-out file of this database's split?"
-    )]
-    NothingToEvaluate(PathBuf),
-    /// The exact index refused the candidates.
-    #[error(transparent)]
-    Index(#[from] IndexError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// An ablation model failed to train.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// Stopped on request; an evaluation stores nothing, so a rerun starts over.
-    #[error("interrupted; an evaluation stores nothing: rerun the same command to run it again")]
-    Cancelled(#[from] Cancelled),
-}
 
 /// Options of an evaluation run.
 #[derive(Clone, Debug)]
@@ -117,7 +81,7 @@ pub struct EvalReport {
     /// The active model's metrics.
     pub metrics: BTreeMap<String, f64>,
     /// The active model's timings.
-    pub model_result: MethodResult,
+    pub(crate) model_result: MethodResult,
     /// Baselines by name: `popularity`, `views`, `text_knn`, `copurchase`,
     /// `copurchase_log`, `category`, `als`, `als_copurchase`.
     pub baselines: BTreeMap<String, MethodResult>,
@@ -404,7 +368,7 @@ pub fn run(
 /// The graph-model rows of the published ablation, by report key: listing edges only with
 /// random inputs and uniform sampling; plus text inputs, auxiliary and co-purchase nodes;
 /// plus stratified sampling (the default model).
-pub fn ablation_configs() -> [(&'static str, ModelConfig); 3] {
+pub(crate) fn ablation_configs() -> [(&'static str, ModelConfig); 3] {
     let base = ModelConfig::default();
     let uniform = ModelConfig {
         sampling: Sampling::Uniform,
@@ -485,7 +449,7 @@ fn als_ranked(
 
 /// A training-free co-purchase baseline: the link features of [`crate::copurchase`] (the
 /// graph model's, with the same pair weights) summed with fixed weights, no training.
-pub struct CopurchaseWalk {
+pub(crate) struct CopurchaseWalk {
     /// Its name in reports.
     pub name: &'static str,
     /// How a pair's count weighs.
@@ -499,7 +463,7 @@ pub struct CopurchaseWalk {
 /// (`C` = summed counts of a product), the 2-hop term small so that it mostly orders the
 /// candidates without a direct link (fixed, not tuned on any split); and `copurchase_log` —
 /// the one-step walk over log(1 + count) strengths, normalised alike.
-pub const COPURCHASE_WALKS: [CopurchaseWalk; 2] = [
+pub(crate) const COPURCHASE_WALKS: [CopurchaseWalk; 2] = [
     CopurchaseWalk {
         name: "copurchase",
         strength: Strength::Count,
@@ -554,12 +518,24 @@ fn read_heldout(
         line,
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| bad(0, format!("cannot open: {e}")))?;
+    let mut reader =
+        TsvReader::open(path, 0, 0).map_err(|e| bad(0, format!("cannot open: {e}")))?;
     let mut map: HashMap<Id, HashSet<Id>> = HashMap::new();
     let (mut used, mut skipped) = (0, 0);
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| bad(i + 1, format!("cannot read: {e}")))?;
-        if i == 0 {
+    loop {
+        let number = reader.line as usize + 1;
+        let line = match reader.next_line() {
+            Err(e) => return Err(bad(number, format!("cannot read: {e}"))),
+            Ok(None) => break,
+            Ok(Some(Line::NotUtf8(at))) => {
+                return Err(bad(
+                    number,
+                    format!("invalid UTF-8 at byte {} of the line", at + 1),
+                ));
+            }
+            Ok(Some(Line::Text(text))) => text,
+        };
+        if number == 1 {
             if line.trim() != "seller_id\tproduct_id" {
                 return Err(bad(
                     1,
@@ -572,7 +548,7 @@ fn read_heldout(
             continue;
         }
         let Some((s, p)) = line.split_once('\t') else {
-            return Err(bad(i + 1, "expected two tab-separated columns".into()));
+            return Err(bad(number, "expected two tab-separated columns".into()));
         };
         let seller = store.lookup(Namespace::Seller, s.trim())?;
         let product = store.lookup(Namespace::Product, p.trim())?;
@@ -587,7 +563,7 @@ fn read_heldout(
 }
 
 /// Peak resident set size of this process so far (VmHWM), MiB; 0 where unavailable.
-pub fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// A mean over sellers and its standard error (sample standard deviation / √n; 0 below two
 /// sellers).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Mean {
+pub(crate) struct Mean {
     /// The mean.
     pub mean: f64,
     /// Its standard error.
@@ -33,7 +33,7 @@ impl Mean {
 
 /// The metrics at one cutoff K.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AtK {
+pub(crate) struct AtK {
     /// The cutoff.
     pub k: usize,
     /// |top-K ∩ held-out| / |held-out|.
@@ -48,7 +48,7 @@ pub struct AtK {
 
 /// Metrics of one ranking, per K.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// Sellers with at least one held-out product: the population every mean is over.
     pub sellers: usize,
     /// One entry per K, in the order the Ks were given.
@@ -58,7 +58,7 @@ pub struct Metrics {
 impl Metrics {
     /// Flat `name@K` → value map for a JSON object: `recall@20`, `recall@20_se`, `ndcg@20`,
     /// `ndcg@20_se`, `hit@20`, `hit@20_se`, `coverage@20`, plus `sellers`.
-    pub fn to_map(&self) -> BTreeMap<String, f64> {
+    pub(crate) fn to_map(&self) -> BTreeMap<String, f64> {
         let mut map = BTreeMap::new();
         map.insert("sellers".to_owned(), self.sellers as f64);
         for at in &self.at {
@@ -79,7 +79,7 @@ impl Metrics {
 /// Sellers without held-out products are skipped, list or not. Coverage is over the evaluated
 /// sellers' lists, the same population as the means; `catalogue` is the number of candidate
 /// items (coverage is 0 when it is 0).
-pub fn evaluate(
+pub(crate) fn evaluate(
     ranked: &HashMap<u32, Vec<u32>>,
     heldout: &HashMap<u32, HashSet<u32>>,
     ks: &[usize],

@@ -9,6 +9,7 @@
 mod als;
 mod csr;
 mod dataset;
+mod error;
 pub mod harness;
 mod metrics;
 mod quarters;
@@ -18,9 +19,11 @@ pub mod report;
 mod split;
 mod stack;
 
-pub use als::{AlsModel, AlsOptions, Confidence, fit, fit_reporting};
-pub use csr::Csr;
-pub use metrics::{AtK, Mean, Metrics, evaluate};
+pub use als::AlsOptions;
+pub(crate) use als::{AlsModel, fit_reporting};
+pub(crate) use csr::Csr;
+pub use error::{EvalError, SplitError};
+pub(crate) use metrics::evaluate;
 pub use quarters::{QuarterReport, quarters};
-pub use split::{Cutoff, SplitError, SplitMode, SplitOptions, SplitReport, split};
-pub use stack::stack_copurchases;
+pub use split::{Cutoff, SplitMode, SplitOptions, SplitReport, split};
+pub(crate) use stack::stack_copurchases;

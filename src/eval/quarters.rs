@@ -15,23 +15,24 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::dataset::{self, Lines, Listings, TsvWriter};
-use super::split::{SplitError, empty_output};
+use super::error::SplitError;
+use super::split::empty_output;
 use crate::ingest::{FileKind, Row};
 
 /// One quarter's drop, as written to `quarters.json`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QuarterReport {
     /// The drop's name, e.g. `2016Q3` (the first drop is named for its last quarter).
-    pub name: String,
+    pub(crate) name: String,
     /// Listing pairs in the drop.
-    pub listings: u64,
+    pub(crate) listings: u64,
     /// Product descriptions in the drop.
-    pub products: u64,
+    pub(crate) products: u64,
     /// Co-purchase rows in the drop.
-    pub copurchases: u64,
+    pub(crate) copurchases: u64,
     /// Pairs of the next quarter whose seller and product are known by the end of this one
     /// (`heldout/<name>.tsv`); `None` for the last quarter.
-    pub heldout: Option<u64>,
+    pub(crate) heldout: Option<u64>,
 }
 
 /// Cuts `dataset` into `out/drops/<quarter>/` (each with a `_READY` marker),
@@ -42,15 +43,7 @@ pub fn quarters(
     out: &Path,
     from: Option<&str>,
 ) -> Result<Vec<QuarterReport>, SplitError> {
-    if !dataset.is_dir() {
-        return Err(SplitError::NoDataset(dataset.to_owned()));
-    }
-    let listings_path = dataset::find(dataset, "listings")?
-        .ok_or_else(|| SplitError::NoListings(dataset.join("listings.tsv")))?;
-    let l = Listings::read(&listings_path)?;
-    if l.pairs.is_empty() {
-        return Err(SplitError::NoRows(listings_path));
-    }
+    let (listings_path, l) = Listings::of_dataset(dataset)?;
     if let Some(line) = l.missing_ts {
         return Err(SplitError::Bad {
             path: listings_path,

@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::als::fit;
 use super::dataset::Lines;
-use super::{AlsOptions, Csr, SplitMode, SplitOptions, evaluate, fit, split, stack_copurchases};
+use super::{AlsOptions, Csr, SplitMode, SplitOptions, evaluate, split, stack_copurchases};
 
 fn dataset(name: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -21,81 +21,8 @@ use serde::Serialize;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use super::dataset::{self, Listings, TsvWriter};
+use super::error::SplitError;
 use crate::ingest::{FileKind, Row};
-
-/// Errors at the split boundary. Each names the file (and line) it is about and what was
-/// expected.
-#[derive(Debug, thiserror::Error)]
-pub enum SplitError {
-    /// The dataset path is not a folder.
-    #[error("{0}: dataset folder does not exist or is not a folder")]
-    NoDataset(PathBuf),
-    /// The dataset has no listings file.
-    #[error("{0}: not found (a dataset folder needs listings.tsv or listings.tsv.gz)")]
-    NoListings(PathBuf),
-    /// Both the plain and the gzip form of a file are present.
-    #[error("both {} and {} are present; keep one", plain.display(), gz.display())]
-    Ambiguous {
-        /// The `.tsv` file.
-        plain: PathBuf,
-        /// The `.tsv.gz` file.
-        gz: PathBuf,
-    },
-    /// A header or data line is not what was expected.
-    #[error("{}:{line}: {reason}", path.display())]
-    Bad {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong and what was expected.
-        reason: String,
-    },
-    /// Opening a file or listing the dataset folder failed.
-    #[error("{}: cannot open: {source}", path.display())]
-    Open {
-        /// The file or folder.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// Reading a file failed midway.
-    #[error("{}:{line}: cannot read: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Line being read.
-        line: u64,
-        /// The OS or decompression error.
-        source: io::Error,
-    },
-    /// Writing an output file failed.
-    #[error("{}: cannot write: {source}", path.display())]
-    Write {
-        /// The file or folder.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// The output folder already has content.
-    #[error(
-        "{0}: output folder exists and is not empty (a split writes into a new or empty folder, \
-         so that no file of an earlier split survives into this one)"
-    )]
-    OutputNotEmpty(PathBuf),
-    /// `listings.tsv` has a header but no rows.
-    #[error("{0}: no listings (a split needs at least one seller_id, product_id row)")]
-    NoRows(PathBuf),
-    /// A cold split found nothing to hold out.
-    #[error(
-        "{0}: no product is listed by 2 or more distinct sellers, so a cold split has no \
-         product to hold out"
-    )]
-    NoColdCandidates(PathBuf),
-    /// An option is out of its range.
-    #[error("invalid split option: {0}")]
-    Option(String),
-}
 
 /// How the held-out pairs are chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -194,53 +121,53 @@ impl Default for SplitOptions {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SplitReport {
     /// `cold`, `temporal` or `random`.
-    pub mode: String,
+    pub(crate) mode: String,
     /// The seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Share of products (cold) or of each seller's listings (random) held out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub share: Option<f64>,
+    pub(crate) share: Option<f64>,
     /// Random: the fewest listings a seller needs to have some held out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_listings: Option<usize>,
+    pub(crate) min_listings: Option<usize>,
     /// Temporal: the quantile the cutoff was taken at, when it was not given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quantile: Option<f64>,
+    pub(crate) quantile: Option<f64>,
     /// Temporal: the cutoff in unix seconds (training pairs have first `ts` ≤ cutoff).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cutoff: Option<i64>,
+    pub(crate) cutoff: Option<i64>,
     /// Whether `train/views.tsv` was recomputed from the training listings.
-    pub views_from_listings: bool,
+    pub(crate) views_from_listings: bool,
     /// Data rows of `listings.tsv`, duplicates included.
-    pub listing_rows: u64,
+    pub(crate) listing_rows: u64,
     /// Distinct (seller, product) pairs.
-    pub listing_pairs: u64,
+    pub(crate) listing_pairs: u64,
     /// Distinct sellers with a listing.
-    pub sellers: u64,
+    pub(crate) sellers: u64,
     /// Distinct products with a listing.
-    pub listed_products: u64,
+    pub(crate) listed_products: u64,
     /// Pairs in `train/listings.tsv`.
-    pub train_pairs: u64,
+    pub(crate) train_pairs: u64,
     /// Pairs in `heldout.tsv`.
-    pub heldout_pairs: u64,
+    pub(crate) heldout_pairs: u64,
     /// Pairs in neither: cold, listings of H by sellers left without training listings;
     /// temporal, pairs after the cutoff whose seller or product has no training listing.
-    pub excluded_pairs: u64,
+    pub(crate) excluded_pairs: u64,
     /// Sellers with at least one held-out pair.
-    pub sellers_evaluated: u64,
+    pub(crate) sellers_evaluated: u64,
     /// Sellers with listings but none in training; they cannot be evaluated.
-    pub sellers_without_train: u64,
+    pub(crate) sellers_without_train: u64,
     /// Cold: products listed by ≥ 2 distinct sellers, the pool H is drawn from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub eligible_products: Option<u64>,
+    pub(crate) eligible_products: Option<u64>,
     /// Cold: |H|, the products of `train/high_demand.tsv`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub high_demand: Option<u64>,
+    pub(crate) high_demand: Option<u64>,
     /// Products a recommender ranks: H for cold; otherwise every product named in
     /// `listings.tsv` or `products.tsv`.
-    pub candidates: u64,
+    pub(crate) candidates: u64,
     /// Dataset files the split did not read (not carried into `train/`), by name.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
 }
 
 /// Which pairs go where, by index into [`Listings::pairs`].
@@ -267,15 +194,7 @@ const COPIED: [FileKind; 4] = [
 /// anything is written; an error while copying the other files leaves a partial `out`.
 pub fn split(dataset: &Path, out: &Path, opts: &SplitOptions) -> Result<SplitReport, SplitError> {
     check(&opts.mode)?;
-    if !dataset.is_dir() {
-        return Err(SplitError::NoDataset(dataset.to_owned()));
-    }
-    let listings_path = dataset::find(dataset, "listings")?
-        .ok_or_else(|| SplitError::NoListings(dataset.join("listings.tsv")))?;
-    let listings = Listings::read(&listings_path)?;
-    if listings.pairs.is_empty() {
-        return Err(SplitError::NoRows(listings_path));
-    }
+    let (listings_path, listings) = Listings::of_dataset(dataset)?;
     let division = match opts.mode {
         SplitMode::Cold { share } => cold(&listings, share, opts.seed)?,
         SplitMode::Temporal { cutoff } => temporal(&listings, cutoff)?,

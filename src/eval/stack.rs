@@ -11,7 +11,11 @@ use super::csr::Csr;
 ///
 /// # Panics
 /// When a product id is not below `listings.cols`.
-pub fn stack_copurchases(listings: &Csr, copurchases: &[(u32, u32, f32)], weight: f32) -> Csr {
+pub(crate) fn stack_copurchases(
+    listings: &Csr,
+    copurchases: &[(u32, u32, f32)],
+    weight: f32,
+) -> Csr {
     let sellers = listings.rows();
     let mut entries: Vec<(u32, u32, f32)> =
         Vec::with_capacity(listings.nnz() + 2 * copurchases.len());

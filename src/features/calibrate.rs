@@ -23,7 +23,7 @@ pub struct ContentModel {
 impl ContentModel {
     /// Used until a fit is possible: cos 0 ↦ 0.5 would recommend everything mildly similar, so
     /// the default puts 0.5 at cos 0.5.
-    pub fn uncalibrated() -> Self {
+    pub(crate) fn uncalibrated() -> Self {
         ContentModel {
             alpha: 10.0,
             beta: -5.0,
@@ -31,21 +31,16 @@ impl ContentModel {
             negatives: 0,
         }
     }
-
-    /// Probability that a product with this cosine similarity is the seller's kind of product.
-    pub fn score(&self, cosine: f32) -> f32 {
-        sigmoid(self.alpha * cosine + self.beta)
-    }
 }
 
 /// The logistic function.
-pub fn sigmoid(x: f32) -> f32 {
+pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
 /// Fits α, β by Newton's method on the log-loss of `(cosine, label)` examples, with a small
 /// ridge penalty so separable data still gives finite values. `None` without both classes.
-pub fn fit(examples: &[(f32, bool)]) -> Option<ContentModel> {
+pub(crate) fn fit(examples: &[(f32, bool)]) -> Option<ContentModel> {
     let positives = examples.iter().filter(|e| e.1).count() as u64;
     let negatives = examples.len() as u64 - positives;
     let rows: Vec<([f32; 1], bool, f32)> = examples.iter().map(|&(x, y)| ([x], y, 1.0)).collect();
@@ -63,7 +58,7 @@ pub fn fit(examples: &[(f32, bool)]) -> Option<ContentModel> {
 /// separable data finite. `None` without both classes. The sums over examples run in parallel
 /// over fixed chunks added in chunk order, so the fit does not depend on the thread count (the
 /// graph model's score fit has up to a million examples).
-pub fn fit_logistic<const N: usize>(examples: &[([f32; N], bool, f32)]) -> Option<Vec<f32>> {
+pub(crate) fn fit_logistic<const N: usize>(examples: &[([f32; N], bool, f32)]) -> Option<Vec<f32>> {
     if !(examples.iter().any(|e| e.1) && examples.iter().any(|e| !e.1)) {
         return None;
     }

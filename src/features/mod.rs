@@ -3,7 +3,7 @@
 //! when their content hash changes, sellers when their listings or their products' vectors or
 //! views change.
 
-pub mod calibrate;
+pub(crate) mod calibrate;
 mod seller;
 pub mod text;
 
@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-pub use calibrate::{ContentModel, sigmoid};
+pub use calibrate::ContentModel;
 pub use seller::{SellerOptions, SellerSummary, seller_vectors, weighted_mean};
 use text::{Text, TextConfig};
 
@@ -49,7 +49,7 @@ pub enum FeaturesError {
 }
 
 /// Result type of the feature stages.
-pub type Result<T> = std::result::Result<T, FeaturesError>;
+pub(crate) type Result<T> = std::result::Result<T, FeaturesError>;
 
 /// The text model as stored (`model` column family, name `text`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,11 +58,11 @@ pub struct TextModel {
     pub config: TextConfig,
     /// Bumped whenever the IDF table is replaced (part of every product's content hash, so a
     /// new table recomputes every vector, resumably).
-    pub idf_version: u32,
+    pub(crate) idf_version: u32,
     /// Documents the IDF table was computed over.
-    pub docs: u64,
+    pub(crate) docs: u64,
     /// Featurize runs so far.
-    pub run: u32,
+    pub(crate) run: u32,
 }
 
 /// Options of `demandlink featurize`.
@@ -260,7 +260,7 @@ pub fn featurize(
                 let (source, vector) = match imported.get(&id) {
                     Some(v) => {
                         let mut v = v.clone();
-                        text::normalize(&mut v);
+                        crate::cosine::normalize(&mut v);
                         (FeatureSource::Imported, v)
                     }
                     None => {

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::calibrate::{self, ContentModel};
-use super::text::{category_at, cosine};
+use super::text::category_at;
 use super::{FeaturesError, Result, TextModel};
+use crate::cosine::cosine;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
     CONTENT_GENERATION, Id, Job, Listing, ModelRecord, Namespace, SellerProfile, SellerRecord,

@@ -8,9 +8,12 @@
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::cosine::normalize;
+use crate::rng::{TextFeature, text_projection_seed};
+
 /// Non-zeros per bucket in the projection matrix (Li et al.'s very sparse projections: a few
 /// ±1 entries per row preserve inner products in expectation).
-pub const NONZEROS: usize = 4;
+pub(crate) const NONZEROS: usize = 4;
 
 /// Parameters of the text vectoriser; changing any of them recomputes every vector.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,11 +21,11 @@ pub struct TextConfig {
     /// Output dimension.
     pub dim: usize,
     /// Seed of the feature hash and the projection.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// log2 of the number of hash buckets.
-    pub bucket_bits: u32,
+    pub(crate) bucket_bits: u32,
     /// Category path levels used as features and as the recommendation category.
-    pub category_depth: usize,
+    pub(crate) category_depth: usize,
 }
 
 impl Default for TextConfig {
@@ -48,7 +51,7 @@ pub struct Text<'a> {
 }
 
 /// The category of a path cut to `depth` levels, e.g. `Home > Kitchen` at depth 1 is `Home`.
-pub fn category_at(path: &str, depth: usize) -> String {
+pub(crate) fn category_at(path: &str, depth: usize) -> String {
     path.split('>')
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -67,16 +70,16 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
     let mask = (1u64 << cfg.bucket_bits) - 1;
     let mut buckets: Vec<u32> = Vec::with_capacity(64);
-    let mut add = |kind: u8, feature: &[u8]| {
-        let h = xxh3_64_with_seed(feature, cfg.seed ^ u64::from(kind));
+    let mut add = |kind: TextFeature, feature: &[u8]| {
+        let h = xxh3_64_with_seed(feature, kind.seed(cfg.seed));
         buckets.push((h & mask) as u32);
     };
     let mut prev: Option<String> = None;
     let fields = [text.title, text.attributes];
     for w in fields.iter().flat_map(|f| words(f)) {
-        add(b'w', w.as_bytes());
+        add(TextFeature::Word, w.as_bytes());
         if let Some(p) = &prev {
-            add(b'b', format!("{p} {w}").as_bytes());
+            add(TextFeature::Bigram, format!("{p} {w}").as_bytes());
         }
         // Character n-grams of the word with boundary marks, so `knife` and `knives` share
         // `^kni`, `kni`, `nif`/`niv`…: robust to inflection and typos.
@@ -90,7 +93,10 @@ pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
         let chars = bounds.len() - 1;
         for n in 3..=5.min(chars) {
             for start in 0..=chars - n {
-                add(b'c', &marked.as_bytes()[bounds[start]..bounds[start + n]]);
+                add(
+                    TextFeature::CharGram,
+                    &marked.as_bytes()[bounds[start]..bounds[start + n]],
+                );
             }
         }
         prev = Some(w);
@@ -106,9 +112,9 @@ pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
     {
         path.push('>');
         path.push_str(&level.to_lowercase());
-        add(b'k', path.as_bytes());
+        add(TextFeature::CategoryPath, path.as_bytes());
         for w in words(level) {
-            add(b'w', w.as_bytes());
+            add(TextFeature::Word, w.as_bytes());
         }
     }
     buckets.sort_unstable();
@@ -123,7 +129,7 @@ pub fn terms(text: Text, cfg: &TextConfig) -> Vec<(u32, f32)> {
 }
 
 /// Smoothed inverse document frequency: `ln((1 + docs) / (1 + df)) + 1`.
-pub fn idf(docs: u64, df: u32) -> f32 {
+pub(crate) fn idf(docs: u64, df: u32) -> f32 {
     ((1.0 + docs as f64) / (1.0 + f64::from(df))).ln() as f32 + 1.0
 }
 
@@ -134,7 +140,7 @@ pub fn project(terms: &[(u32, f32)], weight: impl Fn(u32) -> f32, cfg: &TextConf
     for &(bucket, tf) in terms {
         // Sublinear tf damps words repeated in long titles.
         let w = (1.0 + tf.ln()) * weight(bucket);
-        let h = xxh3_64_with_seed(&bucket.to_le_bytes(), cfg.seed.rotate_left(17));
+        let h = xxh3_64_with_seed(&bucket.to_le_bytes(), text_projection_seed(cfg.seed));
         for j in 0..NONZEROS {
             let bits = h >> (j * 16);
             let pos = ((bits & 0x7fff) as usize * cfg.dim) >> 15;
@@ -146,32 +152,10 @@ pub fn project(terms: &[(u32, f32)], weight: impl Fn(u32) -> f32, cfg: &TextConf
     v
 }
 
-/// Scales `v` to unit length (leaves the zero vector alone).
-pub fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
-/// Cosine similarity of two vectors (0 when either is zero).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let (mut ab, mut aa, mut bb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa == 0.0 || bb == 0.0 {
-        0.0
-    } else {
-        ab / (aa.sqrt() * bb.sqrt())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cosine::cosine;
 
     fn vec_of(title: &str, category: &str) -> Vec<f32> {
         let cfg = TextConfig::default();

@@ -3,19 +3,19 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arroy::Writer;
 use arroy::distances::Cosine;
 use heed::RwTxn;
-use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::manifest::{IdAllocator, IndexEntry, Manifest};
-use super::vector::{check_dims, usable_norm};
+use super::vector::check_dims;
 use super::{ArroyIndex, IndexError};
+use crate::clock;
+use crate::cosine::usable_norm;
 use crate::progress::{Cancelled, Progress};
+use crate::rng::index_trees;
 
 /// Default [`BuildOptions::n_trees`].
 ///
@@ -24,12 +24,12 @@ use crate::progress::{Cancelled, Progress};
 /// 32 trees), while build time and size grow with it (16 trees: ~5 s for 100 k × 128 d on
 /// two cores). arroy's own default (grow trees until there are as many tree nodes as items) depends on
 /// thread timing, so builds would not be reproducible.
-pub const DEFAULT_N_TREES: usize = 16;
+pub(crate) const DEFAULT_N_TREES: usize = 16;
 
 /// Default [`BuildOptions::search_k_factor`]: with 16 trees, a search width of 6400
 /// candidates for `k` ≤ 100, which gave recall@100 ≥ 0.98 on planted data up to 100 k items
 /// (0.89 with factor 2), and 0.90–0.95 at 200 k.
-pub const DEFAULT_SEARCH_K_FACTOR: usize = 4;
+pub(crate) const DEFAULT_SEARCH_K_FACTOR: usize = 4;
 
 /// Items between two looks at the cancel flag and two progress reports while storing vectors.
 pub(crate) const CHECK_EVERY: usize = 1024;
@@ -58,9 +58,9 @@ impl Default for BuildOptions {
     }
 }
 
-/// Checks the `n`-th incoming item of a build or update (dimension, usable norm, id not seen
+/// Checks the `n`-th incoming item of a build (dimension, usable norm, id not seen
 /// before in this transaction) and, every [`CHECK_EVERY`] items, the cancel flag and progress.
-pub(super) fn admit(
+fn admit(
     n: usize,
     item: u32,
     vector: &[f32],
@@ -130,17 +130,12 @@ impl ArroyIndex {
 
         let n_trees = opts.n_trees.unwrap_or(DEFAULT_N_TREES).max(1);
         progress.start("index: building trees", categories.len() as u64 + 1);
-        build_trees(
-            &all.writer,
-            &mut wtxn,
-            index_seed(opts.seed, None, 0),
-            n_trees,
-            cancel,
-        )?;
+        let mut rng = index_trees(opts.seed, None);
+        build_trees(&all.writer, &mut wtxn, &mut rng, n_trees, cancel)?;
         for (done, (name, pending)) in categories.iter().enumerate() {
             progress.set(done as u64 + 1);
-            let seed = index_seed(opts.seed, Some(name), 0);
-            build_trees(&pending.writer, &mut wtxn, seed, n_trees, cancel)?;
+            let mut rng = index_trees(opts.seed, Some(name));
+            build_trees(&pending.writer, &mut wtxn, &mut rng, n_trees, cancel)?;
         }
         progress.finish();
 
@@ -155,7 +150,7 @@ impl ArroyIndex {
             seed: opts.seed,
             search_k_factor: opts.search_k_factor.max(1),
             updates: 0,
-            built_at_nanos: now_nanos(),
+            built_at_nanos: clock::unix_nanos(),
         };
         self.manifests.put(&mut wtxn, &generation, &manifest)?;
         check_cancel(cancel)?;
@@ -195,45 +190,27 @@ impl Pending {
     }
 }
 
-/// (Re)builds the trees of one arroy index after items were added or deleted.
-pub(crate) fn build_trees(
+/// Builds the trees of one arroy index from its items.
+fn build_trees(
     writer: &Writer<Cosine>,
     wtxn: &mut RwTxn,
-    seed: u64,
+    rng: &mut Xoshiro256PlusPlus,
     n_trees: usize,
     cancel: &AtomicBool,
 ) -> Result<(), IndexError> {
     // Always an explicit tree count: arroy's automatic count varies from run to run.
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     writer
-        .builder(&mut rng)
+        .builder(rng)
         .n_trees(n_trees)
         .cancel(|| cancel.load(Ordering::Relaxed))
         .build(wtxn)?;
     Ok(())
 }
 
-/// The seed of one index: derived from the category name rather than its position, so a
-/// category's trees do not change when other categories come or go, and from the update
-/// count, so each update draws fresh randomness.
-pub(crate) fn index_seed(seed: u64, category: Option<&str>, updates: u32) -> u64 {
-    let seed = seed.wrapping_add(u64::from(updates));
-    match category {
-        None => seed,
-        Some(name) => xxh3_64_with_seed(name.as_bytes(), seed),
-    }
-}
-
-pub(crate) fn check_cancel(cancel: &AtomicBool) -> Result<(), IndexError> {
+fn check_cancel(cancel: &AtomicBool) -> Result<(), IndexError> {
     if cancel.load(Ordering::Relaxed) {
         Err(IndexError::Cancelled(Cancelled))
     } else {
         Ok(())
     }
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -21,7 +21,7 @@ pub struct Comparison {
 
 /// Runs every query on `ann` then on `exact` (one thread, so the times are latencies) and
 /// compares their top `k` within `category` (`None` = all).
-pub fn compare(
+pub(crate) fn compare(
     ann: &dyn Ann,
     exact: &dyn Ann,
     queries: &[Vec<f32>],

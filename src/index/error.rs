@@ -31,7 +31,7 @@ pub enum IndexError {
         "query vector is all zeros or not finite; cosine similarity needs a finite, non-zero vector"
     )]
     DegenerateQuery,
-    /// The same item id was given twice in one build or update.
+    /// The same item id was given twice in one build.
     #[error("item {item} given twice; each item id must appear once")]
     DuplicateItem {
         /// The item.
@@ -53,14 +53,13 @@ pub enum IndexError {
         /// The generations that exist.
         existing: Vec<u32>,
     },
-    /// A build was asked for a generation that already exists: generations are immutable
-    /// except through `update`.
+    /// A build was asked for a generation that already exists: generations are immutable.
     #[error("index generation {generation} already exists; remove it before building it again")]
     GenerationExists {
         /// The generation.
         generation: u32,
     },
-    /// The generation a reader was opened on was updated, removed or rebuilt since.
+    /// The generation a reader was opened on was removed or rebuilt since.
     #[error(
         "index generation {generation} changed since this reader was opened; open a new reader"
     )]

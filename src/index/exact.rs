@@ -6,12 +6,13 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use super::vector::{BestK, check_dims, dot, unit};
+use super::vector::{BestK, check_dims};
 use super::{Ann, IndexError};
+use crate::cosine::{dot, unit};
 
 /// Exact nearest neighbours by cosine similarity. Vectors are normalised once at
 /// construction, so a query costs one dot product per candidate of its category.
-pub struct ExactIndex {
+pub(crate) struct ExactIndex {
     dims: usize,
     /// Item ids, grouped by category so that a category is one contiguous run of rows.
     ids: Vec<u32>,
@@ -23,7 +24,7 @@ pub struct ExactIndex {
 impl ExactIndex {
     /// Indexes `items` (`(id, category, vector)`) of `dims` dimensions. Fails on a vector of
     /// another dimension, an all-zero or non-finite vector, or an id given twice.
-    pub fn new(
+    pub(crate) fn new(
         dims: usize,
         items: impl IntoIterator<Item = (u32, String, Vec<f32>)>,
     ) -> Result<Self, IndexError> {
@@ -61,7 +62,7 @@ impl ExactIndex {
     /// [`Ann::nearest`] among the items at least `min_similarity` similar to `query`: fewer
     /// than `k` when fewer qualify. A caller that drops low similarities anyway (`recommend`
     /// keeps scores above a threshold) saves keeping them in the running best `k`.
-    pub fn nearest_above(
+    pub(crate) fn nearest_above(
         &self,
         category: Option<&str>,
         query: &[f32],
@@ -79,7 +80,7 @@ impl ExactIndex {
     /// items at a time: a blocked product keeps both in cache and uses the machine's widest
     /// vector instructions, which a dot product per pair does not (magazines `recommend`
     /// 1.4× faster).
-    pub fn nearest_above_many(
+    pub(crate) fn nearest_above_many(
         &self,
         category: Option<&str>,
         queries: &[&[f32]],

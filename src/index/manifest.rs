@@ -16,7 +16,7 @@ pub(crate) type ManifestDb = heed::Database<'static, U32<BigEndian>, ManifestCod
 
 /// One generation: its arroy indexes and the parameters they were built with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// Dimensions of every vector.
     pub dims: usize,
     /// The index over all items.
@@ -29,8 +29,8 @@ pub struct Manifest {
     pub seed: u64,
     /// Default `search_k = k * n_trees * search_k_factor` of readers.
     pub search_k_factor: usize,
-    /// Updates applied since the build. Seeds each update's randomness differently and lets a
-    /// reader opened before an update notice it.
+    /// Always 0: generations are never updated in place (an in-place update path existed and
+    /// was removed unused). Kept so that stored manifests keep their layout.
     pub updates: u32,
     /// Unix time of the build in nanoseconds; tells a rebuilt generation from a removed one of
     /// the same number (whose arroy ids the new one may reuse).
@@ -39,7 +39,7 @@ pub struct Manifest {
 
 /// One arroy index of a generation.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IndexEntry {
+pub(crate) struct IndexEntry {
     /// The arroy index id (the key prefix of its entries in the `vectors` database).
     pub id: u16,
     /// Items in the index.

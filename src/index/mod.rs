@@ -17,7 +17,7 @@
 //! `benches` in `tests/bench.rs` re-measure this.
 //!
 //! **Invariant**: a generation of an [`ArroyIndex`] — its indexes and manifest — is written by
-//! one LMDB write transaction (build or update): a process stopped at any instant leaves the
+//! one LMDB write transaction (its build): a process stopped at any instant leaves the
 //! state before or after it, never between.
 
 mod build;
@@ -28,21 +28,19 @@ mod manifest;
 mod reader;
 pub mod stage;
 mod store;
-mod update;
 mod vector;
 
 #[cfg(test)]
 mod tests;
 
-pub use build::{BuildOptions, DEFAULT_N_TREES, DEFAULT_SEARCH_K_FACTOR};
-pub use check::{Comparison, compare};
+pub use build::BuildOptions;
+pub use check::Comparison;
+pub(crate) use check::compare;
 pub use error::IndexError;
-pub use exact::ExactIndex;
-pub use manifest::{IndexEntry, Manifest};
-pub use reader::{ArroyReader, OVERFETCH_K};
+pub(crate) use exact::ExactIndex;
+pub use reader::ArroyReader;
 pub use store::ArroyIndex;
-pub use update::UpdateSummary;
-pub(crate) use vector::{BestK, dot};
+pub(crate) use vector::BestK;
 
 /// Nearest-neighbour search by cosine similarity, so that implementations (exact, arroy, …)
 /// can be swapped.

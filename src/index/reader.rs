@@ -8,14 +8,15 @@ use heed::types::Bytes;
 use heed::{Env, RoTxn, WithoutTls};
 
 use super::manifest::{Manifest, ManifestDb};
-use super::vector::{BestK, check_dims, dot, similarity_from_arroy, usable_norm};
+use super::vector::{BestK, check_dims, similarity_from_arroy};
 use super::{Ann, ArroyIndex, IndexError};
+use crate::cosine::{dot, usable_norm};
 
 /// Queries for fewer results search as widely as for this many, then keep the best `k`.
 /// The search width is proportional to `k`, and the top 10 of a good top-100 pool are the
 /// true top 10, while a pool sized for 10 misses many (planted data, 100 k items: recall@10
 /// 0.49 vs recall@100 0.98 at the same factor).
-pub const OVERFETCH_K: usize = 100;
+pub(crate) const OVERFETCH_K: usize = 100;
 
 /// Answers queries on one generation; `Send + Sync`, meant to be shared by all query threads.
 ///
@@ -57,13 +58,16 @@ impl ArroyReader {
 
     /// The same reader inspecting `max(k, OVERFETCH_K) * n_trees * factor` candidates per
     /// query instead of the generation's default factor (higher: better recall, slower).
-    pub fn with_search_k_factor(mut self, factor: usize) -> Self {
+    /// The tests' knob: the index stage keeps the factor it built with.
+    #[cfg(test)]
+    pub(crate) fn with_search_k_factor(mut self, factor: usize) -> Self {
         self.search_k_factor = factor.max(1);
         self
     }
 
     /// The generation's manifest.
-    pub fn manifest(&self) -> &Manifest {
+    #[cfg(test)]
+    pub(crate) fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 

@@ -53,10 +53,10 @@ pub struct StageSummary {
 }
 
 /// One candidate: product id, category cut to the category depth, vector.
-pub type Candidate = (Id, String, Vec<f32>);
+pub(crate) type Candidate = (Id, String, Vec<f32>);
 
 /// The products recommendations are drawn from.
-pub struct Candidates {
+pub(crate) struct Candidates {
     /// Candidates with a usable (non-zero) vector.
     pub items: Vec<Candidate>,
     /// Candidates without a usable vector (all zeros: no text, no imported vector); the
@@ -68,7 +68,7 @@ pub struct Candidates {
 
 /// The candidates: the current high-demand list, or every product with a vector when there is
 /// none.
-pub fn candidates(
+pub(crate) fn candidates(
     store: &Store,
     model: &ActiveModel,
     depth: usize,
@@ -179,7 +179,7 @@ const JOB: Job = Job::Index;
 /// The active generation, if it was built by [`build_index`] from exactly the current
 /// candidates (ids, categories, vectors) of the active model with these options: building
 /// again would give the same index, so a caller that only needs it current can skip the build.
-pub fn current_generation(
+pub(crate) fn current_generation(
     store: &Store,
     index: &ArroyIndex,
     opts: &BuildOptions,

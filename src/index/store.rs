@@ -1,6 +1,6 @@
 //! The on-disk index: one LMDB environment holding the arroy `vectors` database and the
 //! `manifest` database, and the operations on whole generations (list, inspect, remove, read).
-//! Building is in `build.rs`, incremental refresh in `update.rs`.
+//! Building is in `build.rs`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -91,14 +91,14 @@ impl ArroyIndex {
     }
 
     /// The manifest of `generation`: its categories, sizes and build parameters.
-    pub fn manifest(&self, generation: u32) -> Result<Manifest, IndexError> {
+    pub(crate) fn manifest(&self, generation: u32) -> Result<Manifest, IndexError> {
         let rtxn = self.env.read_txn()?;
         self.existing(&rtxn, generation)
     }
 
     /// Deletes `generation` — its indexes and manifest — in one transaction, freeing its arroy
     /// index ids for later generations. For old generations and abandoned experiments.
-    pub fn remove_generation(&self, generation: u32) -> Result<(), IndexError> {
+    pub(crate) fn remove_generation(&self, generation: u32) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
         let manifest = self.existing(&wtxn, generation)?;
         for id in manifest.ids() {
@@ -110,7 +110,7 @@ impl ArroyIndex {
     }
 
     /// A reader of `generation`, to be shared by any number of threads. It answers for the
-    /// generation as it is now; once the generation is updated or removed its queries fail
+    /// generation as it is now; once the generation is removed or rebuilt its queries fail
     /// with [`IndexError::GenerationChanged`].
     pub fn reader(&self, generation: u32) -> Result<ArroyReader, IndexError> {
         let rtxn = self.env.read_txn()?;

@@ -1,4 +1,5 @@
-//! Vector checks, cosine arithmetic and the best-k collector shared by the indexes.
+//! Vector checks, arroy's distance as a cosine, and the best-k collector shared by the
+//! indexes (the cosine arithmetic itself is [`crate::cosine`]).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -15,34 +16,6 @@ pub(crate) fn check_dims(expected: usize, vector: &[f32]) -> Result<(), IndexErr
             received: vector.len(),
         })
     }
-}
-
-/// The Euclidean norm when it is usable for cosine similarity (finite and non-zero).
-pub(crate) fn usable_norm(vector: &[f32]) -> Option<f32> {
-    let norm = dot(vector, vector).sqrt();
-    (norm.is_finite() && norm > 0.0).then_some(norm)
-}
-
-/// `vector` scaled to length 1, or `None` when it has no usable norm.
-pub(crate) fn unit(vector: &[f32]) -> Option<Vec<f32>> {
-    let norm = usable_norm(vector)?;
-    Some(vector.iter().map(|x| x / norm).collect())
-}
-
-/// Dot product. Eight independent accumulators let the compiler vectorise the loop (a single
-/// running sum is a serial dependency chain it must not reorder).
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut lanes = [0.0f32; 8];
-    let (a_body, a_tail) = a.split_at(a.len() - a.len() % 8);
-    let (b_body, b_tail) = b.split_at(a_body.len());
-    for (x, y) in a_body.chunks_exact(8).zip(b_body.chunks_exact(8)) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// Cosine similarity from arroy's `Cosine` distance, which is `(1 - cos) / 2` (0 = same
@@ -126,27 +99,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dot_matches_naive_sum_for_odd_lengths() {
-        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
-        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - naive).abs() < 1e-3);
-    }
-
-    #[test]
     fn best_k_keeps_the_best_and_breaks_ties_by_lower_id() {
         let mut best = BestK::new(3);
         for (item, sim) in [(5, 0.1), (1, 0.9), (7, 0.5), (3, 0.9), (2, -0.4), (4, 0.5)] {
             best.push(item, sim);
         }
         assert_eq!(best.into_sorted(), vec![(1, 0.9), (3, 0.9), (4, 0.5)]);
-    }
-
-    #[test]
-    fn zero_and_nan_vectors_have_no_usable_norm() {
-        assert_eq!(usable_norm(&[0.0, 0.0]), None);
-        assert_eq!(usable_norm(&[f32::NAN, 1.0]), None);
-        assert_eq!(usable_norm(&[3.0, 4.0]), Some(5.0));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 /// A kind of drop file. The order of [`FileKind::APPLY_ORDER`] is the order of application:
 /// descriptions before the edges that name them, the high-demand list last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
+pub(crate) enum FileKind {
     /// `sellers.tsv`
     Sellers,
     /// `products.tsv`
@@ -24,7 +24,7 @@ pub enum FileKind {
 
 impl FileKind {
     /// Files applied by ingest, in order.
-    pub const APPLY_ORDER: [FileKind; 8] = [
+    pub(crate) const APPLY_ORDER: [FileKind; 8] = [
         FileKind::Sellers,
         FileKind::Products,
         FileKind::Vectors,
@@ -36,7 +36,7 @@ impl FileKind {
     ];
 
     /// File name without `.tsv` / `.tsv.gz`.
-    pub fn stem(self) -> &'static str {
+    pub(crate) fn stem(self) -> &'static str {
         match self {
             FileKind::Sellers => "sellers",
             FileKind::Products => "products",
@@ -66,7 +66,7 @@ impl FileKind {
 
 /// A validated header: where each known column sits.
 #[derive(Clone, Debug)]
-pub struct Header {
+pub(crate) struct Header {
     kind: FileKind,
     width: usize,
     /// Column index per name of [`FileKind::columns`] (required then optional); `None` when an
@@ -76,7 +76,7 @@ pub struct Header {
 
 impl Header {
     /// Checks a header line; the error says what was expected.
-    pub fn parse(kind: FileKind, line: &str) -> Result<Header, String> {
+    pub(crate) fn parse(kind: FileKind, line: &str) -> Result<Header, String> {
         let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
         let (required, optional) = kind.columns();
         if kind == FileKind::Vectors {
@@ -134,14 +134,14 @@ impl Header {
     }
 
     /// Vector dimension of a `vectors.tsv` header.
-    pub fn vector_dim(&self) -> usize {
+    pub(crate) fn vector_dim(&self) -> usize {
         self.width - 1
     }
 }
 
 /// One parsed data row, borrowing from the line.
 #[derive(Debug, PartialEq)]
-pub enum Row<'a> {
+pub(crate) enum Row<'a> {
     /// `sellers.tsv`
     Seller {
         /// External seller id.
@@ -212,11 +212,11 @@ pub enum Row<'a> {
 
 /// Longest accepted id: ids are keys of every index, and a longer one is a broken file
 /// (e.g. a missing line break), not an id.
-pub const MAX_ID_BYTES: usize = 256;
+pub(super) const MAX_ID_BYTES: usize = 256;
 
 impl Header {
     /// Parses one data line; the error is the reason the row is rejected.
-    pub fn row<'a>(&self, line: &'a str) -> Result<Row<'a>, String> {
+    pub(crate) fn row<'a>(&self, line: &'a str) -> Result<Row<'a>, String> {
         let fields: Vec<&'a str> = line.split('\t').collect();
         if fields.len() != self.width {
             return Err(format!(

@@ -14,17 +14,18 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::Xxh3;
 
-pub use files::{FileKind, Header, Row};
+pub(crate) use files::{FileKind, Header, Row};
 
+use crate::clock;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
     Cursor, DropRecord, DropState, DropWriter, FileRecord, Namespace, Store, StoreError,
 };
-use tsv::{Line, TsvReader};
+pub(crate) use tsv::{Line, TsvReader};
 
 /// Errors at the ingest boundary. Each names the file (and line) it is about.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +111,7 @@ pub struct TooManyBadRows {
 }
 
 /// Result type of ingest.
-pub type Result<T> = std::result::Result<T, IngestError>;
+pub(crate) type Result<T> = std::result::Result<T, IngestError>;
 
 /// Tuning of one ingest run.
 #[derive(Clone, Debug)]
@@ -211,7 +212,7 @@ pub fn ingest_drop(
 }
 
 /// What [`prepare`] decided about a drop.
-pub enum Plan {
+pub(crate) enum Plan {
     /// The same content was applied before; there is nothing to do.
     AlreadyApplied {
         /// Name under which it was applied.
@@ -225,7 +226,7 @@ pub enum Plan {
 
 /// A validated drop, ready to apply; nothing of it is in the store yet (or, when it
 /// continues an interrupted ingest, nothing more than the chunks committed then).
-pub struct Prepared {
+pub(crate) struct Prepared {
     name: String,
     fingerprint: u64,
     resume: Option<DropRecord>,
@@ -239,7 +240,7 @@ pub struct Prepared {
 /// Validates a drop folder whole — files, headers, rows, the share of bad rows, the name
 /// against the drops applied before — without writing anything to the store (only the
 /// rejected rows, to `DB/rejects/`).
-pub fn prepare(
+pub(crate) fn prepare(
     store: &Store,
     dir: &Path,
     opts: &IngestOptions,
@@ -308,28 +309,28 @@ pub fn prepare(
 
 impl Prepared {
     /// The drop's name (its folder name).
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Data rows in the drop's files (rejected ones included).
-    pub fn rows(&self) -> u64 {
+    pub(crate) fn rows(&self) -> u64 {
         self.checked.iter().map(|c| c.rows).sum()
     }
 
     /// Content fingerprint (xxh3 over file names and bytes) that identifies the drop.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
 
     /// Whether this continues an interrupted ingest of the drop (which already has its
     /// sequence number) rather than applying a new one.
-    pub fn resumes(&self) -> bool {
+    pub(crate) fn resumes(&self) -> bool {
         self.resume.is_some()
     }
 
     /// Applies the drop in chunks, each committed with the drop's cursor.
-    pub fn apply(
+    pub(crate) fn apply(
         self,
         store: &Store,
         opts: &IngestOptions,
@@ -544,14 +545,6 @@ fn write_rejects(store: &Store, name: &str, rejects: &[Reject]) -> Result<Option
     Ok(Some(path))
 }
 
-/// Unix seconds now (0 if the clock is before 1970).
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn apply(
     store: &Store,
@@ -584,7 +577,7 @@ fn apply(
             new_sellers: 0,
             new_products: 0,
             products_without_text: 0,
-            started_at: now(),
+            started_at: clock::unix_secs(),
             finished_at: None,
         },
     };
@@ -672,7 +665,7 @@ fn apply(
         w.set_high_demand_current();
     }
     record.state = DropState::Applied;
-    record.finished_at = Some(now());
+    record.finished_at = Some(clock::unix_secs());
     w.commit(&record)?;
     Ok(record)
 }

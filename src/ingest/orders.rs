@@ -20,7 +20,7 @@ use crate::store::{Cursor, DropRecord, DropWriter, Id, Store, StoreError};
 /// At most this many distinct products per customer take part in one drop's pairs (and in the
 /// stored tail): the customer's most recently bought. Bounds the work of one customer to
 /// O(orders × 200) and their pairs to 200·199/2, however many orders they have.
-pub const MAX_PRODUCTS_PER_CUSTOMER: usize = 200;
+pub(super) const MAX_PRODUCTS_PER_CUSTOMER: usize = 200;
 
 /// One customer's contribution: the pairs to count once, and the tail to store.
 #[derive(Debug, PartialEq)]

@@ -29,7 +29,7 @@ struct Order {
 const READ_BUFFER: usize = 64 << 10;
 
 /// Sorted runs being written to a scratch folder.
-pub struct Runs {
+pub(super) struct Runs {
     dir: PathBuf,
     run_rows: usize,
     pending: Vec<Order>,
@@ -38,7 +38,7 @@ pub struct Runs {
 
 impl Runs {
     /// Starts runs in `dir`, emptying it first (runs left by an interrupted run are stale).
-    pub fn create(dir: &Path, run_rows: usize) -> io::Result<Runs> {
+    pub(super) fn create(dir: &Path, run_rows: usize) -> io::Result<Runs> {
         match fs::remove_dir_all(dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -53,7 +53,7 @@ impl Runs {
     }
 
     /// Adds one order; writes a run when `run_rows` are pending.
-    pub fn push(&mut self, customer: &str, product: &str, ts: i64) -> io::Result<()> {
+    pub(super) fn push(&mut self, customer: &str, product: &str, ts: i64) -> io::Result<()> {
         self.pending.push(Order {
             prefix: prefix(customer),
             customer: customer.into(),
@@ -67,7 +67,7 @@ impl Runs {
     }
 
     /// Writes the last run and opens the merge over all of them.
-    pub fn finish(mut self) -> io::Result<Merge> {
+    pub(super) fn finish(mut self) -> io::Result<Merge> {
         if !self.pending.is_empty() {
             self.write_run()?;
         }
@@ -101,14 +101,14 @@ impl Runs {
 }
 
 /// The k-way merge of the runs.
-pub struct Merge {
+pub(super) struct Merge {
     runs: Vec<BufReader<File>>,
     /// The smallest unread order of each run that has one, with the run's index.
     heap: BinaryHeap<Reverse<(Order, usize)>>,
 }
 
 /// One customer's orders from [`Merge::next_customer`].
-pub struct CustomerOrders {
+pub(super) struct CustomerOrders {
     /// External customer id.
     pub customer: Box<str>,
     /// (external product id, unix seconds), by time then product.
@@ -117,12 +117,12 @@ pub struct CustomerOrders {
 
 impl Merge {
     /// Number of runs being merged.
-    pub fn runs(&self) -> usize {
+    pub(super) fn runs(&self) -> usize {
         self.runs.len()
     }
 
     /// The next customer (in byte order of their id) with all of their orders.
-    pub fn next_customer(&mut self) -> io::Result<Option<CustomerOrders>> {
+    pub(super) fn next_customer(&mut self) -> io::Result<Option<CustomerOrders>> {
         let Some(Reverse((first, run))) = self.heap.pop() else {
             return Ok(None);
         };

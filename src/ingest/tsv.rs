@@ -8,7 +8,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 
 /// Reads a `.tsv` or `.tsv.gz` file line by line.
-pub struct TsvReader {
+pub(crate) struct TsvReader {
     inner: Box<dyn BufRead>,
     buf: Vec<u8>,
     /// Lines consumed so far (1-based number of the last line returned).
@@ -18,7 +18,7 @@ pub struct TsvReader {
 }
 
 /// What [`TsvReader::next_line`] returns for one line.
-pub enum Line<'a> {
+pub(crate) enum Line<'a> {
     /// A line of valid UTF-8 without its line ending.
     Text(&'a str),
     /// A line that is not UTF-8: the byte offset of the first bad byte within the line.
@@ -28,7 +28,7 @@ pub enum Line<'a> {
 impl TsvReader {
     /// Opens `path`, decompressing when the name ends in `.gz`, and starts after `offset`
     /// uncompressed bytes (`line` lines).
-    pub fn open(path: &Path, line: u64, offset: u64) -> io::Result<TsvReader> {
+    pub(crate) fn open(path: &Path, line: u64, offset: u64) -> io::Result<TsvReader> {
         let mut file = File::open(path)?;
         let gz = path.extension().is_some_and(|e| e == "gz");
         let mut inner: Box<dyn BufRead> = if gz {
@@ -56,14 +56,24 @@ impl TsvReader {
     }
 
     /// The next line, or `None` at the end of the file.
-    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        self.buf.clear();
-        let n = self.inner.read_until(b'\n', &mut self.buf)?;
-        if n == 0 {
-            return Ok(None);
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        Ok(self.advance()?.then(|| self.current()))
+    }
+
+    /// Reads past the lines that are blank (white space only) to the next other line, which
+    /// [`current`](Self::current) then returns; `false` at the end of the file. A line that is
+    /// not UTF-8 is not blank.
+    pub(crate) fn advance_past_blank(&mut self) -> io::Result<bool> {
+        while self.advance()? {
+            if !matches!(self.current(), Line::Text(text) if text.trim().is_empty()) {
+                return Ok(true);
+            }
         }
-        self.line += 1;
-        self.offset += n as u64;
+        Ok(false)
+    }
+
+    /// The line last read, without its line ending.
+    pub(crate) fn current(&self) -> Line<'_> {
         let mut end = self.buf.len();
         if self.buf[..end].ends_with(b"\n") {
             end -= 1;
@@ -71,14 +81,26 @@ impl TsvReader {
         if self.buf[..end].ends_with(b"\r") {
             end -= 1;
         }
-        Ok(Some(match std::str::from_utf8(&self.buf[..end]) {
+        match std::str::from_utf8(&self.buf[..end]) {
             Ok(text) => Line::Text(text),
             Err(e) => Line::NotUtf8(e.valid_up_to()),
-        }))
+        }
+    }
+
+    /// Reads the next line into the buffer; `false` at the end of the file.
+    fn advance(&mut self) -> io::Result<bool> {
+        self.buf.clear();
+        let n = self.inner.read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        self.offset += n as u64;
+        Ok(true)
     }
 
     /// The raw bytes of the line last returned, line ending included (for fingerprints).
-    pub fn raw(&self) -> &[u8] {
+    pub(crate) fn raw(&self) -> &[u8] {
         &self.buf
     }
 }

@@ -15,7 +15,8 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Serialize;
 
 use super::{Product, Products};
-use crate::features::text::{category_at, cosine};
+use crate::cosine::cosine;
+use crate::features::text::category_at;
 use crate::recommend::Result;
 use crate::store::{Id, Store};
 use crate::vectors::ActiveModel;

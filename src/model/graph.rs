@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use super::{seeded_hash, share_threshold};
 use crate::copurchase::{Relation as LinkRelation, Rule, default_threshold};
+use crate::rng::{Stream, share_threshold};
 use crate::store::{Id, Namespace, Store, StoreError};
 
 /// A relation between node kinds; the encoder has one weight matrix per enabled relation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Relation {
+pub(crate) enum Relation {
     /// Seller → the products it lists.
     Lists,
     /// Product → the sellers that list it.
@@ -21,14 +21,14 @@ pub enum Relation {
 
 /// Adjacency lists: node `v`'s neighbours are `indices[indptr[v]..indptr[v + 1]]`, ascending.
 #[derive(Clone, Debug, Default)]
-pub struct Adjacency {
+pub(crate) struct Adjacency {
     indptr: Vec<usize>,
     indices: Vec<u32>,
 }
 
 impl Adjacency {
     /// Builds `rows` adjacency lists from `(row, neighbour)` pairs, dropping repeats.
-    pub fn from_pairs(rows: usize, pairs: &mut Vec<(u32, u32)>) -> Adjacency {
+    pub(crate) fn from_pairs(rows: usize, pairs: &mut Vec<(u32, u32)>) -> Adjacency {
         pairs.sort_unstable();
         pairs.dedup();
         let mut indptr = vec![0usize; rows + 1];
@@ -43,7 +43,7 @@ impl Adjacency {
     }
 
     /// The neighbours of `v` (empty past the last row).
-    pub fn neighbours(&self, v: u32) -> &[u32] {
+    pub(crate) fn neighbours(&self, v: u32) -> &[u32] {
         let v = v as usize;
         if v + 1 >= self.indptr.len() {
             return &[];
@@ -52,23 +52,23 @@ impl Adjacency {
     }
 
     /// Number of neighbours of `v`.
-    pub fn degree(&self, v: u32) -> usize {
+    pub(crate) fn degree(&self, v: u32) -> usize {
         self.neighbours(v).len()
     }
 
     /// Whether `n` is a neighbour of `v`.
-    pub fn contains(&self, v: u32, n: u32) -> bool {
+    pub(crate) fn contains(&self, v: u32, n: u32) -> bool {
         self.neighbours(v).binary_search(&n).is_ok()
     }
 
     /// Number of stored (directed) edges.
-    pub fn edges(&self) -> usize {
+    pub(crate) fn edges(&self) -> usize {
         self.indices.len()
     }
 }
 
 /// The default of [`GraphOptions::copurchase_cap`] (see `docs/model.md` for how it was chosen).
-pub const DEFAULT_COPURCHASE_CAP: u32 = 50;
+pub(crate) const DEFAULT_COPURCHASE_CAP: u32 = 50;
 
 /// Which products and edges the graph keeps.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -103,25 +103,25 @@ impl Default for GraphOptions {
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
     /// Number of sellers (ids `0..sellers`).
-    pub sellers: u32,
+    pub(crate) sellers: u32,
     /// Number of products (ids `0..products`).
-    pub products: u32,
+    pub(crate) products: u32,
     /// Seller → products.
-    pub lists: Adjacency,
+    pub(crate) lists: Adjacency,
     /// Product → sellers.
-    pub listed_by: Adjacency,
+    pub(crate) listed_by: Adjacency,
     /// Product → its co-purchase partners the encoder aggregates: the `copurchase_cap`
     /// strongest (shared, not copied, by [`Graph::hold_out`]: it is the largest relation).
-    pub copurchase: Arc<Adjacency>,
+    pub(crate) copurchase: Arc<Adjacency>,
     /// Views per product over the window.
-    pub views: Vec<f32>,
+    pub(crate) views: Vec<f32>,
     /// Whether a product is on the current high-demand list.
-    pub high_demand: Vec<bool>,
+    pub(crate) high_demand: Vec<bool>,
     /// Every co-purchase pair at or above the threshold between kept products, once each
     /// (`a < b`) with its count: the score's link features build their relation from it.
-    pub pairs: Arc<Vec<(Id, Id, u64)>>,
+    pub(crate) pairs: Arc<Vec<(Id, Id, u64)>>,
     /// The count at which a pair counts.
-    pub threshold: u64,
+    pub(crate) threshold: u64,
 }
 
 impl Graph {
@@ -205,17 +205,17 @@ impl Graph {
     }
 
     /// Whether a node index is a seller.
-    pub fn is_seller(&self, node: u32) -> bool {
+    pub(crate) fn is_seller(&self, node: u32) -> bool {
         node < self.sellers
     }
 
     /// Validation products, like the cold split's high-demand set: a seeded `share` (at most
     /// `cap`) of the products listed by at least two sellers.
-    pub fn validation_products(&self, share: f32, cap: usize, seed: u64) -> Vec<Id> {
+    pub(crate) fn validation_products(&self, share: f32, cap: usize, seed: u64) -> Vec<Id> {
         let threshold = share_threshold(share);
         let mut picked: Vec<(u64, Id)> = (0..self.products)
             .filter(|&p| self.listed_by.degree(p) >= 2 && !self.high_demand[p as usize])
-            .map(|p| (seeded_hash(seed, &[u64::from(p)]), p))
+            .map(|p| (Stream::VALIDATION.hash(seed, &[u64::from(p)]), p))
             .filter(|&(h, _)| h < threshold)
             .collect();
         picked.sort_unstable();
@@ -227,7 +227,7 @@ impl Graph {
 
     /// This graph without any listing edge of `products` (which become cold, as high-demand
     /// products are), and the removed `(seller, product)` edges.
-    pub fn hold_out(&self, products: &[Id]) -> (Graph, Vec<(Id, Id)>) {
+    pub(crate) fn hold_out(&self, products: &[Id]) -> (Graph, Vec<(Id, Id)>) {
         let mut held = vec![false; self.products as usize];
         for &p in products {
             held[p as usize] = true;
@@ -255,19 +255,19 @@ impl Graph {
     /// Whether a node has an identity of its own: every seller, and every product with a
     /// listing. Cold products (no listing, like every high-demand product) are represented
     /// by their text and their neighbours only, in training as at inference.
-    pub fn is_warm(&self, node: u32) -> bool {
+    pub(crate) fn is_warm(&self, node: u32) -> bool {
         self.is_seller(node) || self.listed_by.degree(node - self.sellers) > 0
     }
 
     /// The weighted co-purchase relation of the link features under `rule` (its threshold
     /// is the graph's).
-    pub fn link_relation(&self, rule: Rule) -> LinkRelation {
+    pub(crate) fn link_relation(&self, rule: Rule) -> LinkRelation {
         rule.relation(self.products as usize, &self.pairs)
     }
 
     /// Whether the co-purchase counts vary: without (pre-aggregated "also bought" lists,
     /// every count alike) every [`crate::copurchase::Strength`] weighs pairs alike.
-    pub fn counts_vary(&self) -> bool {
+    pub(crate) fn counts_vary(&self) -> bool {
         let mut counts = self.pairs.iter().map(|&(_, _, c)| c);
         counts
             .next()
@@ -275,7 +275,7 @@ impl Graph {
     }
 
     /// Whether a product is auxiliary: neither listed nor high-demand.
-    pub fn is_auxiliary(&self, p: Id) -> bool {
+    pub(crate) fn is_auxiliary(&self, p: Id) -> bool {
         !self.high_demand[p as usize] && self.listed_by.degree(p) == 0
     }
 }

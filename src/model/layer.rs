@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A dense matrix stored row-major, serialisable for checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Tensor {
+pub(crate) struct Tensor {
     /// Rows.
     pub rows: usize,
     /// Columns.
@@ -21,7 +21,7 @@ pub struct Tensor {
 
 impl Tensor {
     /// A zero matrix.
-    pub fn zeros(rows: usize, cols: usize) -> Tensor {
+    pub(crate) fn zeros(rows: usize, cols: usize) -> Tensor {
         Tensor {
             rows,
             cols,
@@ -30,12 +30,12 @@ impl Tensor {
     }
 
     /// The matrix as an ndarray view.
-    pub fn view(&self) -> ArrayView2<'_, f32> {
+    pub(crate) fn view(&self) -> ArrayView2<'_, f32> {
         ArrayView2::from_shape((self.rows, self.cols), &self.data).expect("shape matches data")
     }
 
     /// The matrix as a mutable ndarray view.
-    pub fn view_mut(&mut self) -> ArrayViewMut2<'_, f32> {
+    pub(crate) fn view_mut(&mut self) -> ArrayViewMut2<'_, f32> {
         ArrayViewMut2::from_shape((self.rows, self.cols), &mut self.data)
             .expect("shape matches data")
     }
@@ -44,7 +44,7 @@ impl Tensor {
 /// All trainable dense parameters: per layer `W_self` (d_in × d_out), one `W_r` per relation
 /// (d_in × d_out) and a bias per node kind (2 × d_out: sellers, products); then `[α, β]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Params {
+pub(crate) struct Params {
     /// Tensors in layer order, the score's `[α, β]` last.
     pub tensors: Vec<Tensor>,
     /// Relations per layer.
@@ -53,7 +53,7 @@ pub struct Params {
 
 impl Params {
     /// Zero parameters of the given shape: `dims[l] → dims[l + 1]` for each layer.
-    pub fn zeros(dims: &[usize], relations: usize) -> Params {
+    pub(crate) fn zeros(dims: &[usize], relations: usize) -> Params {
         let mut tensors = Vec::new();
         for w in dims.windows(2) {
             for _ in 0..=relations {
@@ -66,7 +66,7 @@ impl Params {
     }
 
     /// Zero parameters shaped like `other` (a gradient buffer).
-    pub fn zeros_like(other: &Params) -> Params {
+    pub(crate) fn zeros_like(other: &Params) -> Params {
         Params {
             tensors: other
                 .tensors
@@ -78,7 +78,7 @@ impl Params {
     }
 
     /// Number of layers.
-    pub fn layers(&self) -> usize {
+    pub(crate) fn layers(&self) -> usize {
         (self.tensors.len() - 1) / (self.relations + 2)
     }
 
@@ -92,32 +92,32 @@ impl Params {
     }
 
     /// `W_self` of a layer.
-    pub fn w_self(&self, layer: usize) -> ArrayView2<'_, f32> {
+    pub(crate) fn w_self(&self, layer: usize) -> ArrayView2<'_, f32> {
         self.at(layer, 0).view()
     }
 
     /// `W_r` of a layer.
-    pub fn w_rel(&self, layer: usize, r: usize) -> ArrayView2<'_, f32> {
+    pub(crate) fn w_rel(&self, layer: usize, r: usize) -> ArrayView2<'_, f32> {
         self.at(layer, 1 + r).view()
     }
 
     /// The bias rows (sellers, products) of a layer.
-    pub fn bias(&self, layer: usize) -> ArrayView2<'_, f32> {
+    pub(crate) fn bias(&self, layer: usize) -> ArrayView2<'_, f32> {
         self.at(layer, 1 + self.relations).view()
     }
 
     /// Score slope α.
-    pub fn alpha(&self) -> f32 {
+    pub(crate) fn alpha(&self) -> f32 {
         self.tensors.last().expect("score tensor").data[0]
     }
 
     /// Score intercept β.
-    pub fn beta(&self) -> f32 {
+    pub(crate) fn beta(&self) -> f32 {
         self.tensors.last().expect("score tensor").data[1]
     }
 
     /// Adds `other` into `self`, tensor by tensor.
-    pub fn add_assign(&mut self, other: &Params) {
+    pub(crate) fn add_assign(&mut self, other: &Params) {
         for (a, b) in self.tensors.iter_mut().zip(&other.tensors) {
             for (x, y) in a.data.iter_mut().zip(&b.data) {
                 *x += y;
@@ -130,7 +130,7 @@ impl Params {
 /// `n_dst` of `src`, and `adjacency[r]` lists, per destination, the positions in `src` of its
 /// sampled neighbours under relation `r`.
 #[derive(Clone, Debug, Default)]
-pub struct Block {
+pub(crate) struct Block {
     /// Destination count.
     pub n_dst: usize,
     /// Source node indices (graph node space); destinations first.
@@ -143,7 +143,7 @@ pub struct Block {
 
 /// Sampled neighbours of one relation in a block.
 #[derive(Clone, Debug, Default)]
-pub struct BlockAdjacency {
+pub(crate) struct BlockAdjacency {
     /// `n_dst + 1` offsets.
     pub indptr: Vec<u32>,
     /// Positions in the block's `src`.
@@ -157,7 +157,7 @@ impl BlockAdjacency {
 }
 
 /// What the backward pass of a layer needs from its forward pass.
-pub struct LayerCache {
+pub(crate) struct LayerCache {
     input: Array2<f32>,
     aggregated: Vec<Array2<f32>>,
     pre: Array2<f32>,
@@ -181,7 +181,7 @@ fn mean_aggregate(adj: &BlockAdjacency, h: ArrayView2<f32>, n_dst: usize) -> Arr
 
 /// Forward pass of layer `layer` over `block`; `h` holds the rows of `block.src`. ReLU unless
 /// `last`.
-pub fn forward(
+pub(crate) fn forward(
     params: &Params,
     layer: usize,
     block: &Block,
@@ -219,7 +219,7 @@ pub fn forward(
 
 /// Backward pass of layer `layer`: adds the parameter gradients into `grads` and returns the
 /// gradient with respect to the layer's input rows.
-pub fn backward(
+pub(crate) fn backward(
     params: &Params,
     layer: usize,
     block: &Block,
@@ -271,7 +271,7 @@ pub fn backward(
 }
 
 /// Rows scaled to unit length (a zero row stays zero), and the norms used.
-pub fn normalize_rows(h: &Array2<f32>) -> (Array2<f32>, Vec<f32>) {
+pub(crate) fn normalize_rows(h: &Array2<f32>) -> (Array2<f32>, Vec<f32>) {
     let norms: Vec<f32> = h
         .outer_iter()
         .map(|r| r.dot(&r).sqrt().max(1e-12))
@@ -284,7 +284,7 @@ pub fn normalize_rows(h: &Array2<f32>) -> (Array2<f32>, Vec<f32>) {
 }
 
 /// Gradient through [`normalize_rows`]: `dh = (dz − z·(z·dz)) / ‖h‖`.
-pub fn normalize_backward(z: &Array2<f32>, norms: &[f32], dz: Array2<f32>) -> Array2<f32> {
+pub(crate) fn normalize_backward(z: &Array2<f32>, norms: &[f32], dz: Array2<f32>) -> Array2<f32> {
     let mut dh = dz;
     for ((mut d, zr), &n) in dh.outer_iter_mut().zip(z.outer_iter()).zip(norms) {
         let proj = zr.dot(&d);
@@ -297,7 +297,7 @@ pub fn normalize_backward(z: &Array2<f32>, norms: &[f32], dz: Array2<f32>) -> Ar
 /// One scored pair: rows `a` (a seller) and `b` (a product) of the output, the label, and the
 /// pair's weight in the loss.
 #[derive(Clone, Copy, Debug)]
-pub struct Pair {
+pub(crate) struct Pair {
     /// Row of the seller.
     pub a: u32,
     /// Row of the product.
@@ -310,7 +310,7 @@ pub struct Pair {
 
 /// The weighted binary cross-entropy of `σ(α·cos + β)` over `pairs` of rows of the unit rows
 /// `z`: the loss, `dL/dz`, and `dL/dα`, `dL/dβ`.
-pub fn pair_loss(
+pub(crate) fn pair_loss(
     z: &Array2<f32>,
     pairs: &[Pair],
     alpha: f32,

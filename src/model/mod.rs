@@ -6,36 +6,22 @@
 //! `layer` (forward/backward arithmetic) → `train` (mini-batches, optimisers, inference) →
 //! `stage` (checkpoints and embeddings in the store).
 
-pub mod graph;
-pub mod layer;
-pub mod optim;
+pub(crate) mod graph;
+pub(crate) mod layer;
+pub(crate) mod optim;
 pub mod sample;
-pub mod select;
-pub mod stage;
+pub(crate) mod select;
+pub(crate) mod stage;
 pub mod train;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
 
-pub use graph::{Graph, GraphOptions, Relation};
+pub(crate) use graph::Relation;
+pub use graph::{Graph, GraphOptions};
 pub use select::{ScoreOptions, Selection, Tried};
-pub use stage::{Fitted, GraphModel, TrainOptions, TrainSummary, fit, train};
-pub use train::{Embeddings, Focus, IdentityRows, Trainer};
-
-/// A fixed pseudo-random number for `seed` and `parts` (each as 8 little-endian bytes, hashed
-/// together): the one source of every seeded choice of the model.
-pub fn seeded_hash(seed: u64, parts: &[u64]) -> u64 {
-    let mut bytes = seed.to_le_bytes().to_vec();
-    for p in parts {
-        bytes.extend_from_slice(&p.to_le_bytes());
-    }
-    xxh3_64(&bytes)
-}
-
-/// The bound below which a `share` of uniformly spread [`seeded_hash`] values fall.
-pub fn share_threshold(share: f32) -> u64 {
-    (f64::from(share) * u64::MAX as f64) as u64
-}
+pub(crate) use stage::{Fitted, GraphModel, fit};
+pub use stage::{TrainOptions, TrainSummary, train};
+pub use train::{Focus, IdentityRows, Trainer};
 
 /// Errors of `demandlink train`.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +155,7 @@ impl Default for ModelConfig {
 
 impl ModelConfig {
     /// The encoder's relations, in weight order.
-    pub fn relations(&self) -> Vec<Relation> {
+    pub(crate) fn relations(&self) -> Vec<Relation> {
         let mut r = vec![Relation::Lists, Relation::ListedBy];
         if self.graph.copurchase {
             r.push(Relation::Copurchase);
@@ -178,7 +164,7 @@ impl ModelConfig {
     }
 
     /// Checks the ranges.
-    pub fn validate(&self) -> Result<(), ModelError> {
+    pub(crate) fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: &str| Err(ModelError::Config(m.into()));
         if !(1..=4).contains(&self.layers) {
             return bad("--layers must be 1 to 4");

@@ -9,7 +9,7 @@ use super::layer::Params;
 
 /// Adam's moment estimates for every dense tensor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Adam {
+pub(crate) struct Adam {
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     t: u64,
@@ -21,7 +21,7 @@ const EPS: f32 = 1e-8;
 
 impl Adam {
     /// Zero moments shaped like `params`.
-    pub fn new(params: &Params) -> Adam {
+    pub(crate) fn new(params: &Params) -> Adam {
         let zeros = || {
             params
                 .tensors
@@ -37,7 +37,7 @@ impl Adam {
     }
 
     /// One step of size `lr` against `grads`.
-    pub fn step(&mut self, params: &mut Params, grads: &Params, lr: f32) {
+    pub(crate) fn step(&mut self, params: &mut Params, grads: &Params, lr: f32) {
         self.t += 1;
         let c1 = 1.0 - BETA1.powi(self.t as i32);
         let c2 = 1.0 - BETA2.powi(self.t as i32);
@@ -54,7 +54,7 @@ impl Adam {
 }
 
 /// Row-wise AdaGrad on one row: `acc += mean(g²); row -= lr · g / √(acc + ε)`.
-pub fn adagrad(row: &mut [f32], acc: &mut f32, grad: &[f32], lr: f32) {
+pub(crate) fn adagrad(row: &mut [f32], acc: &mut f32, grad: &[f32], lr: f32) {
     let mean = grad.iter().map(|g| g * g).sum::<f32>() / grad.len().max(1) as f32;
     *acc += mean;
     let step = lr / (*acc + 1e-10).sqrt();

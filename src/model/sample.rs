@@ -2,21 +2,16 @@
 //! the per-layer computation blocks of a mini-batch (the sampled neighbourhoods, with the
 //! root edges excluded and, for simulated-cold products, every listing edge hidden).
 
+use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::index;
-use rand::{RngExt, SeedableRng};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::graph::{Graph, Relation};
 use super::layer::{Block, BlockAdjacency, Pair};
-use super::{ModelConfig, Sampling, seeded_hash};
+use super::{ModelConfig, Sampling};
+use crate::rng::Stream;
 use crate::store::Id;
-
-/// A deterministic generator for one purpose, derived from the run's seed and a few numbers
-/// (epoch, batch, shard …), so any batch can be replayed without stored generator state.
-pub fn rng_for(seed: u64, parts: &[u64]) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(seeded_hash(seed, parts))
-}
 
 /// The root (training) edges: under stratified sampling, per seller only the edges to
 /// high-demand products or to the seller's `top_viewed` most-viewed listed products; under
@@ -52,14 +47,14 @@ pub fn root_edges(graph: &Graph, cfg: &ModelConfig) -> Vec<(Id, Id)> {
 /// Draws negatives from the products a recommendation could name (listed or high-demand, not
 /// auxiliary) with probability ∝ (degree + 1)^power, degree counting listing and co-purchase
 /// edges.
-pub struct NegativeSampler {
+pub(crate) struct NegativeSampler {
     products: Vec<Id>,
     cumulative: Vec<f64>,
 }
 
 impl NegativeSampler {
     /// The sampler of a graph.
-    pub fn new(graph: &Graph, power: f32) -> NegativeSampler {
+    pub(crate) fn new(graph: &Graph, power: f32) -> NegativeSampler {
         let mut products = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0f64;
@@ -79,7 +74,7 @@ impl NegativeSampler {
     }
 
     /// One product, or `None` from an empty pool.
-    pub fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> Option<Id> {
+    pub(crate) fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> Option<Id> {
         let total = *self.cumulative.last()?;
         let x = rng.random::<f64>() * total;
         let i = self.cumulative.partition_point(|&c| c <= x);
@@ -91,18 +86,18 @@ impl NegativeSampler {
 #[derive(Debug, Default)]
 pub struct Sample {
     /// Blocks from the input layer up; the last block's destinations are the scored nodes.
-    pub blocks: Vec<Block>,
+    pub(crate) blocks: Vec<Block>,
     /// Scored pairs, as rows of the last block's destinations.
-    pub pairs: Vec<Pair>,
+    pub(crate) pairs: Vec<Pair>,
     /// Products treated as cold in this sample (listing edges and identity rows hidden).
-    pub hidden: FxHashSet<u32>,
+    pub(crate) hidden: FxHashSet<u32>,
     /// The root edges, invisible to the sample's neighbourhoods and seller features.
-    pub excluded: FxHashSet<(Id, Id)>,
+    pub(crate) excluded: FxHashSet<(Id, Id)>,
 }
 
 /// Whether a sample hides seller `s`'s listing of product `p`: it is one of the sample's root
 /// edges, or `p` is a product the sample made cold.
-pub fn hides_listing(
+pub(crate) fn hides_listing(
     g: &Graph,
     s: Id,
     p: Id,
@@ -276,8 +271,8 @@ impl<'g> Sampler<'g> {
     }
 
     /// A block over `nodes` with every neighbour (inference).
-    pub fn full_block(&self, nodes: Vec<u32>) -> Block {
-        let mut unused = rng_for(0, &[]);
+    pub(crate) fn full_block(&self, nodes: Vec<u32>) -> Block {
+        let mut unused = Stream::UNDRAWN.rng(0, &[]);
         let none = FxHashSet::default();
         self.expand(
             Frontier::new(nodes),
@@ -395,7 +390,7 @@ mod tests {
         // 400 neighbours, every third hidden; fan-out 10.
         let raw: Vec<u32> = (0..400).collect();
         let visible = |u: u32| (!u.is_multiple_of(3)).then_some(u + 1000);
-        let mut rng = rng_for(7, &[]);
+        let mut rng = Stream::TESTS.rng(7, &[]);
         let mut counts = vec![0u32; 400];
         let mut out = Vec::new();
         let rounds = 4000;
@@ -436,7 +431,7 @@ mod tests {
             &raw,
             10,
             visible,
-            &mut rng_for(1, &[]),
+            &mut Stream::TESTS.rng(1, &[]),
             &mut out
         ));
     }

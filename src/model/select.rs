@@ -47,7 +47,7 @@ impl Default for ScoreOptions {
 impl ScoreOptions {
     /// The link relations to try, given the graph's threshold, the encoder's cap and whether
     /// the counts vary (if not, every strength weighs pairs alike: presence stands for all).
-    pub fn rules(&self, threshold: u64, encoder_cap: u32, counts_vary: bool) -> Vec<Rule> {
+    pub(crate) fn rules(&self, threshold: u64, encoder_cap: u32, counts_vary: bool) -> Vec<Rule> {
         let strengths: Vec<Strength> = match (self.strength, counts_vary) {
             (Some(s), _) => vec![s],
             (None, false) => vec![Strength::Presence],
@@ -90,7 +90,7 @@ const COSINE_WEIGHTS: [f32; 8] = [0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
 const CATEGORY_WEIGHTS: [f32; 6] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0];
 
 /// The validation products' ranking, one row per seller.
-pub struct Rankings {
+pub(crate) struct Rankings {
     /// Per seller, the cosine of every validation product (all rows the same length).
     pub cosine: Vec<Vec<f32>>,
     /// Per link relation tried, per seller: `(product index, link₁, link₂)` of its linked
@@ -194,13 +194,13 @@ fn sd(values: impl Iterator<Item = f32>, n: usize) -> f32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tried {
     /// The link relation (`None`: the cosine alone).
-    pub rule: Option<Rule>,
+    pub(crate) rule: Option<Rule>,
     /// Weight of the standardised cosine against the standardised link mix.
-    pub cosine: f32,
+    pub(crate) cosine: f32,
     /// `[w₁, w₂]`: how link₁ and link₂ mix, in their own units.
-    pub mix: [f32; 2],
+    pub(crate) mix: [f32; 2],
     /// Weight of the standardised category term against the standardised link mix.
-    pub category: f32,
+    pub(crate) category: f32,
     /// Mean validation recall at the two cut-offs (standing for @100 and @20).
     pub recall: [f64; 2],
     /// Whether this is the structure the score uses.
@@ -238,7 +238,7 @@ impl Tried {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Selection {
     /// The link features' relation.
-    pub rule: Rule,
+    pub(crate) rule: Rule,
     /// `[α, w₁, w₂, w₃, β]` of `σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β)`.
     pub score: [f32; 5],
     /// Per relation tried (and the cosine alone), its best structure; the chosen one marked.
@@ -256,19 +256,14 @@ pub struct Selection {
 
 impl Selection {
     /// Whether the score has a link term (its relation's lists must then be stored).
-    pub fn uses_links(&self) -> bool {
+    pub(crate) fn uses_links(&self) -> bool {
         self.score[1] != 0.0 || self.score[2] != 0.0
-    }
-
-    /// Whether the score has a category term.
-    pub fn uses_category(&self) -> bool {
-        self.score[3] != 0.0
     }
 }
 
 /// How much of a ranking of `validation` products stands for the top `k` among
 /// `candidates`: the same share, ⌈k · validation / candidates⌉, between 1 and k.
-pub fn cutoff(k: usize, validation: usize, candidates: usize) -> usize {
+pub(crate) fn cutoff(k: usize, validation: usize, candidates: usize) -> usize {
     (k * validation).div_ceil(candidates.max(1)).clamp(1, k)
 }
 
@@ -290,7 +285,7 @@ impl Candidate {
 
 /// Chooses the score over `rules` (the relations whose features `rankings.links` holds) and
 /// calibrates it on `examples`: `None` without a seller or a positive.
-pub fn select(
+pub(crate) fn select(
     rankings: &Rankings,
     rules: &[Rule],
     opts: &ScoreOptions,

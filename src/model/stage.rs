@@ -32,7 +32,7 @@ const WRITE_CHUNK: usize = 50_000;
 
 /// A trained graph model: the generation holding its vectors and its score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GraphModel {
+pub(crate) struct GraphModel {
     /// Model generation of the output embeddings.
     pub generation: u32,
     /// The score, its link relation, and how validation chose them (without validation
@@ -169,7 +169,7 @@ fn graphs(store: &Store, cfg: &ModelConfig) -> Result<Graphs, ModelError> {
 }
 
 /// A model trained in memory only (nothing written): for `eval --ablation`.
-pub struct Fitted {
+pub(crate) struct Fitted {
     /// Output vectors of every node.
     pub embeddings: Embeddings,
     /// The score and its link relation.
@@ -179,7 +179,7 @@ pub struct Fitted {
 }
 
 /// Trains a model under `cfg` in memory, without checkpoints or writes.
-pub fn fit(
+pub(crate) fn fit(
     store: &Store,
     cfg: &ModelConfig,
     progress: &dyn Progress,

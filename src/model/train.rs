@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
-use super::sample::{Sample, Sampler, hides_listing, rng_for, root_edges};
+use super::sample::{Sample, Sampler, hides_listing, root_edges};
 use super::select::{Rankings, Selection, cutoff, select};
-use super::{Init, ModelConfig, ModelError, seeded_hash, share_threshold};
+use super::{Init, ModelConfig, ModelError};
 use crate::affinity::Categories;
 use crate::copurchase;
+use crate::rng::{Stream, share_threshold};
 use crate::store::Id;
 
 /// Where a run is and its optimiser state: with the input table, everything a resumed run
@@ -30,21 +31,21 @@ use crate::store::Id;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
     /// Dense weights.
-    pub params: Params,
+    pub(crate) params: Params,
     /// Adam's moments.
-    pub adam: Adam,
+    pub(crate) adam: Adam,
     /// Epochs this run trains (all of them, or the fine-tuning epochs of a warm start).
-    pub epochs: u32,
+    pub(crate) epochs: u32,
     /// Current epoch (0-based).
-    pub epoch: u32,
+    pub(crate) epoch: u32,
     /// Next batch within the epoch.
-    pub batch: u64,
+    pub(crate) batch: u64,
     /// Mean loss per batch over each finished epoch.
-    pub epoch_losses: Vec<f64>,
+    pub(crate) epoch_losses: Vec<f64>,
     /// Loss summed over the current epoch's batches so far.
-    pub loss_so_far: f64,
+    pub(crate) loss_so_far: f64,
     /// Seconds spent training, over all runs.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
 }
 
 /// Seeded noise rows, one per node: small under `--init text` (the text vectors are added on
@@ -61,7 +62,7 @@ pub fn noise_table(cfg: &ModelConfig, dims: usize, nodes: usize) -> Array2<f32> 
         .par_chunks_mut(dims.max(1))
         .enumerate()
         .for_each(|(node, row)| {
-            let mut rng = rng_for(cfg.seed, &[1, node as u64]);
+            let mut rng = Stream::NOISE_ROWS.rng(cfg.seed, &[node as u64]);
             for x in row.iter_mut() {
                 *x = noise * gaussian(&mut rng);
             }
@@ -77,12 +78,12 @@ fn gaussian(rng: &mut impl RngExt) -> f32 {
 }
 
 /// Fresh dense weights: scaled Gaussian matrices, zero biases, α = 5, β = 0.
-pub fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
+pub(crate) fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
     let mut dims = vec![input_dims];
     dims.extend(std::iter::repeat_n(cfg.dim, cfg.layers));
     let relations = cfg.relations().len();
     let mut params = Params::zeros(&dims, relations);
-    let mut rng = rng_for(cfg.seed, &[2]);
+    let mut rng = Stream::INITIAL_WEIGHTS.rng(cfg.seed, &[]);
     let per_layer = relations + 2;
     let last = params.tensors.len() - 1;
     for (i, t) in params.tensors.iter_mut().enumerate() {
@@ -103,13 +104,13 @@ pub fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
 #[derive(Clone, Copy, Debug)]
 pub struct Focus<'a> {
     /// The listings (seller node, product) that arrived after the warm model's drops.
-    pub new: &'a FxHashSet<(Id, Id)>,
+    pub(crate) new: &'a FxHashSet<(Id, Id)>,
     /// Share of the other root edges trained.
-    pub replay_share: f32,
+    pub(crate) replay_share: f32,
     /// Which fine-tuning this is (the first drop it learns from): each draws its own replay
     /// sample, so over the quarters every older edge is replayed, not the same fifth forever
     /// (on the magazines replay, Recall@100 −3.8 % against a rebuild instead of −9.2 %).
-    pub round: u32,
+    pub(crate) round: u32,
 }
 
 impl Focus<'_> {
@@ -119,7 +120,7 @@ impl Focus<'_> {
         let round = u64::from(self.round);
         roots.retain(|&(s, p)| {
             self.new.contains(&(s, p))
-                || seeded_hash(seed, &[5, round, u64::from(s), u64::from(p)]) < replay
+                || Stream::REPLAY.hash(seed, &[round, u64::from(s), u64::from(p)]) < replay
         });
     }
 }
@@ -129,9 +130,9 @@ impl Focus<'_> {
 #[derive(Clone, Debug)]
 pub struct IdentityRows {
     /// One row per node.
-    pub table: Array2<f32>,
+    pub(crate) table: Array2<f32>,
     /// One accumulator per row.
-    pub accum: Vec<f32>,
+    pub(crate) accum: Vec<f32>,
 }
 
 impl IdentityRows {
@@ -153,13 +154,13 @@ pub struct Trainer<'g> {
     roots: Vec<(Id, Id)>,
     order: Vec<u32>,
     /// Optimiser state and cursor.
-    pub state: TrainState,
+    pub(crate) state: TrainState,
     /// Fixed input features, one row per node (sellers, then products): text vectors plus
     /// seeded noise.
     base: Array2<f32>,
     /// Trainable identity offsets added to the features of warm nodes, with their optimiser
     /// state.
-    pub rows: IdentityRows,
+    pub(crate) rows: IdentityRows,
     /// Rows changed since [`Trainer::take_dirty`] was last called.
     dirty: Vec<bool>,
     /// Each seller's text sum over the training graph (see [`seller_text_sums`]).
@@ -221,33 +222,33 @@ impl<'g> Trainer<'g> {
     }
 
     /// Batches this run trains in all.
-    pub fn total_batches(&self) -> u64 {
+    pub(crate) fn total_batches(&self) -> u64 {
         u64::from(self.state.epochs) * self.batches_per_epoch()
     }
 
     /// Root edges per epoch.
-    pub fn root_count(&self) -> usize {
+    pub(crate) fn root_count(&self) -> usize {
         self.roots.len()
     }
 
     /// Batches per epoch.
-    pub fn batches_per_epoch(&self) -> u64 {
+    pub(crate) fn batches_per_epoch(&self) -> u64 {
         self.roots.len().div_ceil(self.cfg.batch) as u64
     }
 
     /// Whether every epoch has run.
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.state.epoch >= self.state.epochs
     }
 
     fn shuffle(&mut self) {
         self.order = (0..self.roots.len() as u32).collect();
-        let mut rng = rng_for(self.cfg.seed, &[3, u64::from(self.state.epoch)]);
+        let mut rng = Stream::EPOCH_ORDER.rng(self.cfg.seed, &[u64::from(self.state.epoch)]);
         self.order.shuffle(&mut rng);
     }
 
     /// The rows changed since the last call, and clears the marks.
-    pub fn take_dirty(&mut self) -> Vec<u32> {
+    pub(crate) fn take_dirty(&mut self) -> Vec<u32> {
         let rows = (0..self.dirty.len() as u32)
             .filter(|&i| self.dirty[i as usize])
             .collect();
@@ -267,7 +268,7 @@ impl<'g> Trainer<'g> {
             .par_chunks(per_shard)
             .enumerate()
             .map(|(shard, roots)| {
-                let mut rng = rng_for(seed, &[4, epoch, b as u64, shard as u64]);
+                let mut rng = Stream::SHARD_SAMPLES.rng(seed, &[epoch, b as u64, shard as u64]);
                 self.shard(roots, batch.len(), &mut rng)
             })
             .collect();
@@ -356,7 +357,11 @@ impl<'g> Trainer<'g> {
     /// products, as the cold split evaluates: `held` are the listing edges removed from the
     /// training graph, so their products are cold there. Each seller with held edges ranks all
     /// held products under every structure of [`select`]; `None` without held edges.
-    pub fn fit_score(&self, held: &[(Id, Id)], categories: &Categories) -> Option<Selection> {
+    pub(crate) fn fit_score(
+        &self,
+        held: &[(Id, Id)],
+        categories: &Categories,
+    ) -> Option<Selection> {
         /// Sellers whose rankings choose the score.
         const SELLERS: usize = 5_000;
         let g = self.graph;
@@ -473,7 +478,7 @@ impl<'g> Trainer<'g> {
 
     /// Trains until the last epoch, calling `checkpoint` whenever `due()` says so and at the
     /// end; stops early (after a checkpoint) when `cancel` is set.
-    pub fn run(
+    pub(crate) fn run(
         &mut self,
         cancel: &AtomicBool,
         mut on_batch: impl FnMut(&Trainer),
@@ -497,7 +502,7 @@ impl<'g> Trainer<'g> {
     /// Output embeddings of every node of `graph` (the training graph, or the same nodes
     /// with more edges) with full neighbourhoods, layer by layer; or of the nodes `only`
     /// (ascending), other rows zero (see [`infer`]).
-    pub fn infer_on(&self, graph: &Graph, only: Option<&[u32]>) -> Embeddings {
+    pub(crate) fn infer_on(&self, graph: &Graph, only: Option<&[u32]>) -> Embeddings {
         // The training graph's sums are at hand (the score fit infers on it); another graph,
         // the full one, has its own.
         let sums = if std::ptr::eq(graph, self.graph) {
@@ -636,7 +641,7 @@ fn gather_rows(a: &Array2<f32>, ids: &[u32]) -> Array2<f32> {
 }
 
 /// Unit-length output vectors: sellers' rows then products'.
-pub struct Embeddings {
+pub(crate) struct Embeddings {
     /// One row per node.
     pub rows: Array2<f32>,
     /// Sellers in the graph.
@@ -645,12 +650,12 @@ pub struct Embeddings {
 
 impl Embeddings {
     /// A seller's vector.
-    pub fn seller(&self, s: Id) -> ndarray::ArrayView1<'_, f32> {
+    pub(crate) fn seller(&self, s: Id) -> ndarray::ArrayView1<'_, f32> {
         self.rows.row(s as usize)
     }
 
     /// A product's vector.
-    pub fn product(&self, p: Id) -> ndarray::ArrayView1<'_, f32> {
+    pub(crate) fn product(&self, p: Id) -> ndarray::ArrayView1<'_, f32> {
         self.rows.row((self.sellers + p) as usize)
     }
 }
@@ -739,7 +744,7 @@ fn removed_products(
 /// computed just for the nodes the next one reads (rows of other nodes stay zero). The score
 /// fit needs a few thousand sellers and products: their last layer costs a sliver of all
 /// nodes', and the layer before it skips the sellers none of them lists with.
-pub fn infer(
+pub(crate) fn infer(
     graph: &Graph,
     cfg: &ModelConfig,
     params: &Params,

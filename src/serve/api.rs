@@ -14,15 +14,15 @@ use crate::recommend::RecommendError;
 use crate::store::{DropState, Namespace, Store, StoreError};
 
 /// Recommendations per answer unless `k` says otherwise.
-pub const DEFAULT_K: usize = 20;
+pub(crate) const DEFAULT_K: usize = 20;
 /// Largest `k` (the stored lists hold at most `recommend --k`, 100 by default).
-pub const MAX_K: usize = 100;
+pub(crate) const MAX_K: usize = 100;
 /// Longest category name accepted, in bytes.
 const MAX_CATEGORY_BYTES: usize = 200;
 
 /// `GET /api/v1/me`: the seller the token speaks for.
 #[derive(Debug, Serialize)]
-pub struct Me {
+pub(crate) struct Me {
     /// External seller id.
     pub seller: String,
     /// Display name, if known.
@@ -40,7 +40,7 @@ pub struct Me {
 
 /// One category of a seller.
 #[derive(Debug, Serialize)]
-pub struct CategorySummary {
+pub(crate) struct CategorySummary {
     /// Category name (as in `?category=`).
     pub category: String,
     /// The seller's listings in it.
@@ -51,7 +51,7 @@ pub struct CategorySummary {
 
 /// `GET …/recommendations`: one category's list, best first, each with why.
 #[derive(Debug, Serialize)]
-pub struct Recommendations {
+pub(crate) struct Recommendations {
     /// External seller id.
     pub seller: String,
     /// Category of the list.
@@ -74,7 +74,7 @@ pub struct Recommendations {
 
 /// Query parameters of the recommendations endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Params {
+pub(crate) struct Params {
     /// `category` (default: the seller's primary category).
     pub category: Option<String>,
     /// `k`, 1 to [`MAX_K`].
@@ -83,7 +83,7 @@ pub struct Params {
 
 impl Params {
     /// Parses the decoded query pairs; unknown, repeated or invalid parameters are refused.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Params, ApiError> {
+    pub(crate) fn parse(pairs: &[(String, String)]) -> Result<Params, ApiError> {
         let mut params = Params {
             category: None,
             k: DEFAULT_K,
@@ -129,7 +129,7 @@ impl Params {
 }
 
 /// Refuses the query of an endpoint that takes no parameters.
-pub fn no_params(pairs: &[(String, String)]) -> Result<(), ApiError> {
+pub(crate) fn no_params(pairs: &[(String, String)]) -> Result<(), ApiError> {
     match pairs.first() {
         Some((name, _)) => Err(unknown_parameter(name, "no parameters")),
         None => Ok(()),
@@ -161,7 +161,7 @@ fn quarter(store: &Store) -> Result<Option<String>, ApiError> {
 }
 
 /// Answers `GET /api/v1/me` for a seller (external id).
-pub fn me(store: &Store, seller: &str) -> Result<Me, ApiError> {
+pub(crate) fn me(store: &Store, seller: &str) -> Result<Me, ApiError> {
     let id = store
         .lookup(Namespace::Seller, seller)?
         .ok_or_else(ApiError::not_found)?;
@@ -205,7 +205,7 @@ pub fn me(store: &Store, seller: &str) -> Result<Me, ApiError> {
 }
 
 /// Answers a recommendations request for a seller (external id).
-pub fn recommendations(
+pub(crate) fn recommendations(
     store: &Store,
     seller: &str,
     params: &Params,
@@ -233,7 +233,7 @@ pub fn recommendations(
 /// An error answer: `{"error": {"code", "message", "parameter"?}}` with its HTTP status. The
 /// codes are a stable interface (see docs/operations.md).
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code.
@@ -246,7 +246,11 @@ pub struct ApiError {
 
 impl ApiError {
     /// A plain error without a parameter.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -256,7 +260,7 @@ impl ApiError {
     }
 
     /// 400 naming the parameter and what it must be.
-    pub fn bad_parameter(parameter: &'static str, must_be: String) -> ApiError {
+    pub(crate) fn bad_parameter(parameter: &'static str, must_be: String) -> ApiError {
         ApiError {
             parameter: Some(parameter.into()),
             ..ApiError::new(
@@ -269,7 +273,7 @@ impl ApiError {
 
     /// 404, the same for "no such seller" and "not yours", so a seller token cannot learn
     /// which sellers exist.
-    pub fn not_found() -> ApiError {
+    pub(crate) fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
 }
@@ -342,7 +346,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON response with this status.
-pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => {

@@ -6,6 +6,7 @@
 //! use. A lookup by id reveals nothing useful through its timing (the id is a hash of what the
 //! caller sent), and the full digests are then compared in constant time.
 
+use crate::clock;
 use rand::TryRng;
 use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
@@ -36,7 +37,7 @@ pub enum TokenError {
 
 /// Why a request's credentials were refused (all answered 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// No `Authorization: Bearer` header.
     Missing,
     /// Malformed, unknown, or not matching its digest.
@@ -89,7 +90,7 @@ pub fn issue(store: &Store, subject: TokenSubject) -> Result<Issued, TokenError>
             &TokenRecord {
                 digest,
                 subject,
-                created_at: now(),
+                created_at: clock::unix_secs(),
                 revoked_at: None,
             },
         )?;
@@ -110,7 +111,7 @@ pub fn revoke(store: &Store, id_or_secret: &str) -> Result<Listed, TokenError> {
     };
     let mut record = store.token(&id)?.ok_or_else(unknown)?;
     if record.revoked_at.is_none() {
-        record.revoked_at = Some(now());
+        record.revoked_at = Some(clock::unix_secs());
         store.put_token(&id, &record)?;
     }
     Ok(listed(id, record))
@@ -126,7 +127,7 @@ pub fn list(store: &Store) -> Result<Vec<Listed>, TokenError> {
 }
 
 /// Checks an `Authorization` header value and returns whom the token speaks for.
-pub fn authenticate(
+pub(crate) fn authenticate(
     store: &Store,
     authorization: Option<&[u8]>,
 ) -> Result<Result<TokenSubject, Refusal>, StoreError> {
@@ -206,12 +207,6 @@ fn listed(id: TokenId, r: TokenRecord) -> Listed {
         created_at: r.created_at,
         revoked_at: r.revoked_at,
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! request — and otherwise at most every [`MAX_STALENESS`], so a refresh's new lists appear
 //! within that time. (Catching up on every request cost a third of the throughput.)
 
-pub mod api;
+pub(crate) mod api;
 pub mod auth;
 mod page;
 
@@ -34,7 +34,7 @@ use api::{ApiError, Params};
 use auth::Refusal;
 
 /// How old the view of recommendations may get before a request catches up.
-pub const MAX_STALENESS: Duration = Duration::from_millis(100);
+pub(crate) const MAX_STALENESS: Duration = Duration::from_millis(100);
 
 /// Longest request target (path and query) accepted, in bytes.
 const MAX_URI_BYTES: usize = 2048;

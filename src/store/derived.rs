@@ -58,7 +58,7 @@ impl Store {
     }
 
     /// A product's entity record.
-    pub fn product(&self, id: Id) -> Result<Option<ProductRecord>> {
+    pub(crate) fn product(&self, id: Id) -> Result<Option<ProductRecord>> {
         self.entity(Namespace::Product, id)
     }
 
@@ -88,12 +88,12 @@ impl Store {
     }
 
     /// Calls `f(id, text)` for every described product, in id order.
-    pub fn for_each_product_text(&self, f: impl FnMut(Id, ProductText)) -> Result<()> {
+    pub(crate) fn for_each_product_text(&self, f: impl FnMut(Id, ProductText)) -> Result<()> {
         self.for_each_id(Cf::ProductText, &[], 0, records::decode, f)
     }
 
     /// Calls `f(id, vector)` for every imported vector.
-    pub fn for_each_imported_vector(&self, f: impl FnMut(Id, Vec<f32>)) -> Result<()> {
+    pub(crate) fn for_each_imported_vector(&self, f: impl FnMut(Id, Vec<f32>)) -> Result<()> {
         self.for_each_id(Cf::Vectors, &[], 0, |v| Ok(records::f32s(v)), f)
     }
 
@@ -124,7 +124,7 @@ impl Store {
 
     /// A product's co-purchase partners under a graph-model generation, with the pair's
     /// weight (ascending by partner).
-    pub fn partners(&self, model: u32, product: Id) -> Result<Vec<(Id, f32)>> {
+    pub(crate) fn partners(&self, model: u32, product: Id) -> Result<Vec<(Id, f32)>> {
         let key = partners_key(model, product);
         self.get(Cf::Partners, &key)?.map_or(Ok(Vec::new()), |v| {
             weighted_ids_of(&v).map_err(|r| corrupt(Cf::Partners, &key, r))
@@ -132,17 +132,21 @@ impl Store {
     }
 
     /// Whether a generation has any stored partner list.
-    pub fn has_partners(&self, model: u32) -> Result<bool> {
+    pub(crate) fn has_partners(&self, model: u32) -> Result<bool> {
         self.any_under(Cf::Partners, &model.to_be_bytes())
     }
 
     /// Calls `f(product, partners)` for every product with partners under a generation.
-    pub fn for_each_partners(&self, model: u32, f: impl FnMut(Id, Vec<(Id, f32)>)) -> Result<()> {
+    pub(crate) fn for_each_partners(
+        &self,
+        model: u32,
+        f: impl FnMut(Id, Vec<(Id, f32)>),
+    ) -> Result<()> {
         self.for_each_id(Cf::Partners, &model.to_be_bytes(), 4, weighted_ids_of, f)
     }
 
     /// Calls `f(id, vector)` for every node of a namespace under a model generation.
-    pub fn for_each_embedding(
+    pub(crate) fn for_each_embedding(
         &self,
         model: u32,
         ns: Namespace,
@@ -176,7 +180,7 @@ impl Store {
     /// A job's saved state. A state that does not decode (written by a build with another
     /// layout of it) counts as none: a job without state starts over, which is always correct,
     /// only slower.
-    pub fn job<T: DeserializeOwned>(&self, job: Job) -> Result<Option<T>> {
+    pub(crate) fn job<T: DeserializeOwned>(&self, job: Job) -> Result<Option<T>> {
         match self.decode_at(Cf::Jobs, job.name().as_bytes()) {
             Err(StoreError::Corrupt { reason, .. }) => {
                 tracing::warn!(job = job.name(), %reason, "ignoring a job state that does not decode");
@@ -222,7 +226,7 @@ impl Store {
     }
 
     /// A product's co-purchase partners with counts.
-    pub fn copurchases_of(&self, product: Id) -> Result<Vec<(Id, u64)>> {
+    pub(crate) fn copurchases_of(&self, product: Id) -> Result<Vec<(Id, u64)>> {
         let mut out = Vec::new();
         self.scan(Cf::Copurchase, &keys::id(product), |k, v| {
             out.push((pair_of(Cf::Copurchase, k)?.1, super::merge::decode_u64(v)));
@@ -262,7 +266,7 @@ pub struct StageBatch<'a> {
 
 impl<'a> StageBatch<'a> {
     /// An empty batch.
-    pub fn new(store: &'a Store) -> Self {
+    pub(crate) fn new(store: &'a Store) -> Self {
         StageBatch {
             store,
             batch: WriteBatch::default(),
@@ -284,17 +288,17 @@ impl<'a> StageBatch<'a> {
     }
 
     /// Stages a product's feature vector.
-    pub fn put_feature(&mut self, id: Id, feature: &Feature) {
+    pub(crate) fn put_feature(&mut self, id: Id, feature: &Feature) {
         self.put(Cf::Features, &keys::id(id), &feature.encode());
     }
 
     /// Stages a seller's profile.
-    pub fn put_profile(&mut self, seller: Id, profile: &SellerProfile) {
+    pub(crate) fn put_profile(&mut self, seller: Id, profile: &SellerProfile) {
         self.put(Cf::Profiles, &keys::id(seller), &records::encode(profile));
     }
 
     /// Stages a node's vector under a model generation.
-    pub fn put_embedding(&mut self, model: u32, ns: Namespace, id: Id, vector: &[f32]) {
+    pub(crate) fn put_embedding(&mut self, model: u32, ns: Namespace, id: Id, vector: &[f32]) {
         self.put(
             Cf::Embeddings,
             &embedding_key(model, ns, id),
@@ -304,7 +308,7 @@ impl<'a> StageBatch<'a> {
 
     /// Stages a product's co-purchase partners, with the pair's weights, under a model
     /// generation.
-    pub fn put_partners(&mut self, model: u32, product: Id, partners: &[(Id, f32)]) {
+    pub(crate) fn put_partners(&mut self, model: u32, product: Id, partners: &[(Id, f32)]) {
         let bytes: Vec<u8> = partners
             .iter()
             .flat_map(|(p, w)| p.to_le_bytes().into_iter().chain(w.to_le_bytes()))
@@ -313,7 +317,7 @@ impl<'a> StageBatch<'a> {
     }
 
     /// Removes every vector and partner list of a model generation.
-    pub fn delete_generation(&mut self, model: u32) {
+    pub(crate) fn delete_generation(&mut self, model: u32) {
         let end = model.checked_add(1).map_or([0xFF; 4], u32::to_be_bytes);
         for cf in [Cf::Embeddings, Cf::Partners] {
             let cf = self.store.cf(cf);
@@ -322,12 +326,12 @@ impl<'a> StageBatch<'a> {
     }
 
     /// Stages a model record.
-    pub fn put_model<T: Serialize>(&mut self, record: ModelRecord, value: &T) {
+    pub(crate) fn put_model<T: Serialize>(&mut self, record: ModelRecord, value: &T) {
         self.put(Cf::Model, record.key(), &records::encode(value));
     }
 
     /// Stages a seller's list for one category.
-    pub fn put_recommendations(&mut self, seller: Id, category: &str, list: &RecList) {
+    pub(crate) fn put_recommendations(&mut self, seller: Id, category: &str, list: &RecList) {
         self.put(
             Cf::Recommendations,
             &recs_key(seller, category),
@@ -339,7 +343,7 @@ impl<'a> StageBatch<'a> {
     /// range deletion for a whole chunk of sellers, as one per seller left tens of thousands
     /// of range tombstones that every later write, read and flush of the family had to sort
     /// through.
-    pub fn clear_recommendations(&mut self, first: Id, last: Id) {
+    pub(crate) fn clear_recommendations(&mut self, first: Id, last: Id) {
         let cf = self.store.cf(Cf::Recommendations);
         let end = match last.checked_add(1) {
             Some(next) => keys::id(next).to_vec(),
@@ -351,7 +355,7 @@ impl<'a> StageBatch<'a> {
     }
 
     /// Makes an index generation the one recommendations read.
-    pub fn set_active_index(&mut self, generation: u32, model: u32) {
+    pub(crate) fn set_active_index(&mut self, generation: u32, model: u32) {
         for (key, value) in [
             (MetaKey::ActiveIndex, generation),
             (MetaKey::IndexModel, model),
@@ -361,7 +365,7 @@ impl<'a> StageBatch<'a> {
     }
 
     /// Writes everything staged and the job's state atomically.
-    pub fn commit<T: Serialize>(&mut self, job: Job, state: &T) -> Result<()> {
+    pub(crate) fn commit<T: Serialize>(&mut self, job: Job, state: &T) -> Result<()> {
         self.put(Cf::Jobs, job.name().as_bytes(), &records::encode(state));
         let batch = std::mem::take(&mut self.batch);
         self.store.db.write(batch).map_err(|e| self.store.rocks(e))

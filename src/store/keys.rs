@@ -30,7 +30,7 @@ impl Namespace {
     }
 
     /// The word used in messages and dumps.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Namespace::Seller => "seller",
             Namespace::Product => "product",

@@ -29,13 +29,13 @@ pub use layout::{
     CONTENT_GENERATION, INPUT_GENERATION, Job, ModelRecord, RefreshStage, SCHEMA_VERSION,
 };
 use layout::{MetaKey, check_version};
+pub(crate) use records::{Cursor, DropState, FeatureSource, TokenRecord};
 pub use records::{
-    Cursor, DropRecord, DropState, Feature, FeatureSource, FileRecord, JobRecord, JobState,
-    Listing, ProductRecord, ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenRecord,
-    TokenSubject,
+    DropRecord, Feature, FileRecord, JobRecord, JobState, Listing, ProductText, Rec, RecList,
+    SellerProfile, SellerRecord, TokenSubject,
 };
-pub use tokens::TokenId;
-pub use writer::DropWriter;
+pub(crate) use tokens::TokenId;
+pub(crate) use writer::DropWriter;
 
 /// Errors at the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,7 @@ pub enum StoreError {
 }
 
 /// Result type of the store.
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
 /// Column families, one per kind of fact. The order is the dump order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -381,18 +381,18 @@ impl Store {
     }
 
     /// Folder where rejected drop rows are written, one file per drop.
-    pub fn rejects_dir(&self) -> PathBuf {
+    pub(crate) fn rejects_dir(&self) -> PathBuf {
         self.root.join("rejects")
     }
 
     /// Scratch folder for files a stage can recreate (the sort runs of `orders.tsv`); never
     /// part of the database's state.
-    pub fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
     /// A customer's stored tail (see [`Store::for_each_customer_tail`]); empty when none.
-    pub fn customer_tail(&self, customer: &str) -> Result<Vec<(Id, i64)>> {
+    pub(crate) fn customer_tail(&self, customer: &str) -> Result<Vec<(Id, i64)>> {
         let key = customer.as_bytes();
         self.get(Cf::CustomerTails, key)?
             .map(|v| records::decode(&v).map_err(|r| corrupt(Cf::CustomerTails, key, r)))
@@ -404,7 +404,7 @@ impl Store {
     /// (product, unix seconds), kept for co-purchase windows that span drops — whose customer
     /// id sorts after `after` and not after `upto` (`None`: from the start, to the end), in
     /// byte order of the ids.
-    pub fn for_each_customer_tail(
+    pub(crate) fn for_each_customer_tail(
         &self,
         after: Option<&str>,
         upto: Option<&str>,
@@ -437,7 +437,7 @@ impl Store {
 
     /// Moves a [`OpenMode::Secondary`] view forward to everything the writer has written so
     /// far (a no-op for other modes' views, which never move).
-    pub fn catch_up(&self) -> Result<()> {
+    pub(crate) fn catch_up(&self) -> Result<()> {
         if self.secondary.is_some() {
             self.db
                 .try_catch_up_with_primary()
@@ -474,12 +474,12 @@ impl Store {
     }
 
     /// Dimension of imported product vectors, fixed by the first `vectors.tsv`.
-    pub fn vector_dim(&self) -> Result<Option<u32>> {
+    pub(crate) fn vector_dim(&self) -> Result<Option<u32>> {
         self.meta_u32(MetaKey::VectorDim)
     }
 
     /// Period (drop sequence number) of the current high-demand list, if any drop had one.
-    pub fn high_demand_period(&self) -> Result<Option<u32>> {
+    pub(crate) fn high_demand_period(&self) -> Result<Option<u32>> {
         self.meta_u32(MetaKey::HighDemandPeriod)
     }
 
@@ -501,7 +501,7 @@ impl Store {
     }
 
     /// Every drop record, in application order.
-    pub fn drops(&self) -> Result<Vec<DropRecord>> {
+    pub(crate) fn drops(&self) -> Result<Vec<DropRecord>> {
         let mut out = Vec::new();
         self.scan(Cf::Drops, &[], |k, v| {
             out.push(records::decode(v).map_err(|reason| corrupt(Cf::Drops, k, reason))?);
@@ -521,7 +521,7 @@ impl Store {
     }
 
     /// Calls `f(product, seller)` for every listing edge, grouped by product.
-    pub fn for_each_listing_by_product(&self, mut f: impl FnMut(Id, Id)) -> Result<()> {
+    pub(crate) fn for_each_listing_by_product(&self, mut f: impl FnMut(Id, Id)) -> Result<()> {
         self.scan(Cf::ListingsByProduct, &[], |k, _| {
             let (p, s) = pair_of(Cf::ListingsByProduct, k)?;
             f(p, s);
@@ -530,7 +530,7 @@ impl Store {
     }
 
     /// Calls `f(a, b, count)` for every co-purchase pair, once per direction.
-    pub fn for_each_copurchase(&self, mut f: impl FnMut(Id, Id, u64)) -> Result<()> {
+    pub(crate) fn for_each_copurchase(&self, mut f: impl FnMut(Id, Id, u64)) -> Result<()> {
         self.scan(Cf::Copurchase, &[], |k, v| {
             let (a, b) = pair_of(Cf::Copurchase, k)?;
             f(a, b, merge::decode_u64(v));
@@ -548,7 +548,7 @@ impl Store {
     }
 
     /// The high-demand list of one period.
-    pub fn high_demand(&self, period: u32) -> Result<Vec<Id>> {
+    pub(crate) fn high_demand(&self, period: u32) -> Result<Vec<Id>> {
         let mut out = Vec::new();
         self.scan(Cf::HighDemand, &keys::id(period), |k, _| {
             out.push(pair_of(Cf::HighDemand, k)?.1);
@@ -558,7 +558,7 @@ impl Store {
     }
 
     /// Number of products that have a `products.tsv` description.
-    pub fn products_with_text(&self) -> Result<u64> {
+    pub(crate) fn products_with_text(&self) -> Result<u64> {
         let mut n = 0;
         self.scan(Cf::ProductText, &[], |_, _| {
             n += 1;
@@ -568,7 +568,7 @@ impl Store {
     }
 
     /// A seller's entity record.
-    pub fn seller(&self, id: Id) -> Result<Option<SellerRecord>> {
+    pub(crate) fn seller(&self, id: Id) -> Result<Option<SellerRecord>> {
         self.entity(Namespace::Seller, id)
     }
 

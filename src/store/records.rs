@@ -9,18 +9,18 @@ pub struct SellerRecord {
     /// The external id as it appears in the drop files.
     pub external: String,
     /// Sequence number of the drop that first named this seller.
-    pub first_drop: u32,
+    pub(crate) first_drop: u32,
     /// Display name from `sellers.tsv`, if any.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Primary category from `sellers.tsv`, if any (otherwise derived later from listings).
-    pub primary_category: Option<String>,
+    pub(crate) primary_category: Option<String>,
     /// Drop that last changed this record.
-    pub updated_drop: u32,
+    pub(crate) updated_drop: u32,
 }
 
 /// A product's entity record (`entities`, namespace `p`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductRecord {
+pub(crate) struct ProductRecord {
     /// The external id as it appears in the drop files.
     pub external: String,
     /// Sequence number of the drop that first named this product.
@@ -35,23 +35,23 @@ pub struct ProductText {
     /// Product title.
     pub title: String,
     /// Free-text attributes (optional column).
-    pub attributes: String,
+    pub(crate) attributes: String,
     /// Drop that wrote this version of the text.
-    pub drop: u32,
+    pub(crate) drop: u32,
 }
 
 /// A seller–product listing edge (`listings_by_seller`, `listings_by_product`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
     /// Drop in which the edge first appeared (first write wins).
-    pub drop: u32,
+    pub(crate) drop: u32,
     /// Timestamp from the `ts` column, unix seconds, if given.
-    pub ts: Option<i64>,
+    pub(crate) ts: Option<i64>,
 }
 
 /// Where an ingest stands inside a drop: the next unread position of one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     /// Index into [`DropRecord::files`] of the file being applied.
     pub file: u32,
     /// Lines consumed in that file, header included; for `orders.tsv`, the customers
@@ -67,7 +67,7 @@ pub struct FileRecord {
     /// File name inside the drop folder, e.g. `listings.tsv.gz`.
     pub name: String,
     /// Data rows in the file (header and blank lines excluded).
-    pub rows: u64,
+    pub(crate) rows: u64,
     /// Rows rejected during validation (never applied).
     pub rejected: u64,
     /// Rows applied so far.
@@ -76,7 +76,7 @@ pub struct FileRecord {
 
 /// Lifecycle of a drop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DropState {
+pub(crate) enum DropState {
     /// Validated and partly written; [`DropRecord::cursor`] says where to continue.
     Applying,
     /// Every file applied.
@@ -92,11 +92,11 @@ pub struct DropRecord {
     /// The drop folder's name, e.g. `2024Q1`.
     pub name: String,
     /// Content fingerprint (xxh3 over file names and bytes) that identifies the drop.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
     /// Where it stands.
-    pub state: DropState,
+    pub(crate) state: DropState,
     /// Next position to apply while [`DropState::Applying`].
-    pub cursor: Cursor,
+    pub(crate) cursor: Cursor,
     /// The drop's files in application order.
     pub files: Vec<FileRecord>,
     /// Sellers first named by this drop.
@@ -106,9 +106,9 @@ pub struct DropRecord {
     /// Products first named by a listing, without a `products.tsv` description yet.
     pub products_without_text: u64,
     /// Unix seconds when the drop started (not part of dumps: timing is not content).
-    pub started_at: u64,
+    pub(crate) started_at: u64,
     /// Unix seconds when the drop finished.
-    pub finished_at: Option<u64>,
+    pub(crate) finished_at: Option<u64>,
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -124,7 +124,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, St
 
 /// How a product's feature vector was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FeatureSource {
+pub(crate) enum FeatureSource {
     /// Computed from the product's text.
     Text,
     /// Imported from `vectors.tsv`.
@@ -136,11 +136,11 @@ pub enum FeatureSource {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Feature {
     /// Content hash of everything the vector was computed from (text, IDF version, config).
-    pub hash: u64,
+    pub(crate) hash: u64,
     /// Featurize run that wrote it (lets later stages find what changed since their last run).
-    pub run: u32,
+    pub(crate) run: u32,
     /// Where the vector came from.
-    pub source: FeatureSource,
+    pub(crate) source: FeatureSource,
     /// The vector, L2-normalised.
     pub vector: Vec<f32>,
 }
@@ -195,13 +195,13 @@ pub struct SellerProfile {
     /// The category recommendations default to.
     pub primary_category: String,
     /// Whether `primary_category` came from `sellers.tsv` (else from listings).
-    pub primary_from_sellers_file: bool,
+    pub(crate) primary_from_sellers_file: bool,
     /// Categories of the seller's listings with listing counts, most listed first.
-    pub categories: Vec<(String, u32)>,
+    pub(crate) categories: Vec<(String, u32)>,
     /// Number of listings.
-    pub listings: u32,
+    pub(crate) listings: u32,
     /// The products that weigh most in the seller vector, with their weights (summing to ≤ 1).
-    pub anchors: Vec<(u32, f32)>,
+    pub(crate) anchors: Vec<(u32, f32)>,
 }
 
 /// One recommended product.
@@ -217,15 +217,15 @@ pub struct Rec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecList {
     /// Model generation whose vectors produced the list.
-    pub model: u32,
+    pub(crate) model: u32,
     /// Index generation queried.
-    pub index_generation: u32,
+    pub(crate) index_generation: u32,
     /// Unix seconds when computed.
-    pub computed_at: u64,
+    pub(crate) computed_at: u64,
     /// Requested list length.
     pub k: u32,
     /// Score threshold applied.
-    pub threshold: f32,
+    pub(crate) threshold: f32,
     /// Best first.
     pub items: Vec<Rec>,
 }
@@ -242,7 +242,7 @@ pub enum TokenSubject {
 /// A seller-portal access token (`tokens`). The secret itself is never stored: only its
 /// SHA-256 digest, compared in constant time when a request presents the secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
+pub(crate) struct TokenRecord {
     /// SHA-256 of the secret.
     pub digest: [u8; 32],
     /// Whom it speaks for.

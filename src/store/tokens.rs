@@ -6,8 +6,8 @@
 //! caught up with knows a token changed (the stamp is written after the token), so a server
 //! can catch up only then (and on a timer) instead of on every request.
 
+use crate::clock;
 use std::fs;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rocksdb::WriteOptions;
 
@@ -15,18 +15,18 @@ use super::records::{self, TokenRecord};
 use super::{Cf, Result, Store, StoreError, corrupt};
 
 /// The public handle of a token: shown by `tokens list`, named by `tokens revoke`.
-pub type TokenId = [u8; 8];
+pub(crate) type TokenId = [u8; 8];
 
 impl Store {
     /// The token with this id, if issued.
-    pub fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>> {
+    pub(crate) fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>> {
         self.get(Cf::Tokens, id)?
             .map(|v| records::decode(&v).map_err(|r| corrupt(Cf::Tokens, id, r)))
             .transpose()
     }
 
     /// Every token, in id order.
-    pub fn tokens(&self) -> Result<Vec<(TokenId, TokenRecord)>> {
+    pub(crate) fn tokens(&self) -> Result<Vec<(TokenId, TokenRecord)>> {
         let mut out = Vec::new();
         self.scan(Cf::Tokens, &[], |k, v| {
             let id = TokenId::try_from(k)
@@ -41,15 +41,13 @@ impl Store {
     }
 
     /// Writes (issues or updates) a token, synced to disk, then renews the tokens stamp.
-    pub fn put_token(&self, id: &TokenId, record: &TokenRecord) -> Result<()> {
+    pub(crate) fn put_token(&self, id: &TokenId, record: &TokenRecord) -> Result<()> {
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         self.db
             .put_cf_opt(self.cf(Cf::Tokens), id, records::encode(record), &sync)
             .map_err(|e| self.rocks(e))?;
-        let stamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let stamp = clock::unix_nanos();
         // Renamed into place so a reader never sees a half-written stamp.
         let path = self.stamp_path();
         let tmp = path.with_extension("stamp.tmp");
@@ -63,7 +61,7 @@ impl Store {
 
     /// The current tokens stamp (`None` before the first token): changes with every token
     /// write. Read it *before* catching up: a catch-up after reading a stamp sees its token.
-    pub fn tokens_stamp(&self) -> Result<Option<String>> {
+    pub(crate) fn tokens_stamp(&self) -> Result<Option<String>> {
         let path = self.stamp_path();
         match fs::read_to_string(&path) {
             Ok(stamp) => Ok(Some(stamp)),

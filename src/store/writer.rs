@@ -27,7 +27,7 @@ struct Op {
 /// Stages writes for one drop. Nothing reaches the database until [`DropWriter::commit`],
 /// which also writes the drop record (and so its cursor): rows and progress land together or
 /// not at all.
-pub struct DropWriter<'a> {
+pub(crate) struct DropWriter<'a> {
     store: &'a Store,
     drop: u32,
     ops: Vec<Op>,
@@ -40,7 +40,7 @@ pub struct DropWriter<'a> {
 impl<'a> DropWriter<'a> {
     /// Starts writing drop `drop` (its sequence number), of about `rows` rows: when they
     /// outnumber the known entities of a kind, their ids are read in one scan up front.
-    pub fn new(store: &'a Store, drop: u32, rows: u64) -> Result<Self> {
+    pub(crate) fn new(store: &'a Store, drop: u32, rows: u64) -> Result<Self> {
         Ok(DropWriter {
             store,
             drop,
@@ -52,7 +52,7 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Internal id of an external id, creating the entity if new; `true` when it was created.
-    pub fn intern(&mut self, ns: Namespace, external: &str) -> Result<(Id, bool)> {
+    pub(crate) fn intern(&mut self, ns: Namespace, external: &str) -> Result<(Id, bool)> {
         let interner = match ns {
             Namespace::Seller => &mut self.sellers,
             Namespace::Product => &mut self.products,
@@ -89,7 +89,7 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Sets a seller's name and primary category (from `sellers.tsv`).
-    pub fn upsert_seller(
+    pub(crate) fn upsert_seller(
         &mut self,
         id: Id,
         external: &str,
@@ -119,7 +119,13 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Replaces a product's text.
-    pub fn put_product_text(&mut self, id: Id, category: &str, title: &str, attributes: &str) {
+    pub(crate) fn put_product_text(
+        &mut self,
+        id: Id,
+        category: &str,
+        title: &str,
+        attributes: &str,
+    ) {
         let text = ProductText {
             category: category.into(),
             title: title.into(),
@@ -130,7 +136,7 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Adds a listing edge; an edge that already exists keeps its first drop and timestamp.
-    pub fn add_listing(&mut self, seller: Id, product: Id, ts: Option<i64>) {
+    pub(crate) fn add_listing(&mut self, seller: Id, product: Id, ts: Option<i64>) {
         let value = records::encode(&Listing {
             drop: self.drop,
             ts,
@@ -140,7 +146,7 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Adds `count` to the co-purchase count of an unordered pair (stored in both directions).
-    pub fn add_copurchase(&mut self, a: Id, b: Id, count: u64) {
+    pub(crate) fn add_copurchase(&mut self, a: Id, b: Id, count: u64) {
         let count = count.to_le_bytes();
         self.merge(Cf::Copurchase, &keys::pair(a, b), &count);
         self.merge(Cf::Copurchase, &keys::pair(b, a), &count);
@@ -148,7 +154,7 @@ impl<'a> DropWriter<'a> {
 
     /// Replaces a customer's tail (latest purchases as (product, unix seconds)); an empty
     /// tail removes the record.
-    pub fn put_customer_tail(&mut self, customer: &str, tail: &[(Id, i64)]) {
+    pub(crate) fn put_customer_tail(&mut self, customer: &str, tail: &[(Id, i64)]) {
         let key = customer.as_bytes();
         if tail.is_empty() {
             self.stage(Cf::CustomerTails, Kind::Delete, key, &[]);
@@ -158,7 +164,7 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Adds page views of a product in this drop's period.
-    pub fn add_views(&mut self, product: Id, views: u64) {
+    pub(crate) fn add_views(&mut self, product: Id, views: u64) {
         self.merge(
             Cf::Views,
             &keys::pair(product, self.drop),
@@ -167,28 +173,28 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Puts a product on this drop's high-demand list.
-    pub fn put_high_demand(&mut self, product: Id) {
+    pub(crate) fn put_high_demand(&mut self, product: Id) {
         self.put(Cf::HighDemand, &keys::pair(self.drop, product), &[]);
     }
 
     /// Makes this drop's high-demand list the current one (when the drop completes).
-    pub fn set_high_demand_current(&mut self) {
+    pub(crate) fn set_high_demand_current(&mut self) {
         self.put_meta(MetaKey::HighDemandPeriod, self.drop);
     }
 
     /// Stores an imported product vector as raw little-endian f32.
-    pub fn put_vector(&mut self, product: Id, values: &[f32]) {
+    pub(crate) fn put_vector(&mut self, product: Id, values: &[f32]) {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.put(Cf::Vectors, &keys::id(product), &bytes);
     }
 
     /// Fixes the dimension of imported vectors (the first `vectors.tsv` decides it).
-    pub fn set_vector_dim(&mut self, dim: u32) {
+    pub(crate) fn set_vector_dim(&mut self, dim: u32) {
         self.put_meta(MetaKey::VectorDim, dim);
     }
 
     /// Reserves this drop's sequence number (staged with the drop's first commit).
-    pub fn claim_drop_seq(&mut self) {
+    pub(crate) fn claim_drop_seq(&mut self) {
         self.put_meta(MetaKey::NextDrop, self.drop + 1);
     }
 
@@ -198,7 +204,7 @@ impl<'a> DropWriter<'a> {
     }
 
     /// Writes everything staged, the id counters and `record` in one atomic batch.
-    pub fn commit(&mut self, record: &DropRecord) -> Result<()> {
+    pub(crate) fn commit(&mut self, record: &DropRecord) -> Result<()> {
         debug_assert_eq!(record.seq, self.drop);
         let mut counters = Vec::new();
         for interner in [&mut self.sellers, &mut self.products] {

@@ -201,19 +201,25 @@ fn stage_starting(line: &str) -> Option<usize> {
     }
 }
 
+/// The refresh every run of [`killed_refresh_resumes_to_the_same_state`] makes.
+fn refresh_args<'a>(db: &'a Path, drop: &'a str) -> [&'a str; 8] {
+    let db = db.to_str().unwrap();
+    [
+        "refresh",
+        "--db",
+        db,
+        "--batch-rows",
+        "200",
+        "--epochs",
+        "2",
+        drop,
+    ]
+}
+
 /// A `refresh` whose stdout lines arrive, with the time they were read, on the receiver.
 fn spawn_refresh(db: &Path, drop: &str) -> (std::process::Child, Receiver<(String, Instant)>) {
     let mut child = Command::new(bin())
-        .args([
-            "refresh",
-            "--db",
-            db.to_str().unwrap(),
-            "--batch-rows",
-            "200",
-            "--epochs",
-            "2",
-            drop,
-        ])
+        .args(refresh_args(db, drop))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -288,16 +294,7 @@ fn killed_refresh_resumes_to_the_same_state() {
             }
         }
     }
-    let out = ok(&[
-        "refresh",
-        "--db",
-        db.to_str().unwrap(),
-        "--batch-rows",
-        "200",
-        "--epochs",
-        "2",
-        drop.path(),
-    ]);
+    let out = ok(&refresh_args(&db, drop.path()));
     let stage_times: Vec<_> = (0..STAGES.len()).map(duration).collect();
     eprintln!("kills landed inside: {landed:?} (uninterrupted stage times {stage_times:?})\n{out}");
     assert!(

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use demandlink::features::text::{Text, TextConfig, cosine, project, terms};
+use demandlink::cosine::cosine;
+use demandlink::features::text::{Text, TextConfig, project, terms};
 use demandlink::store::{Namespace, OpenMode, Store};
 
 use crate::util::{Drop, assert_printed_list_is_stored, fails, ok};

@@ -6,7 +6,7 @@ use crate::cli::args::DumpArgs;
 use crate::cli::print;
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: DumpArgs) -> Result<()> {
+pub(crate) fn exec(a: DumpArgs) -> Result<()> {
     let store = Store::open(&a.db, OpenMode::ReadOnly)?;
     print::dump(&store)
 }

@@ -8,7 +8,7 @@ use crate::cli::progress::{Bars, cancel_on_ctrl_c};
 use crate::eval::{self, AlsOptions, harness::EvalOptions};
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: EvalArgs) -> Result<()> {
+pub(crate) fn exec(a: EvalArgs) -> Result<()> {
     anyhow::ensure!(
         !a.k.is_empty() && a.k.iter().all(|&k| k > 0),
         "--k needs positive cut-offs"

@@ -8,7 +8,7 @@ use crate::cli::progress::{Bars, cancel_on_ctrl_c};
 use crate::features::{self, FeaturizeOptions, SellerOptions};
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: FeaturizeArgs) -> Result<()> {
+pub(crate) fn exec(a: FeaturizeArgs) -> Result<()> {
     let opts = FeaturizeOptions {
         dim: a.dim,
         seed: a.seed,

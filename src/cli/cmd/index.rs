@@ -9,7 +9,7 @@ use crate::features;
 use crate::index::{self, ArroyIndex, BuildOptions};
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: IndexArgs) -> Result<()> {
+pub(crate) fn exec(a: IndexArgs) -> Result<()> {
     if let Some(IndexCommand::Check(check)) = a.check {
         return exec_check(check);
     }

@@ -8,7 +8,7 @@ use crate::cli::progress::{Bars, cancel_on_ctrl_c};
 use crate::ingest::{self, IngestOptions};
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: IngestArgs) -> Result<()> {
+pub(crate) fn exec(a: IngestArgs) -> Result<()> {
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.max_bad_fraction),
         "--max-bad-fraction must be between 0 and 1, got {}",

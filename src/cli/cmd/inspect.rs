@@ -8,7 +8,7 @@ use crate::inspect;
 use crate::recommend::{RecommendError, Recommender};
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: InspectArgs) -> Result<()> {
+pub(crate) fn exec(a: InspectArgs) -> Result<()> {
     let store = Store::open(&a.db, OpenMode::ReadOnly)?;
     let category = a.category.as_deref();
     // Without an index, inspect still shows the stored list, only not the exclusions.

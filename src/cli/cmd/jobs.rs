@@ -6,7 +6,7 @@ use crate::cli::args::JobsArgs;
 use crate::cli::print;
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: JobsArgs) -> Result<()> {
+pub(crate) fn exec(a: JobsArgs) -> Result<()> {
     let store = Store::open(&a.db, OpenMode::ReadOnly)?;
     print::jobs(&store.refresh_jobs()?, a.json)
 }

@@ -1,18 +1,18 @@
 //! One file per command, each with one `exec` function: turn the arguments into the stage's
 //! options, call the library, hand the result to [`print`](super::print). No logic of their own.
 
-pub mod dump;
-pub mod eval;
-pub mod featurize;
-pub mod index;
-pub mod ingest;
-pub mod inspect;
-pub mod jobs;
-pub mod recommend;
-pub mod refresh;
-pub mod serve;
-pub mod split;
-pub mod stats;
-pub mod tokens;
-pub mod train;
-pub mod watch;
+pub(super) mod dump;
+pub(super) mod eval;
+pub(super) mod featurize;
+pub(super) mod index;
+pub(super) mod ingest;
+pub(super) mod inspect;
+pub(super) mod jobs;
+pub(super) mod recommend;
+pub(super) mod refresh;
+pub(super) mod serve;
+pub(super) mod split;
+pub(super) mod stats;
+pub(super) mod tokens;
+pub(super) mod train;
+pub(super) mod watch;

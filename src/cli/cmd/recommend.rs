@@ -8,7 +8,7 @@ use crate::cli::progress::{Bars, cancel_on_ctrl_c};
 use crate::recommend::{self, CategoryChoice, RecommendError, RecommendOptions, Recommender};
 use crate::store::{Namespace, OpenMode, Store};
 
-pub fn exec(a: RecommendArgs) -> Result<()> {
+pub(crate) fn exec(a: RecommendArgs) -> Result<()> {
     anyhow::ensure!(a.k > 0, "--k must be at least 1");
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.threshold),

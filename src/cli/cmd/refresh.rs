@@ -10,7 +10,7 @@ use crate::model::TrainOptions;
 use crate::refresh::{self, RefreshOptions};
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: RefreshArgs) -> Result<()> {
+pub(crate) fn exec(a: RefreshArgs) -> Result<()> {
     let opts = options(&a.chain)?;
     let store = Store::open(&a.db, OpenMode::ReadWrite)?;
     let cancel = cancel_on_ctrl_c();
@@ -27,7 +27,7 @@ pub fn exec(a: RefreshArgs) -> Result<()> {
 }
 
 /// The options of every stage of the chain (`refresh` and `watch`).
-pub fn options(a: &ChainArgs) -> Result<RefreshOptions> {
+pub(crate) fn options(a: &ChainArgs) -> Result<RefreshOptions> {
     anyhow::ensure!(a.k > 0, "--k must be at least 1");
     anyhow::ensure!(a.batch_rows != Some(0), "--batch-rows must be at least 1");
     let mut o = RefreshOptions {

@@ -6,7 +6,7 @@ use crate::cli::args::ServeArgs;
 use crate::cli::print;
 use crate::serve;
 
-pub fn exec(a: ServeArgs) -> Result<()> {
+pub(crate) fn exec(a: ServeArgs) -> Result<()> {
     serve::run(&a.db, a.addr, |bound| print::serving(&a.db, bound))?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use crate::cli::args::{SplitArgs, SplitKind};
 use crate::cli::print;
 use crate::eval::{self, Cutoff, SplitMode, SplitOptions};
 
-pub fn exec(a: SplitArgs) -> Result<()> {
+pub(crate) fn exec(a: SplitArgs) -> Result<()> {
     let mode = match a.mode {
         SplitKind::Quarterly => {
             let r = eval::quarters(&a.dataset, &a.out, a.from.as_deref())?;

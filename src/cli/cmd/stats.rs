@@ -7,7 +7,7 @@ use crate::cli::print;
 use crate::stats;
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: StatsArgs) -> Result<()> {
+pub(crate) fn exec(a: StatsArgs) -> Result<()> {
     let store = Store::open(&a.db, OpenMode::ReadOnly)?;
     let s = stats::compute(&store, a.copurchase_threshold)?;
     match a.json {

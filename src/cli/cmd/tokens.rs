@@ -7,7 +7,7 @@ use crate::cli::print;
 use crate::serve::auth;
 use crate::store::{OpenMode, Store, TokenSubject};
 
-pub fn exec(command: TokensCommand) -> Result<()> {
+pub(crate) fn exec(command: TokensCommand) -> Result<()> {
     match command {
         TokensCommand::Issue {
             db,

@@ -10,7 +10,7 @@ use crate::cli::progress::{Bars, cancel_on_ctrl_c};
 use crate::model::{self, GraphOptions, ModelConfig, ScoreOptions, TrainOptions};
 use crate::store::{OpenMode, Store};
 
-pub fn exec(a: TrainArgs) -> Result<()> {
+pub(crate) fn exec(a: TrainArgs) -> Result<()> {
     let cfg = config(&a.model, a.views_window)?;
     let opts = TrainOptions {
         full: a.full,
@@ -33,7 +33,7 @@ pub fn exec(a: TrainArgs) -> Result<()> {
 /// The configuration the model arguments describe, ranking a seller's most-viewed listings
 /// by the views of the last `views_window` periods (`train`, and the train stage of
 /// `refresh` and `watch`).
-pub fn config(m: &ModelArgs, views_window: u32) -> Result<ModelConfig> {
+pub(crate) fn config(m: &ModelArgs, views_window: u32) -> Result<ModelConfig> {
     anyhow::ensure!(
         (0.0..=1.0).contains(&m.replay_share),
         "--replay-share must be between 0 and 1"

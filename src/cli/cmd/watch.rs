@@ -10,7 +10,7 @@ use crate::cli::print;
 use crate::cli::progress::{Bars, cancel_on_ctrl_c};
 use crate::watch::{self, WatchOptions};
 
-pub fn exec(a: WatchArgs) -> Result<()> {
+pub(crate) fn exec(a: WatchArgs) -> Result<()> {
     let opts = refresh::options(&a.chain)?;
     let wopts = WatchOptions {
         once: a.once,

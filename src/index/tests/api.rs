@@ -89,33 +89,23 @@ fn dimension_mismatch_is_reported_with_expected_and_received() {
 
     let mut items = planted.items.clone();
     items[150].2.pop();
-    let err = try_build(&index, 1, 8, items.clone()).unwrap_err();
-    assert!(
-        matches!(
+    let seven_of_eight = |err: IndexError| {
+        let reported = matches!(
             err,
             IndexError::InvalidDimension {
                 expected: 8,
                 received: 7
             }
-        ),
-        "{err}"
-    );
+        );
+        assert!(reported, "{err}");
+    };
+    seven_of_eight(try_build(&index, 1, 8, items.clone()).unwrap_err());
     assert_eq!(
         index.generations().unwrap(),
         Vec::<u32>::new(),
         "a failed build left a trace"
     );
-    let err = ExactIndex::new(8, items).err().unwrap();
-    assert!(
-        matches!(
-            err,
-            IndexError::InvalidDimension {
-                expected: 8,
-                received: 7
-            }
-        ),
-        "{err}"
-    );
+    seven_of_eight(ExactIndex::new(8, items).err().unwrap());
 
     try_build(&index, 1, 8, planted.items.clone()).unwrap();
     let reader = index.reader(1).unwrap();

@@ -95,8 +95,8 @@ fn per_query_transaction_cost() {
 #[test]
 #[ignore = "measurement"]
 fn scan_versus_tree_cost() {
+    use crate::cosine::usable_norm;
     use crate::index::reader::scan;
-    use crate::index::vector::usable_norm;
     use std::num::NonZeroUsize;
 
     for dims in [64, 128] {

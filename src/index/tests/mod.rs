@@ -4,7 +4,6 @@ mod api;
 mod bench;
 mod quality;
 mod safety;
-mod update;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +33,7 @@ pub(super) fn category_name(c: usize) -> String {
 }
 
 impl Planted {
-    pub fn new(items: usize, categories: usize, dims: usize, seed: u64) -> Self {
+    pub(super) fn new(items: usize, categories: usize, dims: usize, seed: u64) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let clusters_per_category = 4;
         let centres: Vec<(String, Vec<f32>)> = (0..categories * clusters_per_category)
@@ -62,7 +61,7 @@ impl Planted {
     }
 
     /// Seller-like queries: near a random cluster centre.
-    pub fn queries(&mut self, n: usize) -> Vec<Vec<f32>> {
+    pub(super) fn queries(&mut self, n: usize) -> Vec<Vec<f32>> {
         (0..n)
             .map(|_| {
                 let (_, centre) = &self.centres[self.rng.random_range(0..self.centres.len())];
@@ -72,7 +71,7 @@ impl Planted {
             .collect()
     }
 
-    pub fn categories(&self) -> Vec<String> {
+    pub(super) fn categories(&self) -> Vec<String> {
         let mut names: Vec<String> = self.centres.iter().map(|(name, _)| name.clone()).collect();
         names.sort();
         names.dedup();
@@ -135,7 +134,7 @@ pub(super) struct CancelAt<'a> {
 }
 
 impl<'a> CancelAt<'a> {
-    pub fn new(label: &'static str, at: u64, flag: &'a AtomicBool) -> Self {
+    pub(super) fn new(label: &'static str, at: u64, flag: &'a AtomicBool) -> Self {
         CancelAt {
             label,
             at,

@@ -87,8 +87,9 @@ fn nearest_above_many_equals_a_brute_force_scan_per_query() {
     let mut planted = Planted::new(20_000, 3, 24, 9);
     let exact = ExactIndex::new(planted.dims, planted.items.clone()).unwrap();
     let unit = |v: &[f32]| {
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter().map(|x| x / norm).collect::<Vec<f32>>()
+        let mut v = v.to_vec();
+        crate::cosine::normalize(&mut v);
+        v
     };
     let all_queries: Vec<Vec<f32>> = planted.queries(12).iter().map(|q| unit(q)).collect();
     let category = planted.items[0].1.clone();
