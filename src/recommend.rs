@@ -7,6 +7,7 @@
 //! when the model's score has those terms; each is then scored exactly from the stored vectors
 //! by the active model ([`ActiveModel::score`]), where 0.5 means "more likely one of this
 //! seller's kind of product than not".
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
