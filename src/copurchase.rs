@@ -255,21 +255,72 @@ pub(crate) fn link_scores<'n>(
     mut kept_partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
     keep: impl Fn(Id) -> bool,
 ) -> Result<Links> {
-    let direct = direct_links(listed, &mut partners)?;
-    let mut links: Links = direct
-        .iter()
-        .filter(|&(&h, _)| keep(h))
-        .map(|(&h, &w)| (h, [w, 0.0]))
-        .collect();
-    let mut firsts: Vec<(Id, f32)> = direct.into_iter().collect();
-    // Sum in id order so the floating-point result does not depend on hash order.
-    firsts.sort_unstable_by_key(|&(q, _)| q);
-    for (q, w) in firsts {
-        for &(h, wqh) in kept_partners(q)? {
-            links.entry(h).or_default()[1] += w * wqh;
+    SCRATCH.with_borrow_mut(|(direct, two)| {
+        // Left over only when an earlier walk failed half-way.
+        direct.drain().for_each(drop);
+        two.drain().for_each(drop);
+        for p in listed {
+            for &(h, w) in partners(p)? {
+                direct.add(h, w);
+            }
         }
+        // Sum in id order so the floating-point result does not depend on visiting order.
+        direct.touched.sort_unstable();
+        for &q in &direct.touched {
+            let w = direct.value[q as usize];
+            for &(h, wqh) in kept_partners(q)? {
+                two.add(h, w * wqh);
+            }
+        }
+        let mut links = Links::default();
+        for (h, w) in direct.drain() {
+            if keep(h) {
+                links.insert(h, [w, 0.0]);
+            }
+        }
+        for (h, w) in two.drain() {
+            links.entry(h).or_default()[1] = w;
+        }
+        Ok(links)
+    })
+}
+
+thread_local! {
+    /// [`link_scores`]'s sums, kept between sellers (one per thread).
+    static SCRATCH: std::cell::RefCell<(Sums, Sums)> = std::cell::RefCell::default();
+}
+
+/// Per-product sums, dense by id: on dense co-purchase graphs a seller's walk touches
+/// thousands of products, and hashing them was most of `recommend`'s time.
+#[derive(Default)]
+struct Sums {
+    value: Vec<f32>,
+    seen: Vec<bool>,
+    touched: Vec<Id>,
+}
+
+impl Sums {
+    fn add(&mut self, id: Id, w: f32) {
+        let i = id as usize;
+        if i >= self.value.len() {
+            self.value.resize(i + 1, 0.0);
+            self.seen.resize(i + 1, false);
+        }
+        if !self.seen[i] {
+            self.seen[i] = true;
+            self.touched.push(id);
+        }
+        self.value[i] += w;
     }
-    Ok(links)
+
+    /// Every touched product with its sum, leaving the sums empty for the next seller.
+    fn drain(&mut self) -> impl Iterator<Item = (Id, f32)> + '_ {
+        self.touched.drain(..).map(|id| {
+            let i = id as usize;
+            self.seen[i] = false;
+            (id, std::mem::take(&mut self.value[i]))
+        })
+    }
 }
 
 /// [`link_scores`] for the products `only` (others are left out): the second step runs from

@@ -56,6 +56,18 @@ for ds in "${datasets[@]}"; do
   done
 done
 
+# The ablation: each variant's model against the default's, paired by split.
+ablation=()
+for ds in "${datasets[@]}"; do
+  base=$(ls "$out/$ds"/default-*/eval.json 2>/dev/null | paste -sd, -)
+  for variant in $variants; do
+    [ "$variant" = default ] && continue
+    files=$(ls "$out/$ds"/"$variant"-*/eval.json 2>/dev/null | paste -sd, -)
+    [ -n "$files" ] && [ -n "$base" ] && ablation+=("$ds, $variant=$files|$base")
+  done
+done
+[ ${#ablation[@]} -eq 0 ] || "$target/examples/quality_table" --ablation "${ablation[@]}" || echo "(ablation incomplete)"
+
 # What each run chose on its validation products (the `*` row of train's table).
 echo "### Structures chosen on validation"
 echo

@@ -3,7 +3,9 @@
 //! the splits, and the model's paired difference from the best baseline at each K.
 //!
 //! Usage: `cargo run --release --example quality_table -- DATASET=DIR/eval.json[,DIR/eval.json…] …`
-//! (one argument per dataset: its name, `=`, its splits' files).
+//! (one argument per dataset: its name, `=`, its splits' files), or
+//! `… -- --ablation LABEL=VARIANT_FILES|DEFAULT_FILES …`: one row per variant, its model's
+//! Recall@K minus the default model's, paired by split (the files in the same split order).
 
 use std::collections::BTreeMap;
 
@@ -99,17 +101,64 @@ fn table(name: &str, splits: &[Split]) {
     println!();
 }
 
+/// One ablation row: the variant's model minus the default's, paired by split.
+fn ablation_row(label: &str, variant: &[Split], default: &[Split]) -> Result<()> {
+    if variant.len() != default.len() {
+        bail!(
+            "{label}: {} variant splits against {} default splits",
+            variant.len(),
+            default.len()
+        );
+    }
+    let cells: Vec<String> = (0..KS.len())
+        .map(|k| {
+            let diffs: Vec<f64> = variant
+                .iter()
+                .zip(default)
+                .map(|(v, d)| v["model"][k] - d["model"][k])
+                .collect();
+            let (d, se) = mean_se(&diffs);
+            format!("{d:+.4} ± {se:.4}")
+        })
+        .collect();
+    println!("| {label} | {} |", cells.join(" | "));
+    Ok(())
+}
+
+fn splits(files: &str) -> Result<Vec<Split>> {
+    files.split(',').map(read).collect()
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
-        bail!("usage: quality_table DATASET=DIR/eval.json[,DIR/eval.json…] …");
+        bail!(
+            "usage: quality_table DATASET=DIR/eval.json[,DIR/eval.json…] … | \
+             --ablation LABEL=VARIANT_FILES|DEFAULT_FILES …"
+        );
+    }
+    if args[0] == "--ablation" {
+        println!(
+            "| variant − default (paired, mean ± SE) | Recall@10 | Recall@20 | Recall@50 | Recall@100 |"
+        );
+        println!("|---|---|---|---|---|");
+        for arg in args.drain(1..) {
+            let Some((label, files)) = arg.split_once('=') else {
+                bail!("{arg}: expected LABEL=VARIANT_FILES|DEFAULT_FILES");
+            };
+            let Some((variant, default)) = files.split_once('|') else {
+                bail!("{arg}: expected VARIANT_FILES|DEFAULT_FILES");
+            };
+            ablation_row(label, &splits(variant)?, &splits(default)?)?;
+        }
+        println!();
+        return Ok(());
     }
     for arg in args {
         let Some((name, files)) = arg.split_once('=') else {
             bail!("{arg}: expected DATASET=FILE[,FILE…]");
         };
-        let splits = files.split(',').map(read).collect::<Result<Vec<_>>>()?;
-        table(name, &splits);
+        table(name, &splits(files)?);
     }
     Ok(())
 }
