@@ -149,7 +149,7 @@ pub struct Recommender<'a> {
     index_generation: u32,
     /// Candidate unit vectors and categories, when preloaded (all sellers); `None` reads the
     /// few vectors one seller needs from the store instead (`--seller`, `inspect`).
-    candidates: Option<HashMap<Id, (String, Vec<f32>)>>,
+    candidates: Option<Table>,
     /// Exact search over the preloaded candidates, used instead of `ann` when there are few
     /// enough of them (see [`EXACT_UP_TO`]).
     exact: Option<ExactIndex>,
@@ -212,14 +212,7 @@ impl<'a> Recommender<'a> {
                 }
                 _ => None,
             };
-            let table: HashMap<Id, (String, Vec<f32>)> = all
-                .into_iter()
-                .map(|(id, category, mut v)| {
-                    normalize(&mut v);
-                    (id, (category, v))
-                })
-                .collect();
-            (Some(table), exact)
+            (Some(Table::new(all)), exact)
         } else {
             (None, None)
         };
@@ -230,7 +223,7 @@ impl<'a> Recommender<'a> {
         let partners = match (model.uses_links(), &candidates) {
             (false, _) => None,
             (true, Some(table)) => {
-                Some(Partners::load(store, generation)?.only(table.keys().copied()))
+                Some(Partners::load(store, generation)?.only(table.items.keys().copied()))
             }
             // One seller's links, to the candidates only: the second step then reads no list
             // of a product that cannot be recommended.
@@ -243,7 +236,7 @@ impl<'a> Recommender<'a> {
             true => {
                 let all = Categories::load(store)?;
                 let candidate_ids: Vec<Id> = match &candidates {
-                    Some(table) => table.keys().copied().collect(),
+                    Some(table) => table.items.keys().copied().collect(),
                     None => match store.high_demand_period()? {
                         Some(period) => store.high_demand(period)?,
                         None => (0..store.entity_count(Namespace::Product)?).collect(),
@@ -425,10 +418,10 @@ impl<'a> Recommender<'a> {
     /// all of its listings: an upper bound).
     fn wanted(&self, category: &str, listed: &HashSet<Id>) -> usize {
         let own = match &self.candidates {
-            Some(candidates) => listed
-                .iter()
-                .filter(|p| candidates.get(p).is_some_and(|(c, _)| c == category))
-                .count(),
+            Some(table) => {
+                let list = table.list(category);
+                listed.iter().filter(|&&p| table.in_list(p, list)).count()
+            }
             None => listed.len(),
         };
         self.opts.k + own
@@ -490,6 +483,7 @@ impl<'a> Recommender<'a> {
         } = asked;
         let mut hits: Vec<Id> = nearest.into_iter().map(|(p, _)| p).collect();
         let found: HashSet<Id> = hits.iter().copied().collect();
+        let list = self.candidates.as_ref().and_then(|t| t.list(category));
         let mut linked: Vec<Id> = links
             .keys()
             .copied()
@@ -497,7 +491,7 @@ impl<'a> Recommender<'a> {
             .collect();
         linked.sort_unstable();
         for p in linked {
-            if self.is_candidate_in(p, category)? {
+            if self.is_candidate_in(p, category, list)? {
                 hits.push(p);
             }
         }
@@ -509,7 +503,7 @@ impl<'a> Recommender<'a> {
             let mut best = BestK::new(self.opts.k);
             for (c, term) in affinity.iter() {
                 let Some(m) = members.get(&c) else { continue };
-                if m.list.as_deref().is_some_and(|list| list != category) {
+                if m.list.is_some() && m.list != list {
                     continue;
                 }
                 for (i, &p) in m.ids.iter().enumerate() {
@@ -526,7 +520,7 @@ impl<'a> Recommender<'a> {
                         || found.contains(&p)
                         || listed.contains(&p)
                         || links.contains_key(&p)
-                        || (m.list.is_none() && !self.is_candidate_in(p, category)?)
+                        || (m.list.is_none() && !self.is_candidate_in(p, category, list)?)
                     {
                         continue;
                     }
@@ -543,7 +537,7 @@ impl<'a> Recommender<'a> {
                 continue;
             }
             let cos = match &self.candidates {
-                Some(candidates) => match candidates.get(&product) {
+                Some(table) => match table.items.get(&product) {
                     Some((_, v)) => dot(query, v),
                     None => continue,
                 },
@@ -568,18 +562,61 @@ impl<'a> Recommender<'a> {
     }
 }
 
+/// The preloaded candidates: unit vectors and the list (index category) of each.
+struct Table {
+    /// List names; items name theirs by position, so a candidate's list is checked by
+    /// comparing numbers (comparing names was a fifth of `recommend` at the reference size).
+    lists: Vec<String>,
+    items: HashMap<Id, (u32, Vec<f32>)>,
+}
+
+impl Table {
+    fn new(all: Vec<(Id, String, Vec<f32>)>) -> Table {
+        let mut lists: Vec<String> = Vec::new();
+        let items = all
+            .into_iter()
+            .map(|(id, category, mut v)| {
+                normalize(&mut v);
+                let list = match lists.iter().position(|l| *l == category) {
+                    Some(i) => i,
+                    None => {
+                        lists.push(category);
+                        lists.len() - 1
+                    }
+                };
+                (id, (list as u32, v))
+            })
+            .collect();
+        Table { lists, items }
+    }
+
+    /// The position of the list named `category`, if a candidate is in it.
+    fn list(&self, category: &str) -> Option<u32> {
+        self.lists
+            .iter()
+            .position(|l| l == category)
+            .map(|i| i as u32)
+    }
+
+    /// Whether `p` is a candidate of `list`.
+    fn in_list(&self, p: Id, list: Option<u32>) -> bool {
+        list.is_some_and(|l| self.items.get(&p).is_some_and(|&(c, _)| c == l))
+    }
+}
+
 /// The candidates of one product category (its full path), for the category term.
 struct Members {
     /// Ascending.
     ids: Vec<Id>,
     /// Their unit vectors, one row each, when the candidates are preloaded.
     vectors: Option<Vec<f32>>,
-    /// The list (index category) they all belong to, when the candidates are preloaded.
-    list: Option<String>,
+    /// The list (index category, a [`Table`] position) they all belong to, when the
+    /// candidates are preloaded.
+    list: Option<u32>,
 }
 
 impl Members {
-    fn new(ids: Vec<Id>, table: Option<&HashMap<Id, (String, Vec<f32>)>>) -> Members {
+    fn new(ids: Vec<Id>, table: Option<&Table>) -> Members {
         let Some(table) = table else {
             return Members {
                 ids,
@@ -589,10 +626,10 @@ impl Members {
         };
         let vectors = ids
             .iter()
-            .flat_map(|p| table[p].1.iter().copied())
+            .flat_map(|p| table.items[p].1.iter().copied())
             .collect();
         // A full path determines its list: the path cut at the index's depth.
-        let list = ids.first().map(|p| table[p].0.clone());
+        let list = ids.first().map(|p| table.items[p].0);
         Members {
             ids,
             vectors: Some(vectors),
@@ -613,12 +650,12 @@ struct Asked {
 }
 
 impl Recommender<'_> {
-    /// Whether a linked product `p` is a candidate of `category`. Without preloaded
-    /// candidates the links reach high-demand products only (`partners`), so only the
-    /// category is left to check.
-    fn is_candidate_in(&self, p: Id, category: &str) -> Result<bool> {
-        if let Some(candidates) = &self.candidates {
-            return Ok(candidates.get(&p).is_some_and(|(c, _)| c == category));
+    /// Whether a linked product `p` is a candidate of `category` (`list`: its position in the
+    /// preloaded [`Table`]). Without preloaded candidates the links reach high-demand products
+    /// only (`partners`), so only the category is left to check.
+    fn is_candidate_in(&self, p: Id, category: &str, list: Option<u32>) -> Result<bool> {
+        if let Some(table) = &self.candidates {
+            return Ok(table.in_list(p, list));
         }
         let text = self.store.product_text(p)?;
         let own = text.map(|t| category_at(&t.category, self.category_depth));
