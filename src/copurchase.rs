@@ -257,13 +257,8 @@ pub(crate) fn link_scores<'n>(
 ) -> Result<Links> {
     SCRATCH.with_borrow_mut(|(direct, two)| {
         // Left over only when an earlier walk failed half-way.
-        direct.drain().for_each(drop);
         two.drain().for_each(drop);
-        for p in listed {
-            for &(h, w) in partners(p)? {
-                direct.add(h, w);
-            }
-        }
+        direct.direct_links(listed, &mut partners)?;
         // Sum in id order so the floating-point result does not depend on visiting order.
         direct.touched.sort_unstable();
         for &q in &direct.touched {
@@ -286,7 +281,7 @@ pub(crate) fn link_scores<'n>(
 }
 
 thread_local! {
-    /// [`link_scores`]'s sums, kept between sellers (one per thread).
+    /// The link walks' sums, kept between sellers (one pair per thread).
     static SCRATCH: std::cell::RefCell<(Sums, Sums)> = std::cell::RefCell::default();
 }
 
@@ -313,6 +308,32 @@ impl Sums {
         self.value[i] += w;
     }
 
+    /// Sets the sums to link₁ of every product one step from `listed` (clearing what an
+    /// earlier walk that failed half-way left).
+    fn direct_links<'n>(
+        &mut self,
+        listed: impl IntoIterator<Item = Id>,
+        partners: &mut impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    ) -> Result<()> {
+        self.drain().for_each(drop);
+        for p in listed {
+            for &(h, w) in partners(p)? {
+                self.add(h, w);
+            }
+        }
+        Ok(())
+    }
+
+    /// The sum of `id`, if it was touched.
+    fn get(&self, id: Id) -> Option<f32> {
+        let i = id as usize;
+        self.seen
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+            .then(|| self.value[i])
+    }
+
     /// Every touched product with its sum, leaving the sums empty for the next seller.
     fn drain(&mut self) -> impl Iterator<Item = (Id, f32)> + '_ {
         self.touched.drain(..).map(|id| {
@@ -333,35 +354,24 @@ pub(crate) fn link_scores_of<'n>(
     mut partnered_by: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
     only: &[Id],
 ) -> Result<Links> {
-    let direct = direct_links(listed, &mut partners)?;
-    let mut links = Links::default();
-    for &h in only {
-        let mut two = 0f32;
-        for &(q, wqh) in partnered_by(h)? {
-            if let Some(&w) = direct.get(&q) {
-                two += w * wqh;
+    SCRATCH.with_borrow_mut(|(direct, _)| {
+        direct.direct_links(listed, &mut partners)?;
+        let mut links = Links::default();
+        for &h in only {
+            let mut two = 0f32;
+            for &(q, wqh) in partnered_by(h)? {
+                if let Some(w) = direct.get(q) {
+                    two += w * wqh;
+                }
+            }
+            let one = direct.get(h).unwrap_or_default();
+            if one != 0.0 || two != 0.0 {
+                links.insert(h, [one, two]);
             }
         }
-        let one = direct.get(&h).copied().unwrap_or_default();
-        if one != 0.0 || two != 0.0 {
-            links.insert(h, [one, two]);
-        }
-    }
-    Ok(links)
-}
-
-/// link₁ of every product one step from `listed`.
-fn direct_links<'n>(
-    listed: impl IntoIterator<Item = Id>,
-    partners: &mut impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
-) -> Result<HashMap<Id, f32>> {
-    let mut direct: HashMap<Id, f32> = HashMap::default();
-    for p in listed {
-        for &(h, w) in partners(p)? {
-            *direct.entry(h).or_default() += w;
-        }
-    }
-    Ok(direct)
+        direct.drain().for_each(drop);
+        Ok(links)
+    })
 }
 
 /// Co-purchase partners for link features: a whole relation in memory (bulk work), or the
