@@ -222,9 +222,7 @@ impl<'a> Recommender<'a> {
         }
         let partners = match (model.uses_links(), &candidates) {
             (false, _) => None,
-            (true, Some(table)) => {
-                Some(Partners::load(store, generation)?.only(table.items.keys().copied()))
-            }
+            (true, Some(table)) => Some(Partners::load(store, generation)?.only(table.ids())),
             // One seller's links, to the candidates only: the second step then reads no list
             // of a product that cannot be recommended.
             (true, None) => Some(match store.high_demand_period()? {
@@ -236,7 +234,7 @@ impl<'a> Recommender<'a> {
             true => {
                 let all = Categories::load(store)?;
                 let candidate_ids: Vec<Id> = match &candidates {
-                    Some(table) => table.items.keys().copied().collect(),
+                    Some(table) => table.ids().collect(),
                     None => match store.high_demand_period()? {
                         Some(period) => store.high_demand(period)?,
                         None => (0..store.entity_count(Namespace::Product)?).collect(),
@@ -481,29 +479,47 @@ impl<'a> Recommender<'a> {
             affinity,
             ..
         } = asked;
-        let mut hits: Vec<Id> = nearest.into_iter().map(|(p, _)| p).collect();
-        let found: HashSet<Id> = hits.iter().copied().collect();
+        let threshold = self.opts.threshold;
         let list = self.candidates.as_ref().and_then(|t| t.list(category));
-        let mut linked: Vec<Id> = links
-            .keys()
-            .copied()
-            .filter(|p| !found.contains(p) && !listed.contains(p))
-            .collect();
-        linked.sort_unstable();
-        for p in linked {
-            if self.is_candidate_in(p, category, list)? {
-                hits.push(p);
+        let category_term = |p: Id| match &self.categories {
+            Some((categories, _)) => affinity.of(categories, p),
+            None => 0.0,
+        };
+        // The list is the best `k` by (score, then product id) at or above the threshold,
+        // whatever order the candidates come in; so a candidate whose score cannot beat the
+        // k-th best so far is skipped before its costly checks.
+        let mut best = BestK::new(self.opts.k);
+        let mut excluded = Vec::new();
+        let found: HashSet<Id> = nearest.iter().map(|&(p, _)| p).collect();
+        // Every candidate of the list outside `nearest` has at most this cosine.
+        let cosine_bound = self.cosine_bound(&nearest, asked.wanted_in(category));
+        for (product, _) in nearest {
+            if listed.contains(&product) {
+                excluded.push(product);
+                continue;
+            }
+            let Some(cos) = self.cosine(query, product)? else {
+                continue;
+            };
+            let link = links.get(&product).copied().unwrap_or_default();
+            let score = self.model.score(cos, link, category_term(product));
+            if score >= threshold {
+                best.push(product, score);
             }
         }
+        // Whether a candidate whose score is at most `bound` may still make the list; asked
+        // before a candidate's exact score, it skips the costly checks of thousands of them.
+        let reaches = |best: &BestK, p: Id, bound: f32| bound >= threshold && best.admits(p, bound);
         if let Some((_, members)) = &self.categories {
             // The rest of a category's members share one category term and have no link, so
-            // they rank by cosine alone: at most the best `k` of them can make the list, and
-            // only those are kept (a seller's categories hold thousands of candidates at the
-            // reference size, each otherwise scored through the hash maps below).
-            let mut best = BestK::new(self.opts.k);
+            // they rank by cosine alone; a category whose best possible member cannot make
+            // the list is skipped whole.
             for (c, term) in affinity.iter() {
                 let Some(m) = members.get(&c) else { continue };
-                if m.list.is_some() && m.list != list {
+                // Id 0 wins every tie: the bound of any member.
+                if m.list.is_some() && m.list != list
+                    || !reaches(&best, 0, self.model.score(cosine_bound, [0.0; 2], term))
+                {
                     continue;
                 }
                 for (i, &p) in m.ids.iter().enumerate() {
@@ -515,7 +531,7 @@ impl<'a> Recommender<'a> {
                         },
                     };
                     let score = self.model.score(cos, [0.0; 2], term);
-                    if score < self.opts.threshold
+                    if score < threshold
                         || !best.admits(p, score)
                         || found.contains(&p)
                         || listed.contains(&p)
@@ -527,67 +543,146 @@ impl<'a> Recommender<'a> {
                     best.push(p, score);
                 }
             }
-            hits.extend(best.into_sorted().into_iter().map(|(p, _)| p));
         }
-        let mut excluded = Vec::new();
-        let mut items: Vec<Rec> = Vec::with_capacity(hits.len());
-        for product in hits {
-            if listed.contains(&product) {
-                excluded.push(product);
+        // Every candidate co-purchased with the seller's products (thousands at the reference
+        // size), bounded first by its best possible score: the cosine bound and the seller's
+        // largest category term, then its own category term.
+        let top_term = affinity.iter().map(|(_, t)| t).fold(0.0, f32::max);
+        for (&p, &link) in links {
+            if !reaches(&best, p, self.model.score(cosine_bound, link, top_term))
+                || found.contains(&p)
+                || listed.contains(&p)
+            {
                 continue;
             }
-            let cos = match &self.candidates {
-                Some(table) => match table.items.get(&product) {
-                    Some((_, v)) => dot(query, v),
-                    None => continue,
-                },
-                None => match self.model.product(self.store, product)? {
-                    Some(v) => cosine(query, &v),
-                    None => continue,
-                },
+            let term = category_term(p);
+            if !reaches(&best, p, self.model.score(cosine_bound, link, term))
+                || !self.is_candidate_in(p, category, list)?
+            {
+                continue;
+            }
+            let Some(cos) = self.cosine(query, p)? else {
+                continue;
             };
-            let category = match &self.categories {
-                Some((categories, _)) => affinity.of(categories, product),
-                None => 0.0,
-            };
-            let link = links.get(&product).copied().unwrap_or_default();
-            let score = self.model.score(cos, link, category);
-            if score >= self.opts.threshold {
-                items.push(Rec { product, score });
+            let score = self.model.score(cos, link, term);
+            if score >= threshold {
+                best.push(p, score);
             }
         }
-        items.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.cmp(&b.product)));
-        items.truncate(self.opts.k);
+        let items = best
+            .into_sorted()
+            .into_iter()
+            .map(|(product, score)| Rec { product, score })
+            .collect();
         Ok((items, excluded))
+    }
+
+    /// A bound on the cosine of the unit query and every candidate of a list outside its
+    /// `nearest` (the search's answer for `wanted` candidates), in the direction the score
+    /// grows: the exact search returns the list's best cosines, so the others have at most
+    /// the least of them (or, when it returned fewer, the least cosine it searches above);
+    /// the ANN index promises nothing.
+    fn cosine_bound(&self, nearest: &[(u32, f32)], wanted: usize) -> f32 {
+        if self.model.calibration.alpha <= 0.0 {
+            return -MAX_COSINE;
+        }
+        if self.exact.is_none() {
+            return MAX_COSINE;
+        }
+        let least = match nearest.len() >= wanted {
+            true => nearest
+                .iter()
+                .map(|&(_, c)| c)
+                .fold(f32::INFINITY, f32::min),
+            false => self.min_cosine,
+        };
+        // The search's cosines are matrix products, the scores' dot products: a hair apart.
+        (least + COSINE_ROUNDING).min(MAX_COSINE)
+    }
+
+    /// The cosine of the unit vector `query` and candidate `p` (`None`: `p` has no vector).
+    fn cosine(&self, query: &[f32], p: Id) -> Result<Option<f32>> {
+        Ok(match &self.candidates {
+            Some(table) => table.get(p).map(|(_, v)| dot(query, v)),
+            None => self
+                .model
+                .product(self.store, p)?
+                .map(|v| cosine(query, &v)),
+        })
     }
 }
 
-/// The preloaded candidates: unit vectors and the list (index category) of each.
+/// A bound on the cosine of two unit vectors, with room for rounding.
+const MAX_COSINE: f32 = 1.001;
+
+/// How far two computations of one cosine may differ (a thousand times their rounding).
+const COSINE_ROUNDING: f32 = 1e-3;
+
+/// The preloaded candidates: unit vectors and the list (index category) of each, by product
+/// id through a dense slot table (hash lookups of a candidate were a tenth of `recommend` at
+/// the reference size).
 struct Table {
-    /// List names; items name theirs by position, so a candidate's list is checked by
+    /// List names; candidates name theirs by position, so a candidate's list is checked by
     /// comparing numbers (comparing names was a fifth of `recommend` at the reference size).
     lists: Vec<String>,
-    items: HashMap<Id, (u32, Vec<f32>)>,
+    /// Per product id: its row, or [`Table::NONE`].
+    slot: Vec<u32>,
+    /// Per row: the product id.
+    ids: Vec<Id>,
+    /// Per row: its list.
+    list_of: Vec<u32>,
+    /// Rows of `dims` unit vector entries.
+    vectors: Vec<f32>,
+    dims: usize,
 }
 
 impl Table {
+    const NONE: u32 = u32::MAX;
+
     fn new(all: Vec<(Id, String, Vec<f32>)>) -> Table {
-        let mut lists: Vec<String> = Vec::new();
-        let items = all
-            .into_iter()
-            .map(|(id, category, mut v)| {
-                normalize(&mut v);
-                let list = match lists.iter().position(|l| *l == category) {
-                    Some(i) => i,
-                    None => {
-                        lists.push(category);
-                        lists.len() - 1
-                    }
-                };
-                (id, (list as u32, v))
-            })
-            .collect();
-        Table { lists, items }
+        let dims = all.first().map_or(0, |(_, _, v)| v.len());
+        let mut table = Table {
+            lists: Vec::new(),
+            slot: Vec::new(),
+            ids: Vec::with_capacity(all.len()),
+            list_of: Vec::with_capacity(all.len()),
+            vectors: Vec::with_capacity(all.len() * dims),
+            dims,
+        };
+        for (id, category, mut v) in all {
+            normalize(&mut v);
+            let list = match table.lists.iter().position(|l| *l == category) {
+                Some(i) => i,
+                None => {
+                    table.lists.push(category);
+                    table.lists.len() - 1
+                }
+            };
+            let i = id as usize;
+            if i >= table.slot.len() {
+                table.slot.resize(i + 1, Table::NONE);
+            }
+            table.slot[i] = table.ids.len() as u32;
+            table.ids.push(id);
+            table.list_of.push(list as u32);
+            table.vectors.extend_from_slice(&v);
+        }
+        table
+    }
+
+    /// Every candidate's product id.
+    fn ids(&self) -> impl Iterator<Item = Id> + '_ {
+        self.ids.iter().copied()
+    }
+
+    /// Candidate `p`'s list and unit vector.
+    fn get(&self, p: Id) -> Option<(u32, &[f32])> {
+        let row = *self.slot.get(p as usize)?;
+        (row != Table::NONE).then(|| {
+            let row = row as usize;
+            let v = &self.vectors[row * self.dims..(row + 1) * self.dims];
+            (self.list_of[row], v)
+        })
     }
 
     /// The position of the list named `category`, if a candidate is in it.
@@ -600,7 +695,7 @@ impl Table {
 
     /// Whether `p` is a candidate of `list`.
     fn in_list(&self, p: Id, list: Option<u32>) -> bool {
-        list.is_some_and(|l| self.items.get(&p).is_some_and(|&(c, _)| c == l))
+        list.is_some_and(|l| self.get(p).is_some_and(|(c, _)| c == l))
     }
 }
 
@@ -626,10 +721,20 @@ impl Members {
         };
         let vectors = ids
             .iter()
-            .flat_map(|p| table.items[p].1.iter().copied())
+            .flat_map(|&p| {
+                table
+                    .get(p)
+                    .expect("a member is a candidate")
+                    .1
+                    .iter()
+                    .copied()
+            })
             .collect();
         // A full path determines its list: the path cut at the index's depth.
-        let list = ids.first().map(|p| table.items[p].0);
+        let list = ids
+            .first()
+            .and_then(|&p| table.get(p))
+            .map(|(list, _)| list);
         Members {
             ids,
             vectors: Some(vectors),
@@ -647,6 +752,16 @@ struct Asked {
     affinity: Affinity,
     /// Categories to list, with the nearest candidates each needs (0: none to search).
     wanted: Vec<(String, usize)>,
+}
+
+impl Asked {
+    /// The nearest candidates searched for `category`.
+    fn wanted_in(&self, category: &str) -> usize {
+        self.wanted
+            .iter()
+            .find(|(c, _)| c == category)
+            .map_or(0, |&(_, w)| w)
+    }
 }
 
 impl Recommender<'_> {
