@@ -795,6 +795,8 @@ const JOB: Job = Job::Recommend;
 pub struct RecommendSummary {
     /// Sellers with a vector.
     pub sellers: u64,
+    /// Sellers whose lists this run computed (fewer when it continued an interrupted run).
+    pub computed: u64,
     /// Lists written.
     pub lists: u64,
     /// Recommendations written.
@@ -840,6 +842,7 @@ pub fn recommend_all(
         .collect();
     let mut summary = RecommendSummary {
         sellers: sellers.len() as u64,
+        computed: todo.len() as u64,
         lists: 0,
         items: 0,
         empty: 0,

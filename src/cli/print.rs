@@ -209,14 +209,19 @@ pub(super) fn indexed(s: &StageSummary) {
 
 /// Every seller's lists stored.
 pub(super) fn recommended(s: &RecommendSummary) {
+    // The rate is of the sellers this run computed: a continued run did only the rest.
+    let continued = match s.computed < s.sellers {
+        true => format!(" ({} computed in this run)", s.computed),
+        false => String::new(),
+    };
     println!(
-        "recommend: {} sellers, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
+        "recommend: {} sellers{continued}, {} lists, {} recommendations ({} empty lists) in {:.2} s ({:.0} sellers/s)",
         s.sellers,
         s.lists,
         s.items,
         s.empty,
         s.elapsed.as_secs_f64(),
-        s.sellers as f64 / s.elapsed.as_secs_f64().max(1e-9)
+        s.computed as f64 / s.elapsed.as_secs_f64().max(1e-9)
     );
 }
 

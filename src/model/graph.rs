@@ -65,6 +65,13 @@ impl Adjacency {
     pub(crate) fn edges(&self) -> usize {
         self.indices.len()
     }
+
+    /// Where `n` is among all stored edges, if it is a neighbour of `v` (to index a weight
+    /// stored per edge).
+    pub(crate) fn position(&self, v: u32, n: u32) -> Option<usize> {
+        let at = self.neighbours(v).binary_search(&n).ok()?;
+        Some(self.indptr[v as usize] + at)
+    }
 }
 
 /// The default of [`GraphOptions::copurchase_cap`] (see `docs/model.md` for how it was chosen).
@@ -113,6 +120,10 @@ pub struct Graph {
     /// Product → its co-purchase partners the encoder aggregates: the `copurchase_cap`
     /// strongest (shared, not copied, by [`Graph::hold_out`]: it is the largest relation).
     pub(crate) copurchase: Arc<Adjacency>,
+    /// Per edge of `copurchase` (in its order): the pair's weight `w(p, q)` under the default
+    /// strength ([`crate::copurchase::Relation`]), by which the encoder averages a product's
+    /// partners; empty when the counts do not vary (every pair weighs alike: a plain mean).
+    pub(crate) copurchase_weights: Arc<Vec<f32>>,
     /// Views per product over the window.
     pub(crate) views: Vec<f32>,
     /// Whether a product is on the current high-demand list.
@@ -170,8 +181,19 @@ impl Graph {
             .lists()
             .flat_map(|(p, list)| list.iter().map(move |&(q, _)| (p, q)))
             .collect();
+        let copurchase = Adjacency::from_pairs(products as usize, &mut edges);
+        drop(edges);
+        let mut copurchase_weights = Vec::new();
+        if counts_vary(&pairs) {
+            copurchase_weights = vec![0.0; copurchase.edges()];
+            for (p, list) in relation.lists() {
+                for &(q, w) in list {
+                    let at = copurchase.position(p, q).expect("an edge of the relation");
+                    copurchase_weights[at] = w;
+                }
+            }
+        }
         drop(relation);
-        let copurchase = Arc::new(Adjacency::from_pairs(products as usize, &mut edges));
 
         let latest = store.next_drop_seq()?.saturating_sub(1);
         let first = latest.saturating_sub(opts.views_window.max(1) - 1).max(1);
@@ -186,7 +208,8 @@ impl Graph {
             products,
             lists,
             listed_by,
-            copurchase,
+            copurchase: Arc::new(copurchase),
+            copurchase_weights: Arc::new(copurchase_weights),
             views,
             high_demand,
             pairs: Arc::new(pairs),
@@ -268,14 +291,28 @@ impl Graph {
     /// Whether the co-purchase counts vary: without (pre-aggregated "also bought" lists,
     /// every count alike) every [`crate::copurchase::Strength`] weighs pairs alike.
     pub(crate) fn counts_vary(&self) -> bool {
-        let mut counts = self.pairs.iter().map(|&(_, _, c)| c);
-        counts
-            .next()
-            .is_some_and(|first| counts.any(|c| c != first))
+        counts_vary(&self.pairs)
+    }
+
+    /// The weight of co-purchase edge `p → q` the encoder averages by (`None`: a plain mean).
+    pub(crate) fn copurchase_weight(&self, p: Id, q: Id) -> Option<f32> {
+        if self.copurchase_weights.is_empty() {
+            return None;
+        }
+        let at = self.copurchase.position(p, q)?;
+        Some(self.copurchase_weights[at])
     }
 
     /// Whether a product is auxiliary: neither listed nor high-demand.
     pub(crate) fn is_auxiliary(&self, p: Id) -> bool {
         !self.high_demand[p as usize] && self.listed_by.degree(p) == 0
     }
+}
+
+/// Whether the counts of `pairs` are not all alike.
+fn counts_vary(pairs: &[(Id, Id, u64)]) -> bool {
+    let mut counts = pairs.iter().map(|&(_, _, c)| c);
+    counts
+        .next()
+        .is_some_and(|first| counts.any(|c| c != first))
 }

@@ -148,11 +148,25 @@ pub(crate) struct BlockAdjacency {
     pub indptr: Vec<u32>,
     /// Positions in the block's `src`.
     pub indices: Vec<u32>,
+    /// One weight per entry of `indices`, summing to 1 over each destination's neighbours; or
+    /// empty: the plain mean.
+    pub weights: Vec<f32>,
 }
 
 impl BlockAdjacency {
     fn row(&self, i: usize) -> &[u32] {
         &self.indices[self.indptr[i] as usize..self.indptr[i + 1] as usize]
+    }
+
+    /// Destination `i`'s neighbours with the weight of each in its mean.
+    fn weighted_row(&self, i: usize) -> impl Iterator<Item = (u32, f32)> + '_ {
+        let range = self.indptr[i] as usize..self.indptr[i + 1] as usize;
+        let plain = 1.0 / range.len().max(1) as f32;
+        let weights = self.weights.get(range.clone());
+        self.indices[range]
+            .iter()
+            .enumerate()
+            .map(move |(k, &j)| (j, weights.map_or(plain, |w| w[k])))
     }
 }
 
@@ -163,10 +177,17 @@ pub(crate) struct LayerCache {
     pre: Array2<f32>,
 }
 
-/// Mean of each destination's neighbours' rows of `h` (zero without neighbours).
+/// Mean (weighted, when the relation has weights) of each destination's neighbours' rows of
+/// `h` (zero without neighbours).
 fn mean_aggregate(adj: &BlockAdjacency, h: ArrayView2<f32>, n_dst: usize) -> Array2<f32> {
     let mut out = Array2::zeros((n_dst, h.ncols()));
     for (i, mut row) in out.outer_iter_mut().enumerate() {
+        if !adj.weights.is_empty() {
+            for (j, w) in adj.weighted_row(i) {
+                row.scaled_add(w, &h.row(j as usize));
+            }
+            continue;
+        }
         let nbrs = adj.row(i);
         if nbrs.is_empty() {
             continue;
@@ -252,12 +273,7 @@ pub(crate) fn backward(
             .scaled_add(1.0, &a.t().dot(&d_pre));
         let d_agg = d_pre.dot(&params.w_rel(layer, r).t());
         for (i, g) in d_agg.outer_iter().enumerate() {
-            let nbrs = adj.row(i);
-            if nbrs.is_empty() {
-                continue;
-            }
-            let w = 1.0 / nbrs.len() as f32;
-            for &j in nbrs {
+            for (j, w) in adj.weighted_row(i) {
                 d_in.row_mut(j as usize).scaled_add(w, &g);
             }
         }
@@ -370,7 +386,7 @@ mod tests {
         let adj = |rows: &[&[u32]]| {
             let mut a = BlockAdjacency {
                 indptr: vec![0],
-                indices: Vec::new(),
+                ..BlockAdjacency::default()
             };
             for r in rows {
                 a.indices.extend_from_slice(r);
@@ -410,10 +426,18 @@ mod tests {
         );
     }
 
-    fn check_layer(last: bool) {
+    /// [`block`] with weighted means on its last relation (a co-purchase relation over
+    /// counts): unequal weights summing to 1 per destination.
+    fn weighted_block() -> Block {
+        let mut b = block();
+        b.adjacency[2].weights = vec![1.0, 1.0, 0.8, 0.2];
+        b
+    }
+
+    fn check_layer(last: bool, weighted: bool) {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
         let params = random_params(&mut rng, &[5, 4], 3);
-        let block = block();
+        let block = if weighted { weighted_block() } else { block() };
         let h = random(&mut rng, 7, 5);
         let c = random(&mut rng, 4, 4);
         let loss = |p: &Params, h: &Array2<f32>| -> f64 {
@@ -466,12 +490,38 @@ mod tests {
 
     #[test]
     fn relu_layer_gradients_match_finite_differences() {
-        check_layer(false);
+        check_layer(false, false);
     }
 
     #[test]
     fn linear_last_layer_gradients_match_finite_differences() {
-        check_layer(true);
+        check_layer(true, false);
+    }
+
+    #[test]
+    fn weighted_mean_gradients_match_finite_differences() {
+        check_layer(false, true);
+        check_layer(true, true);
+    }
+
+    #[test]
+    fn a_weighted_mean_weighs_each_neighbour_and_equal_weights_are_the_plain_mean() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let h = random(&mut rng, 7, 5);
+        let mut adj = block().adjacency.remove(2);
+        let plain = mean_aggregate(&adj, h.view(), 4);
+        adj.weights = vec![1.0, 1.0, 0.5, 0.5];
+        let equal = mean_aggregate(&adj, h.view(), 4);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(plain.as_slice().unwrap(), equal.as_slice().unwrap()));
+        adj.weights = vec![1.0, 1.0, 0.8, 0.2];
+        let weighted = mean_aggregate(&adj, h.view(), 4);
+        let expected = &h.row(5) * 0.8 + &h.row(6) * 0.2;
+        assert!(close(
+            &weighted.row(2).to_vec(),
+            expected.as_slice().unwrap()
+        ));
+        assert!(weighted.row(3).iter().all(|&x| x == 0.0));
     }
 
     #[test]
@@ -548,14 +598,17 @@ mod tests {
                 BlockAdjacency {
                     indptr: vec![0, 2, 2, 2],
                     indices: vec![1, 3],
+                    ..BlockAdjacency::default()
                 },
                 BlockAdjacency {
                     indptr: vec![0, 0, 1, 2],
                     indices: vec![0, 3],
+                    ..BlockAdjacency::default()
                 },
                 BlockAdjacency {
                     indptr: vec![0, 0, 1, 3],
                     indices: vec![3, 2, 3],
+                    ..BlockAdjacency::default()
                 },
             ],
         };

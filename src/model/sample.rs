@@ -299,13 +299,14 @@ impl<'g> Sampler<'g> {
         let mut adjacency = vec![
             BlockAdjacency {
                 indptr: vec![0],
-                indices: Vec::new()
+                ..BlockAdjacency::default()
             };
             self.relations.len()
         ];
         let mut candidates = Vec::new();
         for &v in &frontier.src {
             for (r, &rel) in self.relations.iter().enumerate() {
+                let row_start = adjacency[r].indices.len();
                 let raw = self.raw_neighbours(v, rel, hidden);
                 let visible = |u: u32| self.visible(v, rel, u, hidden, excluded);
                 let adj = &mut adjacency[r];
@@ -330,6 +331,9 @@ impl<'g> Sampler<'g> {
                         }
                     }
                 }
+                if rel == Relation::Copurchase {
+                    self.weigh_partners(v, row_start, adj, &next.src);
+                }
                 adj.indptr.push(adj.indices.len() as u32);
             }
         }
@@ -344,6 +348,28 @@ impl<'g> Sampler<'g> {
             adjacency,
         };
         (block, next)
+    }
+
+    /// The weights of product node `v`'s co-purchase partners from `row_start` on in `adj`
+    /// (positions in `src`): each pair's weight over their sum, so the encoder's mean counts a
+    /// strong pair more than a weak one. Nothing when the graph's pairs weigh alike (then the
+    /// relation's weights stay empty: a plain mean).
+    fn weigh_partners(&self, v: u32, row_start: usize, adj: &mut BlockAdjacency, src: &[u32]) {
+        let g = self.graph;
+        let row = &adj.indices[row_start..];
+        if g.copurchase_weights.is_empty() || row.is_empty() {
+            return;
+        }
+        let p = v - g.sellers;
+        let weight = |&j: &u32| {
+            g.copurchase_weight(p, src[j as usize] - g.sellers)
+                .expect("a sampled partner is an edge")
+        };
+        let total: f32 = row.iter().map(weight).sum();
+        adj.weights.extend(row.iter().map(|j| match total > 0.0 {
+            true => weight(j) / total,
+            false => 1.0 / row.len() as f32,
+        }));
     }
 
     /// Node `v`'s neighbour list under `rel` (store ids; empty when `rel` does not leave `v`'s
@@ -419,6 +445,57 @@ mod tests {
             *visible_counts.iter().max().unwrap(),
         );
         assert!(lo > 90 && hi < 220, "counts from {lo} to {hi}");
+    }
+
+    #[test]
+    fn a_products_partners_are_averaged_by_their_pair_weights() {
+        use crate::model::graph::Adjacency;
+        use std::sync::Arc;
+        // One seller; product 0 bought with 1, 2 and 3, weights 0.6, 0.3 and 0.1 from its side.
+        let mut pairs = vec![(0, 1), (0, 2), (0, 3), (1, 0), (2, 0), (3, 0)];
+        let copurchase = Adjacency::from_pairs(4, &mut pairs);
+        let weights = vec![0.6, 0.3, 0.1, 0.6, 0.3, 0.1];
+        let graph = Graph {
+            sellers: 1,
+            products: 4,
+            copurchase: Arc::new(copurchase),
+            copurchase_weights: Arc::new(weights),
+            views: vec![0.0; 4],
+            high_demand: vec![false; 4],
+            ..Graph::default()
+        };
+        let cfg = ModelConfig::default();
+        let sampler = Sampler::new(&graph, &cfg);
+        let r = cfg
+            .relations()
+            .iter()
+            .position(|&r| r == Relation::Copurchase)
+            .unwrap();
+        // The seller (no partners) and product 0 (node 1).
+        let block = sampler.full_block(vec![0, 1]);
+        let adj = &block.adjacency[r];
+        let partners: Vec<u32> = adj.indices.iter().map(|&j| block.src[j as usize]).collect();
+        assert_eq!(partners, [2, 3, 4]);
+        let expected = [0.6, 0.3, 0.1];
+        assert!(
+            adj.weights
+                .iter()
+                .zip(expected)
+                .all(|(w, e)| (w - e).abs() < 1e-6),
+            "{:?}",
+            adj.weights
+        );
+        // Counts that do not vary leave the plain mean.
+        let plain = Graph {
+            copurchase_weights: Arc::default(),
+            ..graph.clone()
+        };
+        let sampler = Sampler::new(&plain, &cfg);
+        assert!(
+            sampler.full_block(vec![0, 1]).adjacency[r]
+                .weights
+                .is_empty()
+        );
     }
 
     #[test]

@@ -829,6 +829,7 @@ mod tests {
             lists: Adjacency::from_pairs(sellers as usize, &mut listing),
             listed_by: Adjacency::from_pairs(products as usize, &mut by_product),
             copurchase,
+            copurchase_weights: Default::default(),
             views: vec![1.0; products as usize],
             high_demand: vec![false; products as usize],
             pairs: Default::default(),

@@ -65,7 +65,10 @@ fn recommend_interrupted_then_rerun_equals_one_run() {
     let tmp = tempfile::tempdir().unwrap();
     let db = catalogue(tmp.path(), &[&["featurize"], &["index"]]);
     let args = ["recommend", "--search", "index"];
-    interrupted_then_rerun_equals_one_run(tmp.path(), Some(&db), &args, HANDLER, CONTINUES);
+    let rerun =
+        interrupted_then_rerun_equals_one_run(tmp.path(), Some(&db), &args, HANDLER, CONTINUES);
+    // Its rate is of the sellers it computed, which it says.
+    assert!(rerun.contains(" computed in this run), "), "{rerun}");
 }
 
 #[test]
@@ -159,14 +162,14 @@ fn catalogue(tmp: &Path, after: &[&[&str]]) -> PathBuf {
 
 /// `demandlink ARGS` (`[command, options…]`) run uninterrupted on a copy of `prepared` (or a
 /// new database) and, on another, interrupted at `marker` — exit code 130 and `message` —
-/// then rerun: both end with the same dump.
+/// then rerun: both end with the same dump. Returns what the rerun printed.
 fn interrupted_then_rerun_equals_one_run(
     tmp: &Path,
     prepared: Option<&Path>,
     args: &[&str],
     marker: &str,
     message: &str,
-) {
+) -> String {
     let fresh = |name: &str| {
         let db = tmp.join(name);
         if let Some(prepared) = prepared {
@@ -186,6 +189,7 @@ fn interrupted_then_rerun_equals_one_run(
         dump(&db) == dump(&reference),
         "dumps differ after the interruption and the rerun"
     );
+    rerun
 }
 
 /// `[command, --db, DB, options…]`.
