@@ -442,7 +442,8 @@ impl<'a> Partners<'a> {
         }
     }
 
-    /// The same, computing links to `products` only (the candidates a caller ranks).
+    /// The same, computing links to `products` only (the candidates a caller ranks; the
+    /// relation in memory keeps only what those links need).
     pub(crate) fn only(mut self, products: impl IntoIterator<Item = Id>) -> Partners<'a> {
         let mut wanted = Vec::new();
         for p in products {
@@ -453,8 +454,15 @@ impl<'a> Partners<'a> {
             wanted[p] = true;
         }
         if let Lists::Loaded(all) = &self.lists {
-            self.wanted_partners =
-                all.restricted(|q| wanted.get(q as usize).copied().unwrap_or(false));
+            let is_wanted = |q: Id| wanted.get(q as usize).copied().unwrap_or(false);
+            let wanted_partners = all.restricted(is_wanted);
+            // The first step needs only the partners that are wanted or have wanted partners
+            // of their own (the others add to no link): on a dense graph most do neither, and
+            // walking them was most of the walk. Each link keeps its terms, in their order.
+            let useful =
+                all.restricted(|q| is_wanted(q) || !wanted_partners.partners(q).is_empty());
+            self.lists = Lists::Loaded(useful);
+            self.wanted_partners = wanted_partners;
         }
         self.wanted = Some(wanted);
         self
