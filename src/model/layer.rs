@@ -182,6 +182,8 @@ pub(crate) struct LayerCache {
 fn mean_aggregate(adj: &BlockAdjacency, h: ArrayView2<f32>, n_dst: usize) -> Array2<f32> {
     let mut out = Array2::zeros((n_dst, h.ncols()));
     for (i, mut row) in out.outer_iter_mut().enumerate() {
+        // Unweighted relations keep summing first and dividing once, so graphs without
+        // co-purchase counts train bit for bit as before the weights existed.
         if !adj.weights.is_empty() {
             for (j, w) in adj.weighted_row(i) {
                 row.scaled_add(w, &h.row(j as usize));

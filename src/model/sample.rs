@@ -356,20 +356,28 @@ impl<'g> Sampler<'g> {
     /// relation's weights stay empty: a plain mean).
     fn weigh_partners(&self, v: u32, row_start: usize, adj: &mut BlockAdjacency, src: &[u32]) {
         let g = self.graph;
-        let row = &adj.indices[row_start..];
+        let BlockAdjacency {
+            indices, weights, ..
+        } = adj;
+        let row = &indices[row_start..];
         if g.copurchase_weights.is_empty() || row.is_empty() {
             return;
         }
         let p = v - g.sellers;
-        let weight = |&j: &u32| {
+        // Each pair's weight looked up once (a binary search), then divided by their sum.
+        weights.extend(row.iter().map(|&j| {
             g.copurchase_weight(p, src[j as usize] - g.sellers)
                 .expect("a sampled partner is an edge")
-        };
-        let total: f32 = row.iter().map(weight).sum();
-        adj.weights.extend(row.iter().map(|j| match total > 0.0 {
-            true => weight(j) / total,
-            false => 1.0 / row.len() as f32,
         }));
+        let row_weights = &mut weights[row_start..];
+        let total: f32 = row_weights.iter().sum();
+        let n = row_weights.len() as f32;
+        for w in row_weights {
+            *w = match total > 0.0 {
+                true => *w / total,
+                false => 1.0 / n,
+            };
+        }
     }
 
     /// Node `v`'s neighbour list under `rel` (store ids; empty when `rel` does not leave `v`'s
