@@ -291,7 +291,13 @@ impl Stage for TrainStage {
     }
     fn options(&self, opts: &RefreshOptions) -> String {
         let t = &opts.training;
-        format!("{:?} {} {}", opts.train, t.full, t.replay_share)
+        let mut options = format!("{:?} {} {}", opts.train, t.full, t.replay_share);
+        // Patience that cannot stop a training changes nothing (and a record written before
+        // early stopping stays current).
+        if let Some(patience) = opts.train.as_ref().and_then(|cfg| t.patience(cfg)) {
+            options += &format!(" patience {patience}");
+        }
+        options
     }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
         let Some(cfg) = &cx.opts.train else {

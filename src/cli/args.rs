@@ -528,9 +528,16 @@ pub(super) struct ModelArgs {
     /// Embedding dimension.
     #[arg(long, default_value_t = ModelConfig::default().dim)]
     pub dim: usize,
-    /// Passes over the root edges.
+    /// Passes over the root edges, at most: a training from scratch stops earlier when
+    /// --patience epochs pass without a better validation Recall@100, and keeps its best
+    /// epoch's weights.
     #[arg(long, default_value_t = ModelConfig::default().epochs)]
     pub epochs: u32,
+    /// Epochs without a better Recall@100 on the validation products (--validation-share)
+    /// after which a training from scratch stops; 0 trains all --epochs. Fine-tunings train
+    /// their --fine-tune-epochs.
+    #[arg(long, default_value_t = TrainOptions::default().patience)]
+    pub patience: u32,
     /// Passes of a warm-started training (a model with these options exists).
     #[arg(long, default_value_t = ModelConfig::default().fine_tune_epochs)]
     pub fine_tune_epochs: u32,

@@ -79,6 +79,20 @@ pub(super) fn trained(t: &TrainSummary) {
         t.nodes,
         t.infer_seconds,
     );
+    if let Some(e) = &t.early_stopping {
+        let recalls: Vec<String> = e
+            .validation_recall
+            .iter()
+            .map(|r| format!("{r:.4}"))
+            .collect();
+        println!(
+            "  epochs chosen on the validation products: the weights of epoch {} of {} trained (patience {}); Recall@100 of the cosine per epoch: {}",
+            e.best_epoch,
+            e.validation_recall.len(),
+            e.patience,
+            recalls.join(" ")
+        );
+    }
     selection(&t.selection);
 }
 

@@ -19,7 +19,7 @@ use crate::features;
 use crate::index::stage::candidates;
 use crate::index::{Ann, ExactIndex};
 use crate::ingest::{Line, TsvReader};
-use crate::model::{self, Fitted, GraphOptions, Init, ModelConfig, Sampling};
+use crate::model::{self, Fitted, GraphOptions, Init, ModelConfig, Sampling, TrainOptions};
 use crate::progress::NoProgress;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Namespace, Store};
@@ -346,7 +346,7 @@ pub fn run(
     if opts.ablation {
         for (name, cfg) in ablation_configs() {
             let result = timed(&|| {
-                let fitted = model::fit(store, &cfg, &NoProgress)?;
+                let fitted = model::fit(store, &cfg, &TrainOptions::default(), &NoProgress)?;
                 let ranked = fitted_ranked(store, &fitted, &setup, &categories, name, progress)?;
                 Ok((fitted.train_seconds, ranked))
             })?;

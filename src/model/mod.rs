@@ -4,7 +4,8 @@
 //!
 //! Data flows `graph` (CSR snapshot of the store) → `sample` (root edges, negatives, blocks) →
 //! `layer` (forward/backward arithmetic) → `train` (mini-batches, optimisers, inference) →
-//! `stage` (checkpoints and embeddings in the store).
+//! `stage` (checkpoints and embeddings in the store); `validation` is the held-out carve-out
+//! that judges the epochs and `select` the final score chosen on it.
 
 pub(crate) mod graph;
 pub(crate) mod layer;
@@ -13,14 +14,15 @@ pub mod sample;
 pub(crate) mod select;
 pub(crate) mod stage;
 pub mod train;
+pub(crate) mod validation;
 
 use serde::{Deserialize, Serialize};
 
 pub(crate) use graph::Relation;
 pub use graph::{Graph, GraphOptions};
 pub use select::{ScoreOptions, Selection, Tried};
+pub use stage::{EarlyStopping, TrainOptions, TrainSummary, train};
 pub(crate) use stage::{Fitted, GraphModel, fit};
-pub use stage::{TrainOptions, TrainSummary, train};
 pub use train::{Focus, IdentityRows, Trainer};
 
 /// Errors of `demandlink train`.

@@ -154,6 +154,12 @@ impl Rankings {
             .collect()
     }
 
+    /// Mean recall at the @100 cutoff of `cutoffs` of the cosine alone.
+    pub(crate) fn cosine_recall(&self, cutoffs: [usize; 2]) -> f64 {
+        let recalls = self.recalls(None, [1.0, 0.0, 0.0, 0.0], cutoffs);
+        recalls.iter().map(|r| r[0]).sum::<f64>() / recalls.len().max(1) as f64
+    }
+
     /// Standard deviation over every (seller, product) of the cosine.
     fn cosine_sd(&self) -> f32 {
         sd(self.cosine.iter().flatten().copied(), self.examples())

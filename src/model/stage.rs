@@ -13,13 +13,14 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
+use super::validation::{EpochChoice, Validation};
 use super::{Graph, Init, ModelConfig, ModelError, Selection};
 use crate::affinity::Categories;
 use crate::features::TextModel;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
-    CONTENT_GENERATION, INPUT_GENERATION, Id, Job, ModelRecord, Namespace, StageBatch, Store,
-    StoreError,
+    BEST_GENERATION, CONTENT_GENERATION, INPUT_GENERATION, Id, Job, ModelRecord, Namespace,
+    StageBatch, Store, StoreError,
 };
 
 const JOB: Job = Job::Train;
@@ -91,6 +92,9 @@ pub struct TrainOptions {
     pub every_batches: Option<u64>,
     /// Share of the older root edges (all but the new listings) a fine-tuning still trains.
     pub replay_share: f32,
+    /// A training from scratch stops after this many epochs without a better validation
+    /// Recall@100 and keeps its best epoch's weights (0: it trains all its epochs).
+    pub patience: u32,
 }
 
 impl Default for TrainOptions {
@@ -100,7 +104,18 @@ impl Default for TrainOptions {
             every: Duration::from_secs(60),
             every_batches: None,
             replay_share: 0.2,
+            patience: 3,
         }
+    }
+}
+
+impl TrainOptions {
+    /// The patience that can stop a training from scratch under `cfg`: none without
+    /// validation products, or when the epochs end before it could (then the epochs are
+    /// fixed, and the option does not change the model).
+    pub fn patience(&self, cfg: &ModelConfig) -> Option<u32> {
+        (self.patience > 0 && cfg.epochs > self.patience && cfg.validation_share > 0.0)
+            .then_some(self.patience)
     }
 }
 
@@ -111,8 +126,11 @@ pub struct TrainSummary {
     pub generation: u32,
     /// Root edges per epoch.
     pub root_edges: u64,
-    /// Epochs trained.
+    /// Epochs trained (in a fine-tuning, its own).
     pub epochs: u32,
+    /// Under early stopping, the patience, the validation Recall@100 after each epoch of the
+    /// training from scratch and its best epoch (whose weights the model has).
+    pub early_stopping: Option<EarlyStopping>,
     /// Mean batch loss per epoch.
     pub epoch_losses: Vec<f64>,
     /// Seconds of training over all runs of this job.
@@ -132,12 +150,35 @@ pub struct TrainSummary {
     pub selection: Selection,
 }
 
+/// How early stopping chose a model's epochs.
+#[derive(Debug, Serialize)]
+pub struct EarlyStopping {
+    /// Epochs without a better validation Recall@100 before it stops.
+    pub patience: u32,
+    /// Validation Recall@100 of the cosine after each epoch.
+    pub validation_recall: Vec<f64>,
+    /// The epoch whose weights were kept (1-based).
+    pub best_epoch: u32,
+}
+
+impl EarlyStopping {
+    fn of(choice: Option<&EpochChoice>) -> Option<EarlyStopping> {
+        let c = choice?;
+        Some(EarlyStopping {
+            patience: c.patience?,
+            validation_recall: c.recalls.clone(),
+            best_epoch: c.best,
+        })
+    }
+}
+
 impl TrainSummary {
-    fn up_to_date(model: &GraphModel) -> TrainSummary {
+    fn up_to_date(model: &GraphModel, choice: Option<&EpochChoice>) -> TrainSummary {
         TrainSummary {
             generation: model.generation,
             root_edges: model.root_edges,
-            epochs: model.config.epochs,
+            epochs: model.epoch_losses.len() as u32,
+            early_stopping: EarlyStopping::of(choice),
             epoch_losses: model.epoch_losses.clone(),
             train_seconds: model.train_seconds,
             infer_seconds: 0.0,
@@ -178,20 +219,29 @@ pub(crate) struct Fitted {
     pub train_seconds: f64,
 }
 
-/// Trains a model under `cfg` in memory, without checkpoints or writes.
+/// Trains a model under `cfg` (stopping early as `opts` says) in memory, without
+/// checkpoints or writes.
 pub(crate) fn fit(
     store: &Store,
     cfg: &ModelConfig,
+    opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<Fitted, ModelError> {
     cfg.validate()?;
-    let Graphs { full, graph, held } = graphs(store, cfg)?;
-    let (base, dims) = input_features(store, cfg, &graph)?;
+    let graphs = graphs(store, cfg)?;
+    let validation = Validation::new(&graphs.graph, &graphs.held);
+    let (base, dims) = input_features(store, cfg, &graphs.graph)?;
     let rows = IdentityRows::zeros(base.nrows(), base.ncols());
     let state = Trainer::fresh_state(cfg, dims);
-    let mut trainer = Trainer::new(&graph, cfg, state, base, rows, None);
+    let mut trainer = Trainer::new(&graphs.graph, cfg, state, base, rows, None);
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
+    }
+    // The best epoch's rows, kept in memory.
+    let mut best = None;
+    if let (Some(v), Some(patience)) = (&validation, opts.patience(cfg)) {
+        trainer.stop_early(v, EpochChoice::new(Some(patience)), false);
+        best = Some(trainer.rows.table.clone());
     }
     progress.start("train", trainer.total_batches());
     let mut done = 0;
@@ -202,13 +252,29 @@ pub(crate) fn fit(
             progress.set(done);
         },
         |_| false,
-        |_| Ok(()),
+        |t| {
+            t.take_dirty();
+            if let (Some(rows), Some(best)) = (t.best_rows_due(), &mut best) {
+                for i in rows {
+                    best.row_mut(i as usize)
+                        .assign(&t.rows.table.row(i as usize));
+                }
+            }
+            Ok(())
+        },
     )?;
+    trainer.restore_best(|rows, changed| {
+        let best = best.as_ref().expect("early stopping keeps the best rows");
+        for (i, _) in changed.iter().enumerate().filter(|c| *c.1) {
+            rows.table.row_mut(i).assign(&best.row(i));
+        }
+        Ok(())
+    })?;
     progress.finish();
     let categories = Categories::load(store)?;
     Ok(Fitted {
-        selection: choose_score(&trainer, &held, &categories, progress),
-        embeddings: trainer.infer_on(&full, None),
+        selection: choose_score(&trainer, validation.as_ref(), &categories, progress),
+        embeddings: trainer.infer_on(&graphs.full, None),
         train_seconds: trainer.state.seconds,
     })
 }
@@ -228,7 +294,15 @@ pub fn train(
         .ok_or(ModelError::NotFeaturized)?;
     let inputs = (store.next_drop_seq()?, text.run);
     let Graphs { full, graph, held } = graphs(store, cfg)?;
+    let validation = Validation::new(&graph, &held);
+    let patience = opts.patience(cfg);
     let previous = store.job::<TrainJob>(JOB)?;
+    // How the last training from scratch chose its epochs (none: by a build before early
+    // stopping, which trained its fixed epochs).
+    let epochs_chosen = store.job::<EpochChoice>(Job::TrainEpochs)?;
+    let same_patience = epochs_chosen
+        .as_ref()
+        .is_none_or(|c| c.patience == patience);
     // A model record another build wrote (another layout) cannot be warm-started from.
     let active = match store.model::<GraphModel>(ModelRecord::Graph) {
         Err(StoreError::Corrupt { .. }) => None,
@@ -239,14 +313,23 @@ pub fn train(
         && job.config == *cfg
         && job.inputs == inputs
         && model.generation == job.generation
+        && same_patience
     {
-        return Ok(TrainSummary::up_to_date(model));
+        return Ok(TrainSummary::up_to_date(model, epochs_chosen.as_ref()));
     }
     let (base, dims) = input_features(store, cfg, &graph)?;
     let mut rows = IdentityRows::zeros(base.nrows(), base.ncols());
     let mut fine_tune = false;
     let (job, resumed) = match previous {
-        Some(job) if job.phase != Phase::Done && job.config == *cfg && job.inputs == inputs => {
+        Some(job)
+            if job.phase != Phase::Done
+                && job.config == *cfg
+                && job.inputs == inputs
+                && (job.fine_tune.is_some()
+                    || epochs_chosen
+                        .as_ref()
+                        .is_some_and(|c| c.patience == patience)) =>
+        {
             restore_rows(store, &graph, &mut rows)?;
             fine_tune = job.state.epochs != cfg.epochs;
             (job, true)
@@ -297,6 +380,8 @@ pub fn train(
                 }
                 None => {
                     batch.delete_generation(INPUT_GENERATION);
+                    batch.delete_generation(BEST_GENERATION);
+                    batch.put_job(Job::TrainEpochs, &EpochChoice::new(patience));
                     (Trainer::fresh_state(cfg, dims), None)
                 }
             };
@@ -334,6 +419,14 @@ pub fn train(
     let mut trainer = Trainer::new(&graph, cfg, job.state, base, rows, focus);
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
+    }
+    // A fine-tuning trains its fixed epochs: early stopping is for trainings from scratch.
+    if let (Some(v), Some(_), None) = (&validation, patience, tuning) {
+        let choice = match epochs_chosen {
+            Some(c) if resumed => c,
+            _ => EpochChoice::new(patience),
+        };
+        trainer.stop_early(v, choice, resumed);
     }
     let per_epoch = trainer.batches_per_epoch();
     let done_batches = |t: &Trainer| u64::from(t.state.epoch) * per_epoch + t.state.batch;
@@ -374,13 +467,31 @@ pub fn train(
             return Err(Cancelled.into());
         }
         trained?;
+        let load = |rows: &mut IdentityRows, changed: &[bool]| {
+            read_rows(store, &graph, BEST_GENERATION, rows, Some(changed))
+        };
+        if trainer.restore_best(load)? {
+            checkpoint(
+                store,
+                &graph,
+                &mut trainer,
+                cfg,
+                inputs,
+                (generation, tuning),
+            )?;
+        }
     }
     progress.finish();
 
     let started = Instant::now();
     let selection = match chosen {
         Some(selection) => selection,
-        None => choose_score(&trainer, &held, &Categories::load(store)?, progress),
+        None => choose_score(
+            &trainer,
+            validation.as_ref(),
+            &Categories::load(store)?,
+            progress,
+        ),
     };
     // The relation the link features were chosen on serves them too.
     let relation = selection
@@ -420,6 +531,7 @@ pub fn train(
     }
     progress.finish();
 
+    let early_stopping = EarlyStopping::of(trainer.epoch_choice());
     let model = GraphModel {
         generation,
         selection,
@@ -433,12 +545,22 @@ pub fn train(
         batch.delete_generation(old.generation);
     }
     batch.put_model(ModelRecord::Graph, &model);
+    if let Some(choice) = trainer.epoch_choice() {
+        // The best epoch's weights are the model's now.
+        let choice = EpochChoice {
+            params: None,
+            ..choice.clone()
+        };
+        batch.put_job(Job::TrainEpochs, &choice);
+    }
+    batch.delete_generation(BEST_GENERATION);
     job.phase = Phase::Done;
     batch.commit(JOB, &job)?;
     Ok(TrainSummary {
         generation,
         root_edges: model.root_edges,
-        epochs: trainer.state.epochs,
+        epochs: trainer.state.epoch,
+        early_stopping,
         epoch_losses: model.epoch_losses,
         train_seconds: model.train_seconds,
         infer_seconds: started.elapsed().as_secs_f64(),
@@ -454,13 +576,13 @@ pub fn train(
 /// any the trained `σ(α·cos + β)` alone.
 fn choose_score(
     trainer: &Trainer,
-    held: &[(Id, Id)],
+    validation: Option<&Validation>,
     categories: &Categories,
     progress: &dyn Progress,
 ) -> Selection {
     progress.start("choose the score", 1);
-    let selection = trainer
-        .fit_score(held, categories)
+    let selection = validation
+        .and_then(|v| trainer.fit_score(v, categories))
         .unwrap_or_else(|| Selection {
             score: [
                 trainer.state.params.alpha(),
@@ -538,14 +660,28 @@ fn listings_since(store: &Store, since: u32) -> Result<FxHashSet<(Id, Id)>, Mode
 /// Overwrites the rows a previous run checkpointed (the row, then its accumulator; a row
 /// written with one accumulator per value, before row-wise AdaGrad, takes their mean).
 fn restore_rows(store: &Store, graph: &Graph, rows: &mut IdentityRows) -> Result<(), ModelError> {
+    read_rows(store, graph, INPUT_GENERATION, rows, None)
+}
+
+/// Overwrites the rows stored under `generation` (of the nodes marked in `only`, or all).
+fn read_rows(
+    store: &Store,
+    graph: &Graph,
+    generation: u32,
+    rows: &mut IdentityRows,
+    only: Option<&[bool]>,
+) -> Result<(), ModelError> {
     let d = rows.table.ncols();
     for ns in [Namespace::Seller, Namespace::Product] {
-        store.for_each_embedding(INPUT_GENERATION, ns, |id, v| {
+        store.for_each_embedding(generation, ns, |id, v| {
             let node = match ns {
                 Namespace::Seller => id,
                 Namespace::Product => graph.product_node(id),
             } as usize;
-            if (v.len() == d + 1 || v.len() == 2 * d) && node < rows.table.nrows() {
+            if (v.len() == d + 1 || v.len() == 2 * d)
+                && node < rows.table.nrows()
+                && only.is_none_or(|o| o[node])
+            {
                 rows.table.row_mut(node).assign(&ArrayView1::from(&v[..d]));
                 let acc = &v[d..];
                 rows.accum[node] = acc.iter().sum::<f32>() / acc.len() as f32;
@@ -567,12 +703,21 @@ fn checkpoint(
     let mut batch = StageBatch::new(store);
     let mut value = Vec::with_capacity(trainer.rows.table.ncols() + 1);
     let dirty = trainer.take_dirty();
-    for &node in &dirty {
-        let (ns, id) = kind(graph, node);
-        value.clear();
-        value.extend(trainer.rows.table.row(node as usize));
-        value.push(trainer.rows.accum[node as usize]);
-        batch.put_embedding(INPUT_GENERATION, ns, id, &value);
+    let best = trainer.best_rows_due();
+    for (generation, nodes) in [
+        (INPUT_GENERATION, Some(&dirty)),
+        (BEST_GENERATION, best.as_ref()),
+    ] {
+        for &node in nodes.into_iter().flatten() {
+            let (ns, id) = kind(graph, node);
+            value.clear();
+            value.extend(trainer.rows.table.row(node as usize));
+            value.push(trainer.rows.accum[node as usize]);
+            batch.put_embedding(generation, ns, id, &value);
+        }
+    }
+    if let Some(choice) = trainer.epoch_choice() {
+        batch.put_job(Job::TrainEpochs, choice);
     }
     let job = TrainJob {
         config: cfg.clone(),

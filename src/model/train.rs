@@ -4,7 +4,6 @@
 //! reproducible for a seed whatever the thread count, and can resume at any batch boundary.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -19,7 +18,8 @@ use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
 use super::sample::{Sample, Sampler, hides_listing, root_edges};
-use super::select::{Rankings, Selection, cutoff, select};
+use super::select::{Rankings, Selection, select};
+use super::validation::{EpochChoice, Validation};
 use super::{Init, ModelConfig, ModelError};
 use crate::affinity::Categories;
 use crate::copurchase;
@@ -165,6 +165,19 @@ pub struct Trainer<'g> {
     dirty: Vec<bool>,
     /// Each seller's text sum over the training graph (see [`seller_text_sums`]).
     seller_text: Array2<f32>,
+    /// Early stopping, when on.
+    early: Option<Early<'g>>,
+}
+
+/// Early stopping's state: the carve-out each epoch is judged on, the epochs' record, and the
+/// rows changed since the best epoch's rows were last saved.
+struct Early<'g> {
+    validation: &'g Validation,
+    choice: EpochChoice,
+    /// Rows changed since the best rows were last saved (all, after a resume: unknown).
+    since_best: Vec<bool>,
+    /// An epoch improved and its rows are not saved yet.
+    save_due: bool,
 }
 
 /// What one shard computed.
@@ -201,6 +214,7 @@ impl<'g> Trainer<'g> {
             dirty: vec![false; rows.table.nrows()],
             base,
             rows,
+            early: None,
         };
         t.shuffle();
         t
@@ -236,9 +250,100 @@ impl<'g> Trainer<'g> {
         self.roots.len().div_ceil(self.cfg.batch) as u64
     }
 
-    /// Whether every epoch has run.
+    /// Whether every epoch has run, or early stopping has stopped the training.
     pub(crate) fn finished(&self) -> bool {
         self.state.epoch >= self.state.epochs
+            || self.early.as_ref().is_some_and(|e| e.choice.stopped)
+    }
+
+    /// Judges every epoch by the cosine's Recall@100 on `validation`, stopping as `choice`'s
+    /// patience says (`choice` carries the epochs already judged when `resumed`).
+    pub(crate) fn stop_early(
+        &mut self,
+        validation: &'g Validation,
+        choice: EpochChoice,
+        resumed: bool,
+    ) {
+        self.early = Some(Early {
+            validation,
+            choice,
+            since_best: vec![resumed; self.dirty.len()],
+            save_due: false,
+        });
+    }
+
+    /// The epochs' record, under early stopping.
+    pub(crate) fn epoch_choice(&self) -> Option<&EpochChoice> {
+        self.early.as_ref().map(|e| &e.choice)
+    }
+
+    /// Judges the epoch that just ended; returns whether it is the best so far (its rows are
+    /// then due to be saved: [`Trainer::best_rows_due`]).
+    fn end_epoch(&mut self) -> bool {
+        let Some(early) = &self.early else {
+            return false;
+        };
+        let v = early.validation;
+        let recall = v.recall(&self.infer_on(self.graph, Some(&v.targets(self.graph))));
+        let early = self.early.as_mut().expect("checked above");
+        let improved = early.choice.record(recall, &self.state.params);
+        tracing::info!(
+            epoch = early.choice.recalls.len(),
+            recall_100 = recall,
+            improved,
+            "validation after the epoch"
+        );
+        early.save_due |= improved;
+        improved
+    }
+
+    /// After an improved epoch, the rows changed since the best rows were last saved (rows
+    /// never trained, whose accumulator is 0, are left out: they are still zero), and clears
+    /// the marks; call after [`Trainer::take_dirty`].
+    pub(crate) fn best_rows_due(&mut self) -> Option<Vec<u32>> {
+        let early = self.early.as_mut().filter(|e| e.save_due)?;
+        early.save_due = false;
+        let accum = &self.rows.accum;
+        let rows = (0..early.since_best.len() as u32)
+            .filter(|&i| early.since_best[i as usize] && accum[i as usize] != 0.0)
+            .collect();
+        early.since_best.fill(false);
+        Some(rows)
+    }
+
+    /// When training went past its best epoch: the best epoch's dense weights back, and the
+    /// rows changed since then zeroed and handed to `load` (which fills in the saved best
+    /// rows); they are marked dirty. Returns whether it restored.
+    pub(crate) fn restore_best(
+        &mut self,
+        load: impl FnOnce(&mut IdentityRows, &[bool]) -> Result<(), ModelError>,
+    ) -> Result<bool, ModelError> {
+        let Some(early) = self.early.as_mut().filter(|e| e.choice.went_past_best()) else {
+            return Ok(false);
+        };
+        let d = self.rows.table.ncols();
+        let table = self.rows.table.as_slice_mut().expect("standard layout");
+        // Rows trained before (a non-zero accumulator): after a resume every row is marked
+        // changed, and those never trained must stay unwritten, as in an uninterrupted run.
+        let mut trained = vec![false; early.since_best.len()];
+        for (i, changed) in early.since_best.iter_mut().enumerate() {
+            *changed |= self.dirty[i];
+            if *changed {
+                trained[i] = self.rows.accum[i] != 0.0;
+                table[i * d..(i + 1) * d].fill(0.0);
+                self.rows.accum[i] = 0.0;
+            }
+        }
+        load(&mut self.rows, &early.since_best)?;
+        for (i, changed) in early.since_best.iter_mut().enumerate() {
+            self.dirty[i] |= std::mem::take(changed) && (trained[i] || self.rows.accum[i] != 0.0);
+        }
+        self.state.params = early
+            .choice
+            .params
+            .clone()
+            .expect("a best epoch has weights");
+        Ok(true)
     }
 
     fn shuffle(&mut self) {
@@ -247,11 +352,17 @@ impl<'g> Trainer<'g> {
         self.order.shuffle(&mut rng);
     }
 
-    /// The rows changed since the last call, and clears the marks.
+    /// The rows changed since the last call, and clears the marks (under early stopping they
+    /// stay marked as changed since the best rows were saved).
     pub(crate) fn take_dirty(&mut self) -> Vec<u32> {
         let rows = (0..self.dirty.len() as u32)
             .filter(|&i| self.dirty[i as usize])
             .collect();
+        if let Some(early) = &mut self.early {
+            for (since, dirty) in early.since_best.iter_mut().zip(&self.dirty) {
+                *since |= dirty;
+            }
+        }
         self.dirty.fill(false);
         rows
     }
@@ -353,49 +464,18 @@ impl<'g> Trainer<'g> {
     }
 
     /// Chooses and fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β)` (links
-    /// from [`crate::copurchase`], the category term from [`crate::affinity`]) on held-out
-    /// products, as the cold split evaluates: `held` are the listing edges removed from the
-    /// training graph, so their products are cold there. Each seller with held edges ranks all
-    /// held products under every structure of [`select`]; `None` without held edges.
-    pub(crate) fn fit_score(
-        &self,
-        held: &[(Id, Id)],
-        categories: &Categories,
-    ) -> Option<Selection> {
-        /// Sellers whose rankings choose the score.
-        const SELLERS: usize = 5_000;
+    /// from [`crate::copurchase`], the category term from [`crate::affinity`]) on the held-out
+    /// products of `v`, as the cold split evaluates: they are cold in the training graph. Each
+    /// seller of `v` ranks all held products under every structure of [`select`].
+    pub(crate) fn fit_score(&self, v: &Validation, categories: &Categories) -> Option<Selection> {
         let g = self.graph;
-        let mut products: Vec<Id> = held.iter().map(|&(_, p)| p).collect();
-        products.sort_unstable();
-        products.dedup();
-        let mut by_seller: HashMap<Id, Vec<Id>> = HashMap::new();
-        for &(s, p) in held {
-            if g.lists.degree(s) > 0 {
-                by_seller.entry(s).or_default().push(p);
-            }
-        }
-        let mut sellers: Vec<(Id, Vec<Id>)> = by_seller.into_iter().collect();
-        sellers.sort_unstable();
-        sellers.truncate(SELLERS);
         // Only these sellers' and products' vectors are read.
-        let targets: Vec<u32> = sellers
-            .iter()
-            .map(|&(s, _)| s)
-            .chain(products.iter().map(|&p| g.product_node(p)))
-            .collect();
-        let emb = self.infer_on(g, Some(&targets));
-        let index = |p: Id| products.binary_search(&p).ok().map(|j| j as u32);
-        let cosine: Vec<Vec<f32>> = sellers
-            .par_iter()
-            .map(|(s, _)| {
-                let q = emb.seller(*s);
-                products.iter().map(|&p| q.dot(&emb.product(p))).collect()
-            })
-            .collect();
+        let emb = self.infer_on(g, Some(&v.targets(g)));
         let rules =
             self.cfg
                 .score
                 .rules(g.threshold, self.cfg.graph.copurchase_cap, g.counts_vary());
+        let products = &v.products;
         // A graph without the co-purchase relation has no pairs: every link is 0, and the
         // selection keeps the cosine alone.
         let links: Vec<Vec<Vec<(u32, f32, f32)>>> = rules
@@ -404,20 +484,20 @@ impl<'g> Trainer<'g> {
                 let relation = g.link_relation(rule);
                 // The reverse second step needs, per held product, the products it is a
                 // partner of.
-                let partnered_by = relation.reversed(|h| index(h).is_some());
-                sellers
+                let partnered_by = relation.reversed(|h| v.index(h).is_some());
+                v.sellers
                     .par_iter()
                     .map(|(s, _)| {
                         let links = copurchase::link_scores_of(
                             g.lists.neighbours(*s).iter().copied(),
                             |q| Ok(relation.partners(q)),
                             |h| Ok(partnered_by.partners(h)),
-                            &products,
+                            products,
                         )
                         .unwrap_or_default();
                         let mut row: Vec<(u32, f32, f32)> = links
                             .into_iter()
-                            .filter_map(|(p, [l1, l2])| Some((index(p)?, l1, l2)))
+                            .filter_map(|(p, [l1, l2])| Some((v.index(p)?, l1, l2)))
                             .collect();
                         row.sort_unstable_by_key(|e| e.0);
                         row
@@ -427,7 +507,8 @@ impl<'g> Trainer<'g> {
             .collect();
         let category = match categories.is_empty() {
             true => Vec::new(),
-            false => sellers
+            false => v
+                .sellers
                 .par_iter()
                 .map(|(s, _)| {
                     let affinity = categories.affinity(g.lists.neighbours(*s).iter().copied());
@@ -438,32 +519,12 @@ impl<'g> Trainer<'g> {
                 })
                 .collect(),
         };
-        let positives = sellers
-            .iter()
-            .map(|(_, held)| {
-                let mut js: Vec<u32> = held.iter().filter_map(|&p| index(p)).collect();
-                js.sort_unstable();
-                js.dedup();
-                js
-            })
-            .collect();
         let rankings = Rankings {
-            cosine,
             links,
             category,
-            positives,
-            ties: products
-                .iter()
-                .map(|p| xxhash_rust::xxh3::xxh3_64(&p.to_le_bytes()))
-                .collect(),
+            ..v.rankings(v.cosine(&emb))
         };
-        // The products a recommendation can name: the high-demand list, or every product.
-        let candidates = match g.high_demand.iter().filter(|&&h| h).count() {
-            0 => g.products as usize,
-            n => n,
-        };
-        let cutoffs = [100, 20].map(|k| cutoff(k, products.len(), candidates));
-        let selection = select(&rankings, &rules, &self.cfg.score, cutoffs)?;
+        let selection = select(&rankings, &rules, &self.cfg.score, v.cutoffs)?;
         for t in &selection.table {
             tracing::info!(
                 recall_100 = t.recall[0],
@@ -476,8 +537,9 @@ impl<'g> Trainer<'g> {
         Some(selection)
     }
 
-    /// Trains until the last epoch, calling `checkpoint` whenever `due()` says so and at the
-    /// end; stops early (after a checkpoint) when `cancel` is set.
+    /// Trains until the last epoch or until early stopping stops it, calling `checkpoint`
+    /// whenever `due()` says so, after an epoch better than those before (to save its rows)
+    /// and at the end; stops early (after a checkpoint) when `cancel` is set.
     pub(crate) fn run(
         &mut self,
         cancel: &AtomicBool,
@@ -492,7 +554,8 @@ impl<'g> Trainer<'g> {
             }
             self.step();
             on_batch(self);
-            if due(self) {
+            let improved = self.state.batch == 0 && self.end_epoch();
+            if improved || due(self) {
                 checkpoint(self)?;
             }
         }

@@ -364,9 +364,14 @@ impl<'a> StageBatch<'a> {
         }
     }
 
+    /// Stages another job's state (one written with the committing job's).
+    pub(crate) fn put_job<T: Serialize>(&mut self, job: Job, state: &T) {
+        self.put(Cf::Jobs, job.name().as_bytes(), &records::encode(state));
+    }
+
     /// Writes everything staged and the job's state atomically.
     pub(crate) fn commit<T: Serialize>(&mut self, job: Job, state: &T) -> Result<()> {
-        self.put(Cf::Jobs, job.name().as_bytes(), &records::encode(state));
+        self.put_job(job, state);
         let batch = std::mem::take(&mut self.batch);
         self.store.db.write(batch).map_err(|e| self.store.rocks(e))
     }

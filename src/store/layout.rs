@@ -87,6 +87,10 @@ pub enum Job {
     Sellers,
     /// Graph-model training (checkpoints included).
     Train,
+    /// The training's epochs: validation recall per epoch and the best epoch's weights
+    /// (`model::EpochChoice`), committed with each training checkpoint. Added within version
+    /// 2: a database without it holds a model trained for its fixed epochs.
+    TrainEpochs,
     /// The index build.
     Index,
     /// Every seller's recommendations.
@@ -100,6 +104,7 @@ impl Job {
             Job::Featurize => "featurize",
             Job::Sellers => "sellers",
             Job::Train => "train",
+            Job::TrainEpochs => "train.epochs",
             Job::Index => "index",
             Job::Recommend => "recommend",
         }
@@ -163,6 +168,10 @@ pub const CONTENT_GENERATION: u32 = 0;
 /// Model generation under which the input-embedding rows (and their accumulators) of the
 /// latest training are kept, out of the way of the output generations counting up.
 pub const INPUT_GENERATION: u32 = u32::MAX - 1;
+
+/// Model generation under which a training that stops early keeps its identity rows (and
+/// accumulators) as they were after its best epoch so far; deleted once the model is written.
+pub const BEST_GENERATION: u32 = u32::MAX - 2;
 
 /// Reads the schema version with a read-only open of `meta` alone, so a database of another
 /// version is refused before this build creates or touches anything in it. `false`: no

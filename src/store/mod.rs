@@ -26,7 +26,8 @@ use rocksdb::{
 pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
 pub use layout::{
-    CONTENT_GENERATION, INPUT_GENERATION, Job, ModelRecord, RefreshStage, SCHEMA_VERSION,
+    BEST_GENERATION, CONTENT_GENERATION, INPUT_GENERATION, Job, ModelRecord, RefreshStage,
+    SCHEMA_VERSION,
 };
 use layout::{MetaKey, check_version};
 pub(crate) use records::{Cursor, DropState, FeatureSource, TokenRecord};

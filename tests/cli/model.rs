@@ -93,6 +93,43 @@ fn killed_training_resumes_to_the_same_embeddings() {
 }
 
 #[test]
+fn early_stopping_keeps_the_weights_of_its_best_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stopped = featurized(tmp.path(), "stopped");
+    let out = train(&stopped, &["--epochs", "40"]);
+    // "…: the weights of epoch B of N trained (patience 3); …"
+    let line = out
+        .lines()
+        .find(|l| l.contains("epochs chosen on the validation products"))
+        .unwrap_or_else(|| panic!("no epoch choice printed: {out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "epoch").unwrap();
+    let best: u32 = words[at + 1].parse().unwrap();
+    let trained: u32 = words[at + 3].parse().unwrap();
+    assert!(trained < 40, "the sample's training never stopped: {line}");
+    assert_eq!(
+        trained,
+        best + 3,
+        "stopped after 3 epochs without progress: {line}"
+    );
+    assert!(out.contains(&format!(": {trained} epochs over")), "{out}");
+
+    // The same training run for exactly the best epoch's count ends with the same weights.
+    let fixed = featurized(tmp.path(), "fixed");
+    train(&fixed, &["--epochs", &best.to_string(), "--patience", "0"]);
+    let outputs = |db: &Path| {
+        embeddings(db)
+            .lines()
+            .filter(|l| l.starts_with("embeddings "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (outputs(&stopped), outputs(&fixed));
+    assert!(a.len() > 100, "{} vectors", a.len());
+    assert!(a == b, "the early-stopped model is not its best epoch's");
+}
+
+#[test]
 fn beats_matrix_factorisation_on_cold_products_and_is_the_active_model() {
     let tmp = tempfile::tempdir().unwrap();
     let db = featurized(tmp.path(), "db");

@@ -35,6 +35,7 @@ pub(crate) fn options(a: &ChainArgs) -> Result<RefreshOptions> {
         training: TrainOptions {
             full: a.full,
             replay_share: a.train.replay_share,
+            patience: a.train.patience,
             ..TrainOptions::default()
         },
         train: match a.model {

@@ -17,6 +17,7 @@ pub(crate) fn exec(a: TrainArgs) -> Result<()> {
         every: Duration::from_secs(a.checkpoint_secs),
         every_batches: a.checkpoint_batches,
         replay_share: a.model.replay_share,
+        patience: a.model.patience,
     };
     let store = Store::open(&a.db, OpenMode::ReadWrite)?;
     let cancel = cancel_on_ctrl_c();
