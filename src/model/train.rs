@@ -283,7 +283,7 @@ impl<'g> Trainer<'g> {
         let Some(early) = &self.early else {
             return false;
         };
-        let v = early.validation;
+        let (v, started) = (early.validation, Instant::now());
         let recall = v.recall(&self.infer_on(self.graph, Some(&v.targets(self.graph))));
         let early = self.early.as_mut().expect("checked above");
         let improved = early.choice.record(recall, &self.state.params);
@@ -291,6 +291,7 @@ impl<'g> Trainer<'g> {
             epoch = early.choice.recalls.len(),
             recall_100 = recall,
             improved,
+            seconds = started.elapsed().as_secs_f64(),
             "validation after the epoch"
         );
         early.save_due |= improved;
@@ -817,9 +818,9 @@ pub(crate) fn infer(
     let sampler = Sampler::new(graph, cfg);
     let nodes = graph.nodes();
     let layers = params.layers();
-    // needed[l]: the nodes whose layer-l rows are computed (None: all).
+    // needed[l]: the nodes whose layer-l output rows are computed (None: all).
     let mut needed: Vec<Option<Vec<u32>>> = vec![only.map(<[u32]>::to_vec)];
-    for _ in 0..layers {
+    for _ in 1..layers {
         let reads = needed.last().expect("one per layer").as_ref().map(|dst| {
             let mut src: Vec<u32> = dst
                 .par_chunks(4096)
@@ -832,25 +833,22 @@ pub(crate) fn infer(
         needed.push(reads);
     }
     needed.reverse();
-    // The first layer's weights take the input rows: their row count is the input width.
-    let mut h = by_chunks(
-        nodes,
-        needed[0].as_deref(),
-        params.w_self(0).nrows(),
-        |ids| inputs(&ids),
-    );
-    for l in 0..layers {
-        h = by_chunks(
-            nodes,
-            needed[l + 1].as_deref(),
-            params.w_self(l).ncols(),
-            |ids| {
-                let block = sampler.full_block(ids);
-                let input = gather_rows(&h, &block.src);
-                layer::forward(params, l, &block, input, l + 1 == layers).0
-            },
-        );
+    let mut h: Option<Array2<f32>> = None;
+    for (l, needed) in needed.iter().enumerate() {
+        let out = by_chunks(nodes, needed.as_deref(), params.w_self(l).ncols(), |ids| {
+            let block = sampler.full_block(ids);
+            // The first layer computes its input rows chunk by chunk (a node read by
+            // several chunks is computed again) instead of one table of every node's:
+            // at the reference size that table was 2.2 GB, the peak of `train`.
+            let input = match &h {
+                Some(h) => gather_rows(h, &block.src),
+                None => inputs(&block.src),
+            };
+            layer::forward(params, l, &block, input, l + 1 == layers).0
+        });
+        h = Some(out);
     }
+    let h = h.expect("at least one layer");
     Embeddings {
         rows: layer::normalize_rows(&h).0,
         sellers: graph.sellers,
