@@ -64,10 +64,12 @@ stage index candidates "grep -o 'with [0-9]* candidates' $work/out.index | tr -d
 stage recommend sellers "stat sellers" -- recommend --db "$db"
 rows+=("| **cycle** | **$cycle_wall s** | $cycle_cpu s | $cycle_mib MiB | ingest → recommend |")
 json+=("\"cycle\": {\"wall_s\": $cycle_wall, \"cpu_s\": $cycle_cpu, \"peak_rss_mib\": $cycle_mib}")
-seller=$(head -n 2 "$work/drops/q1/sellers.tsv"* 2>/dev/null | tail -n 1 | cut -f1 || true)
-if [ -z "$seller" ]; then
-  seller=$(zcat "$work/drops/q1/sellers.tsv.gz" | sed -n 2p | cut -f1)
-fi
+# The first seller of the first drop (the reference preset writes its drops gzipped).
+sellers=$(ls "$work"/drops/q1/sellers.tsv* | head -n 1)
+case $sellers in
+  *.gz) seller=$(zcat "$sellers" | sed -n 2p | cut -f1) ;;
+  *) seller=$(sed -n 2p "$sellers" | cut -f1) ;;
+esac
 start=$(date +%s%N)
 for _ in $(seq 10); do "$bin" inspect --db "$db" "$seller" >/dev/null; done
 inspect_ms=$(( ($(date +%s%N) - start) / 10000000 ))
