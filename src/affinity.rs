@@ -11,12 +11,13 @@
 //! eval compute it here.
 
 use rustc_hash::FxHashMap as HashMap;
+use serde::{Deserialize, Serialize};
 
 use crate::features::text::category_at;
-use crate::store::{Id, Result, Store};
+use crate::store::{Id, ModelRecord, Result, StageBatch, Store};
 
 /// Each product's category (an index) and each category's size.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Categories {
     /// Per product id, its category's index (`NONE`: no category).
     of: Vec<u32>,
@@ -28,12 +29,72 @@ pub(crate) struct Categories {
 
 const NONE: u32 = u32::MAX;
 
+/// The table as `featurize` stores it (`model` record `categories`): with the number of drops
+/// it was computed after, every one of them applied, so a reader can tell it still holds.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    drops: u32,
+    of: Vec<u32>,
+    size: Vec<u32>,
+    /// Per category index, its path.
+    paths: Vec<String>,
+}
+
 impl Categories {
-    /// Every product's category, from the store's product text.
+    /// Every product's category: the table `featurize` stored when no drop came since, else
+    /// read from the store's product text (every product's, which takes seconds at millions of
+    /// products: one seller's `inspect` would pay it on every call).
     pub(crate) fn load(store: &Store) -> Result<Categories> {
+        if let (Some(drops), Some(stored)) = (
+            store.applied_drops()?,
+            store.model::<Stored>(ModelRecord::Categories)?,
+        ) && stored.drops == drops
+        {
+            let index = (stored.paths.into_iter())
+                .zip(0u32..)
+                .collect::<HashMap<String, u32>>();
+            return Ok(Categories {
+                of: stored.of,
+                size: stored.size,
+                index,
+            });
+        }
+        Self::from_texts(store)
+    }
+
+    /// Whether a stored table exists that no longer holds (a drop came after it).
+    pub(crate) fn stale(store: &Store) -> Result<bool> {
+        Ok(match store.model::<Stored>(ModelRecord::Categories)? {
+            Some(stored) => store.applied_drops()? != Some(stored.drops),
+            None => false,
+        })
+    }
+
+    /// Every product's category, read from the store's product text.
+    fn from_texts(store: &Store) -> Result<Categories> {
         let mut categories = Categories::default();
         store.for_each_product_text(|p, text| categories.insert(p, &text.category))?;
         Ok(categories)
+    }
+
+    /// Stages the table for [`Categories::load`], unless a drop is being applied (its texts
+    /// are not all there yet, so the table would not hold once it is).
+    pub(crate) fn stage(&self, store: &Store, batch: &mut StageBatch) -> Result<()> {
+        let Some(drops) = store.applied_drops()? else {
+            return Ok(());
+        };
+        let mut paths = vec![String::new(); self.index.len()];
+        for (path, &c) in &self.index {
+            paths[c as usize] = path.clone();
+        }
+        let stored = Stored {
+            drops,
+            of: self.of.clone(),
+            size: self.size.clone(),
+            paths,
+        };
+        batch.put_model(ModelRecord::Categories, &stored);
+        Ok(())
     }
 
     /// Records product `p`'s category path (an empty path: none).
@@ -125,5 +186,55 @@ mod tests {
         c.insert(3, "DAIRY > MILK");
         assert_eq!(c.affinity([0, 1]).of(&c, 2), 2.0 / 3.0);
         assert_eq!(c.affinity([4]).of(&c, 3), 1.0 / 3.0);
+    }
+
+    /// The sample's drops: after featurize the stored table is the one the texts give; a drop
+    /// applied since makes it stale (read from the texts again) until featurize runs.
+    #[test]
+    fn the_stored_table_holds_until_the_next_drop() {
+        use std::path::Path;
+        use std::sync::atomic::AtomicBool;
+
+        use crate::features::{FeaturizeOptions, featurize};
+        use crate::ingest::{IngestOptions, ingest_drop};
+        use crate::progress::NoProgress;
+        use crate::store::OpenMode;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), OpenMode::ReadWrite).unwrap();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let cancel = AtomicBool::new(false);
+        let ingest = |q: &str| {
+            ingest_drop(
+                &store,
+                &data.join(q),
+                &IngestOptions::default(),
+                &NoProgress,
+                &cancel,
+            )
+            .unwrap();
+        };
+        let featurize = || {
+            featurize(&store, &FeaturizeOptions::default(), &NoProgress, &cancel).unwrap();
+        };
+        let stored = || store.model::<Stored>(ModelRecord::Categories).unwrap();
+
+        ingest("q1");
+        assert!(stored().is_none());
+        featurize();
+        let q1 = Categories::from_texts(&store).unwrap();
+        assert!(!q1.is_empty());
+        assert_eq!(stored().unwrap().drops, 1);
+        assert_eq!(Categories::load(&store).unwrap(), q1);
+        assert!(!Categories::stale(&store).unwrap());
+
+        ingest("q2");
+        let q2 = Categories::from_texts(&store).unwrap();
+        assert_ne!(q2, q1, "the second drop adds products with categories");
+        assert!(Categories::stale(&store).unwrap());
+        assert_eq!(Categories::load(&store).unwrap(), q2);
+        featurize();
+        assert_eq!(stored().unwrap().drops, 2);
+        assert_eq!(Categories::load(&store).unwrap(), q2);
     }
 }

@@ -71,14 +71,17 @@ done
 # What each run chose on its validation products (the `*` row of train's table).
 echo "### Structures chosen on validation"
 echo
-echo "| dataset | variant | split | validation Recall@100 / @20 | structure |"
-echo "|---|---|---|---|---|"
+echo "| dataset | variant | split | validation Recall@100 / @20 | structure | epochs: best / trained |"
+echo "|---|---|---|---|---|---|"
 for ds in "${datasets[@]}"; do
   for variant in $variants; do
     for seed in $seeds; do
       f="$out/$ds/$variant-$seed/train.txt"
       [ -f "$f" ] || continue
-      grep -m1 '^  \* ' "$f" | sed -E "s/^  \* ([0-9.]+) \/ ([0-9.]+)  (.*)$/| $ds | $variant | $seed | \1 \/ \2 | \3 |/"
+      # Early stopping's line names the epoch kept and the epochs trained; without it all ran.
+      epochs=$(sed -nE 's/.*the weights of epoch ([0-9]+) of ([0-9]+) trained.*/\1 \/ \2/p' "$f")
+      [ -n "$epochs" ] || epochs=$(sed -nE 's/.*model generation [0-9]+: ([0-9]+) epochs.*/all \1/p' "$f" | head -n 1)
+      grep -m1 '^  \* ' "$f" | sed -E "s/^  \* ([0-9.]+) \/ ([0-9.]+)  (.*)$/| $ds | $variant | $seed | \1 \/ \2 | \3 | ${epochs//\//\\/} |/"
     done
   done
 done

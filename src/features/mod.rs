@@ -18,6 +18,7 @@ pub use calibrate::ContentModel;
 pub use seller::{SellerOptions, SellerSummary, seller_vectors, weighted_mean};
 use text::{Text, TextConfig};
 
+use crate::affinity::Categories;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
     Feature, FeatureSource, Job, ModelRecord, ProductText, StageBatch, Store, StoreError,
@@ -231,9 +232,22 @@ pub fn featurize(
         dim,
         elapsed: start.elapsed(),
     };
+    let mut categories = Categories::default();
+    for (id, t) in &texts {
+        categories.insert(*id, &t.category);
+    }
     // A run with nothing to write writes nothing, not even the run counter: rerunning an
-    // up-to-date stage leaves the store as it was.
+    // up-to-date stage leaves the store as it was. Only a category table stored before a
+    // drop that changed no vector is brought up to date (a database without one keeps
+    // reading the texts).
     if !first && !refreshed && changed.is_empty() {
+        if let Some(job) = store.job::<FeaturizeJob>(JOB)?
+            && Categories::stale(store)?
+        {
+            let mut batch = StageBatch::new(store);
+            categories.stage(store, &mut batch)?;
+            batch.commit(JOB, &job)?;
+        }
         return Ok(summary(0, 0));
     }
     // A run that was interrupted is continued under its own number, so that a killed and
@@ -292,6 +306,7 @@ pub fn featurize(
         }
     }
     job.done = true;
+    categories.stage(store, &mut batch)?;
     batch.commit(JOB, &job)?;
     progress.finish();
     Ok(summary(written, from_import))

@@ -64,6 +64,9 @@ pub enum ModelRecord {
     Content,
     /// The active graph model (`model::GraphModel`); its presence makes it the active model.
     Graph,
+    /// Every product's category and each category's size (`affinity::Categories`), as of the
+    /// drops `featurize` last saw: readers of one seller then skip a scan of every text.
+    Categories,
 }
 
 impl ModelRecord {
@@ -73,6 +76,7 @@ impl ModelRecord {
             ModelRecord::TextDf => b"text.df",
             ModelRecord::Content => b"content",
             ModelRecord::Graph => b"graph",
+            ModelRecord::Categories => b"categories",
         }
     }
 }

@@ -501,6 +501,16 @@ impl Store {
             .and_then(|v| keys::read_id(&v, 0)))
     }
 
+    /// The number of drops applied, or `None` while one is being applied (its rows are not all
+    /// there yet).
+    pub(crate) fn applied_drops(&self) -> Result<Option<u32>> {
+        let drops = self.drops()?;
+        Ok(drops
+            .iter()
+            .all(|d| d.state == DropState::Applied)
+            .then_some(drops.len() as u32))
+    }
+
     /// Every drop record, in application order.
     pub(crate) fn drops(&self) -> Result<Vec<DropRecord>> {
         let mut out = Vec::new();
