@@ -12,7 +12,9 @@ use ndarray::{Array2, ArrayView1};
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use super::train::{Embeddings, Focus, IdentityRows, TrainState, Trainer, noise_table};
+use super::train::{
+    Embeddings, Focus, INFER_CHUNK, IdentityRows, TrainState, Trainer, noise_table,
+};
 use super::validation::{EpochChoice, Validation};
 use super::{Graph, Init, ModelConfig, ModelError, Selection};
 use crate::affinity::Categories;
@@ -28,8 +30,9 @@ const JOB: Job = Job::Train;
 /// Most validation products held out of training.
 const VALIDATION_CAP: usize = 2_000;
 
-/// Nodes whose output vectors are committed per write batch.
-const WRITE_CHUNK: usize = 50_000;
+/// Nodes per committed batch of output vectors: whole inference chunks, so a resumed write
+/// computes its rows exactly as an uninterrupted one.
+const WRITE_CHUNK: usize = 12 * INFER_CHUNK;
 
 /// A trained graph model: the generation holding its vectors and its score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -497,7 +500,6 @@ pub fn train(
     let relation = selection
         .uses_links()
         .then(|| full.link_relation(selection.rule));
-    let embeddings = trainer.infer_on(&full, None);
     let nodes = full.nodes();
     progress.start("write embeddings", nodes as u64);
     let mut job = TrainJob {
@@ -509,13 +511,13 @@ pub fn train(
         fine_tune: tuning,
         selection: Some(selection.clone()),
     };
-    let mut node = start_node as usize;
-    while node < nodes {
-        let end = (node + WRITE_CHUNK).min(nodes);
+    // A run written by a build with other runs resumes from the start of its chunk.
+    let start = start_node as usize / WRITE_CHUNK * WRITE_CHUNK;
+    trainer.infer_each_on(&full, start, WRITE_CHUNK, |first, rows| {
+        let end = first + rows.nrows();
         let mut batch = StageBatch::new(store);
-        for n in node..end {
+        for (n, row) in (first..end).zip(rows.outer_iter()) {
             let (ns, id) = kind(&graph, n as u32);
-            let row = embeddings.rows.row(n);
             batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
             if let (Namespace::Product, Some(relation)) = (ns, &relation) {
                 let partners = relation.partners(id);
@@ -527,8 +529,8 @@ pub fn train(
         job.phase = Phase::Writing(end as u32);
         batch.commit(JOB, &job)?;
         progress.set(end as u64);
-        node = end;
-    }
+        Ok::<(), ModelError>(())
+    })?;
     progress.finish();
 
     let early_stopping = EarlyStopping::of(trainer.epoch_choice());

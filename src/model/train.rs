@@ -587,6 +587,33 @@ impl<'g> Trainer<'g> {
         infer(graph, self.cfg, &self.state.params, &inputs, only)
     }
 
+    /// Every node's output vector on `graph`, handed to `f` in runs of `run` nodes from
+    /// `start` (both multiples of [`INFER_CHUNK`]) instead of one table of all: the vectors
+    /// equal [`Trainer::infer_on`]'s bit for bit, and only the last hidden layer is held
+    /// whole (at the reference size the output table was 1.15 GB on top of it, the peak of
+    /// `train`).
+    pub(crate) fn infer_each_on<E>(
+        &self,
+        graph: &Graph,
+        start: usize,
+        run: usize,
+        f: impl FnMut(usize, &Array2<f32>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sums = seller_text_sums(graph, &self.base, self.cfg);
+        let inputs = |nodes: &[u32]| {
+            self.inputs_on(
+                graph,
+                &sums,
+                nodes,
+                &FxHashSet::default(),
+                &FxHashSet::default(),
+            )
+            .0
+        };
+        let hidden = Hidden::new(graph, self.cfg, &self.state.params, &inputs, None);
+        hidden.outputs(start, run, f)
+    }
+
     fn inputs(
         &self,
         nodes: &[u32],
@@ -734,7 +761,7 @@ fn by_chunks(
     width: usize,
     f: impl Fn(Vec<u32>) -> Array2<f32> + Sync,
 ) -> Array2<f32> {
-    const CHUNK: usize = 4096;
+    const CHUNK: usize = INFER_CHUNK;
     let mut out = Array2::<f32>::zeros((nodes, width));
     match only {
         None => out
@@ -815,43 +842,121 @@ pub(crate) fn infer(
     inputs: &(dyn Fn(&[u32]) -> Array2<f32> + Sync),
     only: Option<&[u32]>,
 ) -> Embeddings {
-    let sampler = Sampler::new(graph, cfg);
-    let nodes = graph.nodes();
-    let layers = params.layers();
-    // needed[l]: the nodes whose layer-l output rows are computed (None: all).
-    let mut needed: Vec<Option<Vec<u32>>> = vec![only.map(<[u32]>::to_vec)];
-    for _ in 1..layers {
-        let reads = needed.last().expect("one per layer").as_ref().map(|dst| {
-            let mut src: Vec<u32> = dst
-                .par_chunks(4096)
-                .flat_map_iter(|ids| sampler.full_block(ids.to_vec()).src)
-                .collect();
-            src.par_sort_unstable();
-            src.dedup();
-            src
-        });
-        needed.push(reads);
-    }
-    needed.reverse();
-    let mut h: Option<Array2<f32>> = None;
-    for (l, needed) in needed.iter().enumerate() {
-        let out = by_chunks(nodes, needed.as_deref(), params.w_self(l).ncols(), |ids| {
-            let block = sampler.full_block(ids);
-            // The first layer computes its input rows chunk by chunk (a node read by
-            // several chunks is computed again) instead of one table of every node's:
-            // at the reference size that table was 2.2 GB, the peak of `train`.
-            let input = match &h {
-                Some(h) => gather_rows(h, &block.src),
-                None => inputs(&block.src),
-            };
-            layer::forward(params, l, &block, input, l + 1 == layers).0
-        });
-        h = Some(out);
-    }
-    let h = h.expect("at least one layer");
+    let hidden = Hidden::new(graph, cfg, params, inputs, only);
+    let width = params.w_self(params.layers() - 1).ncols();
     Embeddings {
-        rows: layer::normalize_rows(&h).0,
+        rows: by_chunks(graph.nodes(), only, width, |ids| hidden.output(ids)),
         sellers: graph.sellers,
+    }
+}
+
+/// Nodes per chunk of full-graph inference: each chunk is one block through a layer.
+pub(crate) const INFER_CHUNK: usize = 4096;
+
+/// Full-neighbourhood inference up to the last hidden layer; the output layer is computed
+/// chunk by chunk from it.
+struct Hidden<'a> {
+    sampler: Sampler<'a>,
+    params: &'a Params,
+    inputs: &'a (dyn Fn(&[u32]) -> Array2<f32> + Sync),
+    nodes: usize,
+    /// The last hidden layer's rows (all nodes, or those the output of `only` reads); none
+    /// with one layer.
+    h: Option<Array2<f32>>,
+}
+
+impl<'a> Hidden<'a> {
+    fn new(
+        graph: &'a Graph,
+        cfg: &'a ModelConfig,
+        params: &'a Params,
+        inputs: &'a (dyn Fn(&[u32]) -> Array2<f32> + Sync),
+        only: Option<&[u32]>,
+    ) -> Hidden<'a> {
+        let sampler = Sampler::new(graph, cfg);
+        let nodes = graph.nodes();
+        let layers = params.layers();
+        // needed[l]: the nodes whose layer-l output rows are computed (None: all).
+        let mut needed: Vec<Option<Vec<u32>>> = vec![only.map(<[u32]>::to_vec)];
+        for _ in 1..layers {
+            let reads = needed.last().expect("one per layer").as_ref().map(|dst| {
+                let mut src: Vec<u32> = dst
+                    .par_chunks(INFER_CHUNK)
+                    .flat_map_iter(|ids| sampler.full_block(ids.to_vec()).src)
+                    .collect();
+                src.par_sort_unstable();
+                src.dedup();
+                src
+            });
+            needed.push(reads);
+        }
+        needed.reverse();
+        let mut hidden = Hidden {
+            sampler,
+            params,
+            inputs,
+            nodes,
+            h: None,
+        };
+        for (l, needed) in needed[..layers - 1].iter().enumerate() {
+            let out = by_chunks(nodes, needed.as_deref(), params.w_self(l).ncols(), |ids| {
+                hidden.layer(l, ids)
+            });
+            hidden.h = Some(out);
+        }
+        hidden
+    }
+
+    /// Layer `l`'s rows of `ids`, from the layer below (or the inputs).
+    fn layer(&self, l: usize, ids: Vec<u32>) -> Array2<f32> {
+        let block = self.sampler.full_block(ids);
+        // The first layer computes its input rows chunk by chunk (a node read by several
+        // chunks is computed again) instead of one table of every node's: at the reference
+        // size that table was 2.2 GB, the peak of `train`.
+        let input = match &self.h {
+            Some(h) => gather_rows(h, &block.src),
+            None => (self.inputs)(&block.src),
+        };
+        let last = l + 1 == self.params.layers();
+        layer::forward(self.params, l, &block, input, last).0
+    }
+
+    /// The normalised output rows of `ids`.
+    fn output(&self, ids: Vec<u32>) -> Array2<f32> {
+        layer::normalize_rows(&self.layer(self.params.layers() - 1, ids)).0
+    }
+
+    /// Every node's output rows from `start`, handed to `f` in runs of `run` nodes, computed
+    /// in the chunks [`by_chunks`] uses (so each row equals its row there).
+    fn outputs<E>(
+        &self,
+        start: usize,
+        run: usize,
+        mut f: impl FnMut(usize, &Array2<f32>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        debug_assert!(
+            start.is_multiple_of(INFER_CHUNK) && run.is_multiple_of(INFER_CHUNK) && run > 0
+        );
+        let nodes = self.nodes;
+        let width = self.params.w_self(self.params.layers() - 1).ncols();
+        let mut first = start;
+        while first < nodes {
+            let end = (first + run).min(nodes);
+            let mut rows = Array2::<f32>::zeros((end - first, width));
+            rows.as_slice_mut()
+                .expect("standard layout")
+                .par_chunks_mut(INFER_CHUNK * width.max(1))
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let from = first + c * INFER_CHUNK;
+                    let ids = (from..(from + INFER_CHUNK).min(end)).map(|i| i as u32);
+                    let part = self.output(ids.collect());
+                    out.copy_from_slice(part.as_slice().expect("standard layout"));
+                });
+            f(first, &rows)?;
+            first = end;
+        }
+        Ok(())
     }
 }
 
@@ -916,6 +1021,16 @@ mod tests {
                 assert!(b.iter().all(|&x| x == 0.0), "node {node} was not asked for");
             }
         }
+        // The output rows in runs, as `train` writes them: the same rows bit for bit.
+        let mut runs = Vec::new();
+        Hidden::new(&graph, &cfg, &params, &inputs, None)
+            .outputs(0, INFER_CHUNK, |first, rows| {
+                runs.push((first, rows.clone()));
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!((runs[0].0, &runs[0].1), (0, &all.rows));
     }
 
     #[test]
