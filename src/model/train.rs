@@ -574,16 +574,7 @@ impl<'g> Trainer<'g> {
         } else {
             Cow::Owned(seller_text_sums(graph, &self.base, self.cfg))
         };
-        let inputs = |nodes: &[u32]| {
-            self.inputs_on(
-                graph,
-                &sums,
-                nodes,
-                &FxHashSet::default(),
-                &FxHashSet::default(),
-            )
-            .0
-        };
+        let inputs = |nodes: &[u32]| self.visible_inputs(graph, &sums, nodes);
         infer(graph, self.cfg, &self.state.params, &inputs, only)
     }
 
@@ -600,18 +591,15 @@ impl<'g> Trainer<'g> {
         f: impl FnMut(usize, &Array2<f32>) -> Result<(), E>,
     ) -> Result<(), E> {
         let sums = seller_text_sums(graph, &self.base, self.cfg);
-        let inputs = |nodes: &[u32]| {
-            self.inputs_on(
-                graph,
-                &sums,
-                nodes,
-                &FxHashSet::default(),
-                &FxHashSet::default(),
-            )
-            .0
-        };
+        let inputs = |nodes: &[u32]| self.visible_inputs(graph, &sums, nodes);
         let hidden = Hidden::new(graph, self.cfg, &self.state.params, &inputs, None);
         hidden.outputs(start, run, f)
+    }
+
+    /// The input rows of `nodes` of `graph` with nothing hidden, as inference sees them.
+    fn visible_inputs(&self, graph: &Graph, sums: &Array2<f32>, nodes: &[u32]) -> Array2<f32> {
+        let (hidden, excluded) = (FxHashSet::default(), FxHashSet::default());
+        self.inputs_on(graph, sums, nodes, &hidden, &excluded).0
     }
 
     fn inputs(
