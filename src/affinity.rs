@@ -45,11 +45,7 @@ impl Categories {
     /// read from the store's product text (every product's, which takes seconds at millions of
     /// products: one seller's `inspect` would pay it on every call).
     pub(crate) fn load(store: &Store) -> Result<Categories> {
-        if let (Some(drops), Some(stored)) = (
-            store.applied_drops()?,
-            store.model::<Stored>(ModelRecord::Categories)?,
-        ) && stored.drops == drops
-        {
+        if let Some((stored, true)) = Self::stored(store)? {
             let index = (stored.paths.into_iter())
                 .zip(0u32..)
                 .collect::<HashMap<String, u32>>();
@@ -64,10 +60,26 @@ impl Categories {
 
     /// Whether a stored table exists that no longer holds (a drop came after it).
     pub(crate) fn stale(store: &Store) -> Result<bool> {
-        Ok(match store.model::<Stored>(ModelRecord::Categories)? {
-            Some(stored) => store.applied_drops()? != Some(stored.drops),
-            None => false,
-        })
+        Ok(matches!(Self::stored(store)?, Some((_, false))))
+    }
+
+    /// The stored table, if any, and whether it still holds: no drop came since, and none is
+    /// being applied.
+    fn stored(store: &Store) -> Result<Option<(Stored, bool)>> {
+        let Some(stored) = store.model::<Stored>(ModelRecord::Categories)? else {
+            return Ok(None);
+        };
+        let holds = store.applied_drops()? == Some(stored.drops);
+        Ok(Some((stored, holds)))
+    }
+
+    /// Every product's category from texts already read (`featurize` has them in memory).
+    pub(crate) fn of_texts<'t>(texts: impl IntoIterator<Item = (Id, &'t str)>) -> Categories {
+        let mut categories = Categories::default();
+        for (p, path) in texts {
+            categories.insert(p, path);
+        }
+        categories
     }
 
     /// Every product's category, read from the store's product text.

@@ -232,10 +232,8 @@ pub fn featurize(
         dim,
         elapsed: start.elapsed(),
     };
-    let mut categories = Categories::default();
-    for (id, t) in &texts {
-        categories.insert(*id, &t.category);
-    }
+    // Built only when it is written: an up-to-date run does not pay for it.
+    let categories = || Categories::of_texts(texts.iter().map(|(id, t)| (*id, &*t.category)));
     // A run with nothing to write writes nothing, not even the run counter: rerunning an
     // up-to-date stage leaves the store as it was. Only a category table stored before a
     // drop that changed no vector is brought up to date (a database without one keeps
@@ -245,7 +243,7 @@ pub fn featurize(
             && Categories::stale(store)?
         {
             let mut batch = StageBatch::new(store);
-            categories.stage(store, &mut batch)?;
+            categories().stage(store, &mut batch)?;
             batch.commit(JOB, &job)?;
         }
         return Ok(summary(0, 0));
@@ -306,7 +304,7 @@ pub fn featurize(
         }
     }
     job.done = true;
-    categories.stage(store, &mut batch)?;
+    categories().stage(store, &mut batch)?;
     batch.commit(JOB, &job)?;
     progress.finish();
     Ok(summary(written, from_import))

@@ -567,13 +567,7 @@ impl<'g> Trainer<'g> {
     /// with more edges) with full neighbourhoods, layer by layer; or of the nodes `only`
     /// (ascending), other rows zero (see [`infer`]).
     pub(crate) fn infer_on(&self, graph: &Graph, only: Option<&[u32]>) -> Embeddings {
-        // The training graph's sums are at hand (the score fit infers on it); another graph,
-        // the full one, has its own.
-        let sums = if std::ptr::eq(graph, self.graph) {
-            Cow::Borrowed(&self.seller_text)
-        } else {
-            Cow::Owned(seller_text_sums(graph, &self.base, self.cfg))
-        };
+        let sums = self.seller_text_on(graph);
         let inputs = |nodes: &[u32]| self.visible_inputs(graph, &sums, nodes);
         infer(graph, self.cfg, &self.state.params, &inputs, only)
     }
@@ -590,10 +584,20 @@ impl<'g> Trainer<'g> {
         run: usize,
         f: impl FnMut(usize, &Array2<f32>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let sums = seller_text_sums(graph, &self.base, self.cfg);
+        let sums = self.seller_text_on(graph);
         let inputs = |nodes: &[u32]| self.visible_inputs(graph, &sums, nodes);
         let hidden = Hidden::new(graph, self.cfg, &self.state.params, &inputs, None);
         hidden.outputs(start, run, f)
+    }
+
+    /// The sellers' text sums over `graph`: the training graph's are at hand (the score fit
+    /// infers on it); another graph, the full one, has its own.
+    fn seller_text_on(&self, graph: &Graph) -> Cow<'_, Array2<f32>> {
+        if std::ptr::eq(graph, self.graph) {
+            Cow::Borrowed(&self.seller_text)
+        } else {
+            Cow::Owned(seller_text_sums(graph, &self.base, self.cfg))
+        }
     }
 
     /// The input rows of `nodes` of `graph` with nothing hidden, as inference sees them.
@@ -749,23 +753,13 @@ fn by_chunks(
     width: usize,
     f: impl Fn(Vec<u32>) -> Array2<f32> + Sync,
 ) -> Array2<f32> {
-    const CHUNK: usize = INFER_CHUNK;
     let mut out = Array2::<f32>::zeros((nodes, width));
     match only {
-        None => out
-            .as_slice_mut()
-            .expect("standard layout")
-            .par_chunks_mut(CHUNK * width.max(1))
-            .enumerate()
-            .for_each(|(c, rows)| {
-                let ids = (c * CHUNK..((c + 1) * CHUNK).min(nodes))
-                    .map(|i| i as u32)
-                    .collect();
-                rows.copy_from_slice(f(ids).as_slice().expect("standard layout"));
-            }),
+        None => fill_rows(&mut out, 0, f),
         Some(ids) => {
-            let parts: Vec<Array2<f32>> = ids.par_chunks(CHUNK).map(|c| f(c.to_vec())).collect();
-            for (c, part) in ids.chunks(CHUNK).zip(&parts) {
+            let parts: Vec<Array2<f32>> =
+                ids.par_chunks(INFER_CHUNK).map(|c| f(c.to_vec())).collect();
+            for (c, part) in ids.chunks(INFER_CHUNK).zip(&parts) {
                 for (&id, row) in c.iter().zip(part.outer_iter()) {
                     out.row_mut(id as usize).assign(&row);
                 }
@@ -773,6 +767,22 @@ fn by_chunks(
         }
     }
     out
+}
+
+/// Fills `out` with the rows of nodes `first..first + out.nrows()`, `f` computing them in
+/// chunks of [`INFER_CHUNK`] nodes counted from `first`, in parallel, written in place.
+fn fill_rows(out: &mut Array2<f32>, first: usize, f: impl Fn(Vec<u32>) -> Array2<f32> + Sync) {
+    let (nodes, width) = out.dim();
+    let end = first + nodes;
+    out.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(INFER_CHUNK * width.max(1))
+        .enumerate()
+        .for_each(|(c, rows)| {
+            let from = first + c * INFER_CHUNK;
+            let ids = (from..(from + INFER_CHUNK).min(end)).map(|i| i as u32);
+            rows.copy_from_slice(f(ids.collect()).as_slice().expect("standard layout"));
+        });
 }
 
 /// Per seller of `g`, `Σ (views + 1) · text` over the products it lists (under `--init text`;
@@ -915,7 +925,7 @@ impl<'a> Hidden<'a> {
     }
 
     /// Every node's output rows from `start`, handed to `f` in runs of `run` nodes, computed
-    /// in the chunks [`by_chunks`] uses (so each row equals its row there).
+    /// in the chunks [`by_chunks`] uses over all nodes (so each row equals its row there).
     fn outputs<E>(
         &self,
         start: usize,
@@ -931,16 +941,7 @@ impl<'a> Hidden<'a> {
         while first < nodes {
             let end = (first + run).min(nodes);
             let mut rows = Array2::<f32>::zeros((end - first, width));
-            rows.as_slice_mut()
-                .expect("standard layout")
-                .par_chunks_mut(INFER_CHUNK * width.max(1))
-                .enumerate()
-                .for_each(|(c, out)| {
-                    let from = first + c * INFER_CHUNK;
-                    let ids = (from..(from + INFER_CHUNK).min(end)).map(|i| i as u32);
-                    let part = self.output(ids.collect());
-                    out.copy_from_slice(part.as_slice().expect("standard layout"));
-                });
+            fill_rows(&mut rows, first, |ids| self.output(ids));
             f(first, &rows)?;
             first = end;
         }
