@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B timing of two demandlink builds on the same command and database: each build runs the
 # command ROUNDS times (alternating A, B) on its own copy of the database, and the script
-# prints the wall time and peak RSS of every run and the ratio of the medians (B / A).
+# prints the wall time, CPU time (user + system) and peak RSS of every run and the ratios of the
+# medians (B / A). CPU time is the figure to trust when something else shares the machine.
 # Usage: [ROUNDS=1] tools/bench_ab.sh BIN_A BIN_B DB -- demandlink arguments (without --db)…
 # Example: keep the current build as the baseline, change the code, rebuild, compare one
 # training epoch:
@@ -16,21 +17,23 @@ shift 3
 rounds=${ROUNDS:-1}
 work=$(mktemp -d /tmp/demandlink-ab.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-declare -a ta tb
+declare -a ta tb ca cb
 for r in $(seq "$rounds"); do
   for side in a b; do
     bin=$a
     [ "$side" = b ] && bin=$b
     copy="$work/$side$r"
     cp -r "$db" "$copy"
-    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" "${@:1:1}" --db "$copy" "${@:2}" >"$work/out" 2>&1 ||
+    /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" "${@:1:1}" --db "$copy" "${@:2}" >"$work/out" 2>&1 ||
       { echo "run $side$r failed:" >&2; tail -n 5 "$work/out" >&2; exit 1; }
-    read -r wall rss <"$work/time"
+    read -r wall rss user sys <"$work/time"
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
     rm -rf "$copy"
-    echo "$side round $r: ${wall} s, peak RSS $((rss / 1024)) MiB"
-    if [ "$side" = a ]; then ta+=("$wall"); else tb+=("$wall"); fi
+    echo "$side round $r: ${wall} s wall, ${cpu} s CPU, peak RSS $((rss / 1024)) MiB"
+    if [ "$side" = a ]; then ta+=("$wall") ca+=("$cpu"); else tb+=("$wall") cb+=("$cpu"); fi
   done
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-ma=$(median "${ta[@]}") mb=$(median "${tb[@]}")
-awk -v a="$ma" -v b="$mb" 'BEGIN { printf "median A %.2f s, B %.2f s: B / A = %.3f (%.2fx faster)\n", a, b, b / a, a / b }'
+ratio() { awk -v w="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%s: median A %.2f s, B %.2f s: B / A = %.3f (%.2fx faster)\n", w, a, b, b / a, a / b }'; }
+ratio wall "$(median "${ta[@]}")" "$(median "${tb[@]}")"
+ratio CPU "$(median "${ca[@]}")" "$(median "${cb[@]}")"

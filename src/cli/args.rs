@@ -211,8 +211,8 @@ pub(super) struct TrainArgs {
     /// training warm-starts from it and runs --fine-tune-epochs).
     #[arg(long)]
     pub full: bool,
-    /// Seconds between checkpoints (at least ten times the last checkpoint's own duration,
-    /// so that on a large graph they take under a tenth of the training time).
+    /// Seconds between checkpoints (at least twenty times the last checkpoint's own duration,
+    /// so that on a large graph they take about a twentieth of the training time).
     #[arg(long, default_value_t = TrainOptions::default().every.as_secs())]
     pub checkpoint_secs: u64,
     /// Also checkpoint every this many batches.

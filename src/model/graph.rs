@@ -44,11 +44,16 @@ impl Adjacency {
 
     /// The neighbours of `v` (empty past the last row).
     pub(crate) fn neighbours(&self, v: u32) -> &[u32] {
+        &self.indices[self.span(v)]
+    }
+
+    /// Where `v`'s neighbours are among all stored edges (to index a weight stored per edge).
+    pub(crate) fn span(&self, v: u32) -> std::ops::Range<usize> {
         let v = v as usize;
         if v + 1 >= self.indptr.len() {
-            return &[];
+            return 0..0;
         }
-        &self.indices[self.indptr[v]..self.indptr[v + 1]]
+        self.indptr[v]..self.indptr[v + 1]
     }
 
     /// Number of neighbours of `v`.
@@ -294,13 +299,13 @@ impl Graph {
         counts_vary(&self.pairs)
     }
 
-    /// The weight of co-purchase edge `p → q` the encoder averages by (`None`: a plain mean).
-    pub(crate) fn copurchase_weight(&self, p: Id, q: Id) -> Option<f32> {
+    /// The weights of product `p`'s co-purchase edges the encoder averages by, one per entry
+    /// of its neighbour list (empty: a plain mean).
+    pub(crate) fn copurchase_weights_of(&self, p: Id) -> &[f32] {
         if self.copurchase_weights.is_empty() {
-            return None;
+            return &[];
         }
-        let at = self.copurchase.position(p, q)?;
-        Some(self.copurchase_weights[at])
+        &self.copurchase_weights[self.copurchase.span(p)]
     }
 
     /// Whether a product is auxiliary: neither listed nor high-demand.

@@ -3,7 +3,7 @@
 //! the L2 normalisation of the output, and the scored binary cross-entropy
 //! `σ(α·cos(z_s, z_p) + β)`. Every function here has a finite-difference test.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 
 use crate::features::calibrate::sigmoid;
 use serde::{Deserialize, Serialize};
@@ -173,17 +173,33 @@ impl BlockAdjacency {
 /// What the backward pass of a layer needs from its forward pass.
 pub(crate) struct LayerCache {
     input: Array2<f32>,
-    aggregated: Vec<Array2<f32>>,
+    aggregated: Vec<Aggregate>,
     pre: Array2<f32>,
+    /// The layer is the last (no ReLU).
+    last: bool,
+}
+
+/// One relation's mean over the destinations that have neighbours under it. The others'
+/// means are zero and add nothing, so their rows are left out of the relation's matrix
+/// products: a relation leaves one node kind only (sellers list, products are listed and
+/// bought together), so about half of every relation's rows were zeros multiplied.
+struct Aggregate {
+    /// The destinations with neighbours, ascending.
+    rows: Vec<usize>,
+    /// Their means, one row each.
+    mean: Array2<f32>,
 }
 
 /// Mean (weighted, when the relation has weights) of each destination's neighbours' rows of
-/// `h` (zero without neighbours).
-fn mean_aggregate(adj: &BlockAdjacency, h: ArrayView2<f32>, n_dst: usize) -> Array2<f32> {
-    let mut out = Array2::zeros((n_dst, h.ncols()));
-    for (i, mut row) in out.outer_iter_mut().enumerate() {
+/// `h`, for the destinations that have neighbours.
+fn mean_aggregate(adj: &BlockAdjacency, h: ArrayView2<f32>, n_dst: usize) -> Aggregate {
+    let rows: Vec<usize> = (0..n_dst)
+        .filter(|&i| adj.indptr[i + 1] > adj.indptr[i])
+        .collect();
+    let mut mean = Array2::zeros((rows.len(), h.ncols()));
+    for (mut row, &i) in mean.outer_iter_mut().zip(&rows) {
         // Unweighted relations keep summing first and dividing once, so graphs without
-        // co-purchase counts train bit for bit as before the weights existed.
+        // co-purchase counts train as before the weights existed.
         if !adj.weights.is_empty() {
             for (j, w) in adj.weighted_row(i) {
                 row.scaled_add(w, &h.row(j as usize));
@@ -191,15 +207,12 @@ fn mean_aggregate(adj: &BlockAdjacency, h: ArrayView2<f32>, n_dst: usize) -> Arr
             continue;
         }
         let nbrs = adj.row(i);
-        if nbrs.is_empty() {
-            continue;
-        }
         for &j in nbrs {
             row += &h.row(j as usize);
         }
         row /= nbrs.len() as f32;
     }
-    out
+    Aggregate { rows, mean }
 }
 
 /// Forward pass of layer `layer` over `block`; `h` holds the rows of `block.src`. ReLU unless
@@ -213,13 +226,17 @@ pub(crate) fn forward(
 ) -> (Array2<f32>, LayerCache) {
     let n = block.n_dst;
     let mut pre = h.slice(s![..n, ..]).dot(&params.w_self(layer));
-    let aggregated: Vec<Array2<f32>> = block
+    let aggregated: Vec<Aggregate> = block
         .adjacency
         .iter()
         .map(|adj| mean_aggregate(adj, h.view(), n))
         .collect();
     for (r, a) in aggregated.iter().enumerate() {
-        pre += &a.dot(&params.w_rel(layer, r));
+        let part = a.mean.dot(&params.w_rel(layer, r));
+        for (&i, row) in a.rows.iter().zip(part.outer_iter()) {
+            let mut dst = pre.row_mut(i);
+            dst += &row;
+        }
     }
     let bias = params.bias(layer);
     for (mut row, &seller) in pre.outer_iter_mut().zip(&block.dst_is_seller) {
@@ -236,23 +253,26 @@ pub(crate) fn forward(
             input: h,
             aggregated,
             pre,
+            last,
         },
     )
 }
 
 /// Backward pass of layer `layer`: adds the parameter gradients into `grads` and returns the
-/// gradient with respect to the layer's input rows.
+/// gradient with respect to the layer's input rows: all of them, or with `wanted` (one flag
+/// per input row) only the flagged ones, in order. The input layer's gradient is needed for its
+/// trainable identity rows alone; sellers and cold products need no scatter into their rows.
 pub(crate) fn backward(
     params: &Params,
     layer: usize,
     block: &Block,
     cache: LayerCache,
     mut d_out: Array2<f32>,
-    last: bool,
     grads: &mut Params,
+    wanted: Option<&[bool]>,
 ) -> Array2<f32> {
     let n = block.n_dst;
-    if !last {
+    if !cache.last {
         d_out.zip_mut_with(&cache.pre, |d, &p| {
             if p <= 0.0 {
                 *d = 0.0
@@ -265,18 +285,38 @@ pub(crate) fn backward(
         .at_mut(layer, 0)
         .view_mut()
         .scaled_add(1.0, &input_dst.t().dot(&d_pre));
-    let mut d_in = Array2::<f32>::zeros(cache.input.raw_dim());
-    d_in.slice_mut(s![..n, ..])
-        .assign(&d_pre.dot(&params.w_self(layer).t()));
+    // The row of `d_in` of each input row, if wanted.
+    let slots: Vec<Option<usize>> = match wanted {
+        None => (0..cache.input.nrows()).map(Some).collect(),
+        Some(flags) => flags
+            .iter()
+            .scan(0, |next, &on| {
+                let slot = on.then_some(*next);
+                *next += usize::from(on);
+                Some(slot)
+            })
+            .collect(),
+    };
+    let rows = slots.iter().flatten().count();
+    let mut d_in = Array2::<f32>::zeros((rows, cache.input.ncols()));
+    let d_self = d_pre.dot(&params.w_self(layer).t());
+    for (row, slot) in d_self.outer_iter().zip(&slots) {
+        if let Some(k) = *slot {
+            d_in.row_mut(k).assign(&row);
+        }
+    }
     for (r, (a, adj)) in cache.aggregated.iter().zip(&block.adjacency).enumerate() {
+        let d_rows = d_pre.select(Axis(0), &a.rows);
         grads
             .at_mut(layer, 1 + r)
             .view_mut()
-            .scaled_add(1.0, &a.t().dot(&d_pre));
-        let d_agg = d_pre.dot(&params.w_rel(layer, r).t());
-        for (i, g) in d_agg.outer_iter().enumerate() {
+            .scaled_add(1.0, &a.mean.t().dot(&d_rows));
+        let d_agg = d_rows.dot(&params.w_rel(layer, r).t());
+        for (&i, g) in a.rows.iter().zip(d_agg.outer_iter()) {
             for (j, w) in adj.weighted_row(i) {
-                d_in.row_mut(j as usize).scaled_add(w, &g);
+                if let Some(k) = slots[j as usize] {
+                    d_in.row_mut(k).scaled_add(w, &g);
+                }
             }
         }
     }
@@ -451,7 +491,7 @@ mod tests {
         };
         let (_, cache) = forward(&params, 0, &block, h.clone(), last);
         let mut grads = Params::zeros_like(&params);
-        let d_in = backward(&params, 0, &block, cache, c.clone(), last, &mut grads);
+        let d_in = backward(&params, 0, &block, cache, c.clone(), &mut grads, None);
 
         // The layer has no score tensor: check all but the last.
         let tensors = params.tensors.len() - 1;
@@ -507,6 +547,29 @@ mod tests {
     }
 
     #[test]
+    fn the_wanted_input_rows_get_their_gradient_rows_of_all() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let params = random_params(&mut rng, &[5, 4], 3);
+        let block = weighted_block();
+        let h = random(&mut rng, 7, 5);
+        let d_out = random(&mut rng, 4, 4);
+        let wanted = [false, true, true, false, true, false, true];
+        let run = |wanted: Option<&[bool]>| {
+            let (_, cache) = forward(&params, 0, &block, h.clone(), false);
+            let mut grads = Params::zeros_like(&params);
+            let d_in = backward(&params, 0, &block, cache, d_out.clone(), &mut grads, wanted);
+            (d_in, grads)
+        };
+        let (all, grads_all) = run(None);
+        let (some, grads_some) = run(Some(&wanted));
+        let rows: Vec<usize> = (0..7).filter(|&i| wanted[i]).collect();
+        assert_eq!(some, all.select(Axis(0), &rows));
+        for (a, b) in grads_all.tensors.iter().zip(&grads_some.tensors) {
+            assert_eq!(a.data, b.data);
+        }
+    }
+
+    #[test]
     fn a_weighted_mean_weighs_each_neighbour_and_equal_weights_are_the_plain_mean() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
         let h = random(&mut rng, 7, 5);
@@ -515,15 +578,19 @@ mod tests {
         adj.weights = vec![1.0, 1.0, 0.5, 0.5];
         let equal = mean_aggregate(&adj, h.view(), 4);
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
-        assert!(close(plain.as_slice().unwrap(), equal.as_slice().unwrap()));
+        assert!(close(
+            plain.mean.as_slice().unwrap(),
+            equal.mean.as_slice().unwrap()
+        ));
         adj.weights = vec![1.0, 1.0, 0.8, 0.2];
         let weighted = mean_aggregate(&adj, h.view(), 4);
         let expected = &h.row(5) * 0.8 + &h.row(6) * 0.2;
         assert!(close(
-            &weighted.row(2).to_vec(),
+            &weighted.mean.row(2).to_vec(),
             expected.as_slice().unwrap()
         ));
-        assert!(weighted.row(3).iter().all(|&x| x == 0.0));
+        // Destination 3 has no partners: its mean is zero, so it is left out.
+        assert_eq!(weighted.rows, [0, 1, 2]);
     }
 
     #[test]
@@ -640,8 +707,8 @@ mod tests {
         let mut grads = Params::zeros_like(&params);
         grads.tensors.last_mut().unwrap().data = d_score.to_vec();
         let d2 = normalize_backward(&z, &norms, dz);
-        let d1 = backward(&params, 1, &top, c1, d2, true, &mut grads);
-        let d0 = backward(&params, 0, &bottom, c0, d1, false, &mut grads);
+        let d1 = backward(&params, 1, &top, c1, d2, &mut grads, None);
+        let d0 = backward(&params, 0, &bottom, c0, d1, &mut grads, None);
         let tensors = params.tensors.len();
         check_all(&params, &grads, tensors, &h, &d0, &|p, h| run(p, h).0);
     }

@@ -91,13 +91,14 @@ pub struct Sample {
     pub(crate) pairs: Vec<Pair>,
     /// Products treated as cold in this sample (listing edges and identity rows hidden).
     pub(crate) hidden: FxHashSet<u32>,
-    /// The root edges, invisible to the sample's neighbourhoods and seller features.
-    pub(crate) excluded: FxHashSet<(Id, Id)>,
+    /// Each seller's listings the sample hides (its root edges and its listed cold products),
+    /// ascending: they are taken out of the seller's text feature.
+    pub(crate) removed: FxHashMap<Id, Vec<Id>>,
 }
 
 /// Whether a sample hides seller `s`'s listing of product `p`: it is one of the sample's root
 /// edges, or `p` is a product the sample made cold.
-pub(crate) fn hides_listing(
+fn hides_listing(
     g: &Graph,
     s: Id,
     p: Id,
@@ -107,19 +108,47 @@ pub(crate) fn hides_listing(
     excluded.contains(&(s, p)) || hidden.contains(&g.product_node(p))
 }
 
+/// Each seller's listings that `hidden` products and `excluded` root edges take away, ascending.
+/// Found from the few hidden products' sellers: scanning the listings of every seller a sample
+/// reaches for them was a tenth of an epoch.
+fn removed_listings(
+    g: &Graph,
+    hidden: &FxHashSet<u32>,
+    excluded: &FxHashSet<(Id, Id)>,
+) -> FxHashMap<Id, Vec<Id>> {
+    let mut removed: FxHashMap<Id, Vec<Id>> = FxHashMap::default();
+    let cold = hidden
+        .iter()
+        .filter(|&&node| !g.is_seller(node))
+        .map(|&node| node - g.sellers);
+    for p in cold {
+        for &s in g.listed_by.neighbours(p) {
+            removed.entry(s).or_default().push(p);
+        }
+    }
+    for &(s, p) in excluded {
+        removed.entry(s).or_default().push(p);
+    }
+    for products in removed.values_mut() {
+        products.sort_unstable();
+        products.dedup();
+    }
+    removed
+}
+
 /// Neighbour lists longer than this many times the fan-out are sampled by drawing positions.
 const DRAW_ABOVE: usize = 4;
 
-/// Draws distinct positions of `raw` at random until `fanout` of them are visible, into `out`;
-/// false (and `out` unspecified) when too many draws are hidden to be quick, so the caller
-/// filters the whole list instead. Each visible neighbour is equally likely, as when sampling
-/// from the filtered list.
+/// Draws distinct positions of `raw` at random until `fanout` of them are visible, into `out`
+/// as (position, node); false (and `out` unspecified) when too many draws are hidden to be
+/// quick, so the caller filters the whole list instead. Each visible neighbour is equally
+/// likely, as when sampling from the filtered list.
 fn draw_visible(
     raw: &[u32],
     fanout: usize,
     visible: impl Fn(u32) -> Option<u32>,
     rng: &mut Xoshiro256PlusPlus,
-    out: &mut Vec<u32>,
+    out: &mut Vec<(usize, u32)>,
 ) -> bool {
     out.clear();
     let mut tried = FxHashSet::default();
@@ -132,7 +161,7 @@ fn draw_visible(
         if tried.insert(k)
             && let Some(node) = visible(raw[k])
         {
-            out.push(node);
+            out.push((k, node));
         }
     }
     true
@@ -262,11 +291,12 @@ impl<'g> Sampler<'g> {
             frontier = next;
         }
         blocks.reverse();
+        let removed = removed_listings(g, &hidden, &excluded);
         Sample {
             blocks,
             pairs,
             hidden,
-            excluded,
+            removed,
         }
     }
 
@@ -303,7 +333,9 @@ impl<'g> Sampler<'g> {
             };
             self.relations.len()
         ];
-        let mut candidates = Vec::new();
+        // Visible neighbours as (position in the raw list, node).
+        let mut candidates: Vec<(usize, u32)> = Vec::new();
+        let mut picked: Vec<(usize, u32)> = Vec::new();
         for &v in &frontier.src {
             for (r, &rel) in self.relations.iter().enumerate() {
                 let row_start = adjacency[r].indices.len();
@@ -312,27 +344,31 @@ impl<'g> Sampler<'g> {
                 let adj = &mut adjacency[r];
                 // A node with many neighbours (a popular product has thousands of sellers):
                 // draw positions until `fanout` visible ones, rather than filter them all.
-                if raw.len() > fanout.saturating_mul(DRAW_ABOVE)
-                    && draw_visible(raw, fanout, visible, rng, &mut candidates)
-                {
-                    for &u in &candidates {
-                        adj.indices.push(next.add(u));
-                    }
-                } else {
+                let drawn = raw.len() > fanout.saturating_mul(DRAW_ABOVE)
+                    && draw_visible(raw, fanout, visible, rng, &mut picked);
+                if !drawn {
                     candidates.clear();
-                    candidates.extend(raw.iter().filter_map(|&u| visible(u)));
+                    candidates.extend(
+                        raw.iter()
+                            .enumerate()
+                            .filter_map(|(k, &u)| visible(u).map(|node| (k, node))),
+                    );
+                    picked.clear();
                     if candidates.len() <= fanout {
-                        for &u in &candidates {
-                            adj.indices.push(next.add(u));
-                        }
+                        picked.extend_from_slice(&candidates);
                     } else {
-                        for k in index::sample(rng, candidates.len(), fanout) {
-                            adj.indices.push(next.add(candidates[k]));
-                        }
+                        picked.extend(
+                            index::sample(rng, candidates.len(), fanout)
+                                .iter()
+                                .map(|k| candidates[k]),
+                        );
                     }
                 }
+                for &(_, u) in &picked {
+                    adj.indices.push(next.add(u));
+                }
                 if rel == Relation::Copurchase {
-                    self.weigh_partners(v, row_start, adj, &next.src);
+                    self.weigh_partners(v, row_start, adj, &picked);
                 }
                 adj.indptr.push(adj.indices.len() as u32);
             }
@@ -350,25 +386,25 @@ impl<'g> Sampler<'g> {
         (block, next)
     }
 
-    /// The weights of product node `v`'s co-purchase partners from `row_start` on in `adj`
-    /// (positions in `src`): each pair's weight over their sum, so the encoder's mean counts a
-    /// strong pair more than a weak one. Nothing when the graph's pairs weigh alike (then the
-    /// relation's weights stay empty: a plain mean).
-    fn weigh_partners(&self, v: u32, row_start: usize, adj: &mut BlockAdjacency, src: &[u32]) {
+    /// The weights of product node `v`'s co-purchase partners `picked` (positions in its
+    /// neighbour list, and nodes), entered in `adj` from `row_start` on: each pair's weight
+    /// over their sum, so the encoder's mean counts a strong pair more than a weak one.
+    /// Nothing when the graph's pairs weigh alike (then the relation's weights stay empty: a
+    /// plain mean).
+    fn weigh_partners(
+        &self,
+        v: u32,
+        row_start: usize,
+        adj: &mut BlockAdjacency,
+        picked: &[(usize, u32)],
+    ) {
         let g = self.graph;
-        let BlockAdjacency {
-            indices, weights, ..
-        } = adj;
-        let row = &indices[row_start..];
-        if g.copurchase_weights.is_empty() || row.is_empty() {
+        let weights = &mut adj.weights;
+        if g.copurchase_weights.is_empty() || picked.is_empty() {
             return;
         }
-        let p = v - g.sellers;
-        // Each pair's weight looked up once (a binary search), then divided by their sum.
-        weights.extend(row.iter().map(|&j| {
-            g.copurchase_weight(p, src[j as usize] - g.sellers)
-                .expect("a sampled partner is an edge")
-        }));
+        let pair_weights = g.copurchase_weights_of(v - g.sellers);
+        weights.extend(picked.iter().map(|&(k, _)| pair_weights[k]));
         let row_weights = &mut weights[row_start..];
         let total: f32 = row_weights.iter().sum();
         let n = row_weights.len() as f32;
@@ -435,7 +471,8 @@ mod tests {
             seen.sort_unstable();
             seen.dedup();
             assert_eq!(seen.len(), 10, "a neighbour drawn twice: {out:?}");
-            for &node in &out {
+            for &(k, node) in &out {
+                assert_eq!(node, raw[k] + 1000, "a position and its node");
                 assert!(
                     node >= 1000 && (node - 1000) % 3 != 0,
                     "hidden {node} drawn"
@@ -504,6 +541,45 @@ mod tests {
                 .weights
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn removed_listings_are_every_hidden_listing_of_each_seller() {
+        use crate::model::graph::Adjacency;
+        use rand::SeedableRng;
+        // 30 sellers listing among 50 products at random.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut lists: Vec<(u32, u32)> = (0..300)
+            .map(|_| (rng.random_range(0..30), rng.random_range(0..50)))
+            .collect();
+        let mut listed_by: Vec<(u32, u32)> = lists.iter().map(|&(s, p)| (p, s)).collect();
+        let graph = Graph {
+            sellers: 30,
+            products: 50,
+            lists: Adjacency::from_pairs(30, &mut lists),
+            listed_by: Adjacency::from_pairs(50, &mut listed_by),
+            ..Graph::default()
+        };
+        for _ in 0..20 {
+            // Some cold products (as nodes, with a seller node among them) and root edges.
+            let mut hidden: FxHashSet<u32> = (0..8).map(|_| rng.random_range(30..80)).collect();
+            hidden.insert(3);
+            let excluded: FxHashSet<(Id, Id)> = (0..6)
+                .map(|_| lists[rng.random_range(0..lists.len())])
+                .collect();
+            let removed = removed_listings(&graph, &hidden, &excluded);
+            for s in 0..30 {
+                let expected: Vec<Id> = graph
+                    .lists
+                    .neighbours(s)
+                    .iter()
+                    .copied()
+                    .filter(|&p| hides_listing(&graph, s, p, &hidden, &excluded))
+                    .collect();
+                let found = removed.get(&s).cloned().unwrap_or_default();
+                assert_eq!(found, expected, "seller {s}");
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use ndarray::{Array2, Axis};
+use ndarray::Array2;
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
-use super::sample::{Sample, Sampler, hides_listing, root_edges};
+use super::sample::{Sample, Sampler, root_edges};
 use super::select::{Rankings, Selection, select};
 use super::validation::{EpochChoice, Validation};
 use super::{Init, ModelConfig, ModelError};
@@ -421,7 +421,6 @@ impl<'g> Trainer<'g> {
     ) -> ShardOut {
         let sample = self.sampler.sample(roots, batch, rng);
         let params = &self.state.params;
-        let layers = sample.blocks.len();
         let (h, identity, caches) = self.forward(&sample);
         let (z, norms) = layer::normalize_rows(&h);
         let (loss, dz, d_score) =
@@ -430,22 +429,19 @@ impl<'g> Trainer<'g> {
         grads.tensors.last_mut().expect("score tensor").data = d_score.to_vec();
         let mut dh = layer::normalize_backward(&z, &norms, dz);
         for (l, cache) in caches.into_iter().enumerate().rev() {
-            dh = layer::backward(
-                params,
-                l,
-                &sample.blocks[l],
-                cache,
-                dh,
-                l + 1 == layers,
-                &mut grads,
-            );
+            // The input layer's gradient is wanted for the identity rows only.
+            let wanted = (l == 0).then_some(identity.as_slice());
+            dh = layer::backward(params, l, &sample.blocks[l], cache, dh, &mut grads, wanted);
         }
-        let keep: Vec<usize> = (0..identity.len()).filter(|&i| identity[i]).collect();
+        let rows = (sample.blocks[0].src.iter().zip(&identity))
+            .filter(|&(_, &on)| on)
+            .map(|(&node, _)| node)
+            .collect();
         ShardOut {
             loss,
             grads,
-            rows: keep.iter().map(|&i| sample.blocks[0].src[i]).collect(),
-            row_grads: dh.select(Axis(0), &keep),
+            rows,
+            row_grads: dh,
         }
     }
 
@@ -453,8 +449,7 @@ impl<'g> Trainer<'g> {
     /// identity, and each layer's cache.
     fn forward(&self, sample: &Sample) -> (Array2<f32>, Vec<bool>, Vec<LayerCache>) {
         let layers = sample.blocks.len();
-        let (mut h, identity) =
-            self.inputs(&sample.blocks[0].src, &sample.hidden, &sample.excluded);
+        let (mut h, identity) = self.inputs(&sample.blocks[0].src, &sample.hidden, &sample.removed);
         let mut caches = Vec::with_capacity(layers);
         for (l, block) in sample.blocks.iter().enumerate() {
             let (out, cache) = layer::forward(&self.state.params, l, block, h, l + 1 == layers);
@@ -602,17 +597,17 @@ impl<'g> Trainer<'g> {
 
     /// The input rows of `nodes` of `graph` with nothing hidden, as inference sees them.
     fn visible_inputs(&self, graph: &Graph, sums: &Array2<f32>, nodes: &[u32]) -> Array2<f32> {
-        let (hidden, excluded) = (FxHashSet::default(), FxHashSet::default());
-        self.inputs_on(graph, sums, nodes, &hidden, &excluded).0
+        let (hidden, removed) = (FxHashSet::default(), FxHashMap::default());
+        self.inputs_on(graph, sums, nodes, &hidden, &removed).0
     }
 
     fn inputs(
         &self,
         nodes: &[u32],
         hidden: &FxHashSet<u32>,
-        excluded: &FxHashSet<(Id, Id)>,
+        removed: &FxHashMap<Id, Vec<Id>>,
     ) -> (Array2<f32>, Vec<bool>) {
-        self.inputs_on(self.graph, &self.seller_text, nodes, hidden, excluded)
+        self.inputs_on(self.graph, &self.seller_text, nodes, hidden, removed)
     }
 
     /// The input rows of `nodes` and which of them carry a trainable identity row (only those
@@ -627,7 +622,7 @@ impl<'g> Trainer<'g> {
         sums: &Array2<f32>,
         nodes: &[u32],
         hidden: &FxHashSet<u32>,
-        excluded: &FxHashSet<(Id, Id)>,
+        removed: &FxHashMap<Id, Vec<Id>>,
     ) -> (Array2<f32>, Vec<bool>) {
         let mut h = gather_rows(&self.base, nodes);
         let identity: Vec<bool> = nodes
@@ -649,12 +644,12 @@ impl<'g> Trainer<'g> {
             // The seller's whole sum, less the products this sample hides from it: cheaper
             // than summing what remains when a seller lists thousands of products.
             let listed = g.lists.neighbours(n);
-            let removed = removed_products(g, n, listed, hidden, excluded);
+            let removed = removed.get(&n).map_or(&[][..], Vec::as_slice);
             if removed.len() == listed.len() {
                 continue;
             }
             text.assign(&sums.row(n as usize));
-            for p in removed {
+            for &p in removed {
                 let node = g.product_node(p) as usize;
                 text.scaled_add(-(g.views[p as usize] + 1.0), &self.base.row(node));
             }
@@ -676,30 +671,35 @@ fn update_rows(rows: &mut IdentityRows, dirty: &mut [bool], outs: &[ShardOut], l
     const RANGES: usize = 16;
     let d = rows.table.ncols().max(1);
     let span = rows.accum.len().div_ceil(RANGES).max(1);
+    // Each range's gradient rows as (shard, row), in shard order: one pass over them all, not
+    // one per range.
+    let mut per_range = vec![Vec::new(); rows.accum.len().div_ceil(span)];
+    for (o, out) in outs.iter().enumerate() {
+        for (r, &node) in out.rows.iter().enumerate() {
+            per_range[node as usize / span].push((o, r));
+        }
+    }
     let table = rows.table.as_slice_mut().expect("standard layout");
     table
         .par_chunks_mut(span * d)
         .zip(rows.accum.par_chunks_mut(span))
         .zip(dirty.par_chunks_mut(span))
+        .zip(per_range.par_iter())
         .enumerate()
-        .for_each(|(k, ((table, accum), dirty))| {
-            let range = k * span..k * span + accum.len();
+        .for_each(|(k, (((table, accum), dirty), grads))| {
+            let start = k * span;
             let mut slot_of: FxHashMap<usize, usize> = FxHashMap::default();
             let (mut touched, mut sums) = (Vec::new(), Vec::new());
-            for out in outs {
-                for (&node, g) in out.rows.iter().zip(out.row_grads.outer_iter()) {
-                    if !range.contains(&(node as usize)) {
-                        continue;
-                    }
-                    let i = node as usize - range.start;
-                    let slot = *slot_of.entry(i).or_insert_with(|| {
-                        touched.push(i);
-                        sums.resize(sums.len() + d, 0.0);
-                        touched.len() - 1
-                    });
-                    for (x, y) in sums[slot * d..(slot + 1) * d].iter_mut().zip(g) {
-                        *x += y;
-                    }
+            for &(o, r) in grads {
+                let i = outs[o].rows[r] as usize - start;
+                let slot = *slot_of.entry(i).or_insert_with(|| {
+                    touched.push(i);
+                    sums.resize(sums.len() + d, 0.0);
+                    touched.len() - 1
+                });
+                let g = outs[o].row_grads.row(r);
+                for (x, y) in sums[slot * d..(slot + 1) * d].iter_mut().zip(g) {
+                    *x += y;
                 }
             }
             for (slot, &i) in touched.iter().enumerate() {
@@ -801,31 +801,6 @@ fn seller_text_sums(g: &Graph, base: &Array2<f32>, cfg: &ModelConfig) -> Array2<
         }
         out
     })
-}
-
-/// The products in `listed` (seller `s`'s, ascending) that a sample hides from `s`: hidden
-/// products and the sample's root edges of `s`. Looked up from the smaller side.
-fn removed_products(
-    g: &Graph,
-    s: Id,
-    listed: &[Id],
-    hidden: &FxHashSet<u32>,
-    excluded: &FxHashSet<(Id, Id)>,
-) -> Vec<Id> {
-    let gone = |p: Id| hides_listing(g, s, p, hidden, excluded);
-    if listed.len() <= hidden.len() + excluded.len() {
-        return listed.iter().copied().filter(|&p| gone(p)).collect();
-    }
-    let mut out: Vec<Id> = hidden
-        .iter()
-        .filter(|&&node| !g.is_seller(node))
-        .map(|&node| node - g.sellers)
-        .chain(excluded.iter().filter(|e| e.0 == s).map(|e| e.1))
-        .filter(|&p| listed.binary_search(&p).is_ok())
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 /// Layer-wise inference with each node's full neighbourhood (no sampling, nothing hidden):
