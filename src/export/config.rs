@@ -166,11 +166,12 @@ impl Manifest {
             };
             let bytes = fs::read(&path).map_err(io)?;
             file.xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
-            let reader = SerializedFileReader::new(fs::File::open(&path).map_err(io)?)
-                .map_err(|source| ExportError::Parquet {
+            let reader = SerializedFileReader::new(fs::File::open(&path).map_err(io)?).map_err(
+                |source| ExportError::Parquet {
                     path: path.clone(),
                     source,
-                })?;
+                },
+            )?;
             file.rows = reader.metadata().file_metadata().num_rows() as u64;
         }
         Ok(())

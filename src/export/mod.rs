@@ -26,8 +26,8 @@ use serde::Serialize;
 
 use crate::copurchase::{Rule, default_threshold};
 use crate::features::TextModel;
-use crate::model::graph::validation_products;
 use crate::model::ModelConfig;
+use crate::model::graph::validation_products;
 use crate::model::stage::{VALIDATION_CAP, active_config};
 use crate::progress::{Cancelled, Progress};
 use crate::store::{CONTENT_GENERATION, Id, ModelRecord, Namespace, Store, StoreError};
@@ -61,7 +61,8 @@ pub enum ExportError {
     },
     /// Ctrl-C: the parts written so far are kept.
     #[error(
-        "interrupted; the part files written so far are kept: rerun the same command to continue"
+        "interrupted; the part files written so far are kept: rerun the same command to \
+         continue where it stopped"
     )]
     Cancelled(#[from] Cancelled),
     /// The store failed.
@@ -281,11 +282,8 @@ const PRODUCT_COLUMNS: &[Column] = &[
     Column::Str("category"),
 ];
 const LIST_COLUMNS: &[Column] = &[Column::Str("src"), Column::Str("dst")];
-const COPURCHASE_COLUMNS: &[Column] = &[
-    Column::Str("src"),
-    Column::Str("dst"),
-    Column::I64("count"),
-];
+const COPURCHASE_COLUMNS: &[Column] =
+    &[Column::Str("src"), Column::Str("dst"), Column::I64("count")];
 
 /// Readies the export folder for an export with `fingerprint`: a folder holding the parts of
 /// an interrupted export of the same fingerprint keeps them (returns how many); any other
@@ -309,7 +307,10 @@ fn prepare(out: &Path, fingerprint: &str) -> Result<u64, ExportError> {
             continue;
         }
         for table in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            for file in fs::read_dir(table.path()).map_err(io(&table.path()))?.flatten() {
+            for file in fs::read_dir(table.path())
+                .map_err(io(&table.path()))?
+                .flatten()
+            {
                 let path = file.path();
                 if path.extension().is_some_and(|e| e == "parquet") {
                     kept += 1;

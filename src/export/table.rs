@@ -41,7 +41,9 @@ impl Column {
         match self {
             Column::Str(n) => format!("required binary {n} (UTF8);"),
             Column::Floats(n) => {
-                format!("required group {n} (LIST) {{ repeated group list {{ required float element; }} }}")
+                format!(
+                    "required group {n} (LIST) {{ repeated group list {{ required float element; }} }}"
+                )
             }
             Column::Bool(n) => format!("required boolean {n};"),
             Column::I64(n) => format!("required int64 {n};"),
@@ -104,8 +106,9 @@ impl TableWriter {
             .build();
         let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp).map_err(io)?;
-        let writer = SerializedFileWriter::new(BufWriter::new(file), Arc::new(schema), props.into())
-            .map_err(parquet)?;
+        let writer =
+            SerializedFileWriter::new(BufWriter::new(file), Arc::new(schema), props.into())
+                .map_err(parquet)?;
         let buffers = columns
             .iter()
             .map(|c| match c {

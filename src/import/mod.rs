@@ -164,7 +164,10 @@ pub struct ImportSummary {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum Phase {
     /// Vectors of the rows before `row` of file `file` (and of every file before) are written.
-    Vectors { file: u32, row: u64 },
+    Vectors {
+        file: u32,
+        row: u64,
+    },
     /// Partner lists of products below this one are written.
     Partners(u32),
     Done,
@@ -221,7 +224,10 @@ pub fn import_embeddings(
             return Ok(summary(&j, files.len(), false, true));
         }
         Some(j) if same(&j) && j.phase != Phase::Done => (j, true),
-        _ => (start(store, &opts.dir, &files, source, inputs, config, progress)?, false),
+        _ => (
+            start(store, &opts.dir, &files, source, inputs, config, progress)?,
+            false,
+        ),
     };
     let job = write(store, &files, job, opts.batch_rows.max(1), progress, cancel)?;
     Ok(summary(&job, files.len(), resumed, false))
@@ -405,7 +411,10 @@ fn check(
     let missing_seller = (0..sellers as Id).filter(|&s| !seen[0][s as usize]);
     let missing_product = candidates.into_iter().filter(|&p| !seen[1][p as usize]);
     for (ns, mut missing) in [
-        (Namespace::Seller, Box::new(missing_seller) as Box<dyn Iterator<Item = Id>>),
+        (
+            Namespace::Seller,
+            Box::new(missing_seller) as Box<dyn Iterator<Item = Id>>,
+        ),
         (Namespace::Product, Box::new(missing_product)),
     ] {
         if let Some(first) = missing.next() {
@@ -421,7 +430,8 @@ fn check(
     if let Some((s, p)) = targets {
         for (ns, ids) in [(Namespace::Seller, s), (Namespace::Product, p)] {
             for &id in ids {
-                kept.entry((ns, id)).or_insert_with(|| vec![0.0; dim.as_ref().map_or(0, |d| d.0)]);
+                kept.entry((ns, id))
+                    .or_insert_with(|| vec![0.0; dim.as_ref().map_or(0, |d| d.0)]);
             }
         }
     }

@@ -20,7 +20,10 @@ pub(crate) struct EmbeddingFile {
 }
 
 /// The node types' folders GraphStorm names after the export's node types.
-const NODE_TYPES: [(&str, Namespace); 2] = [("seller", Namespace::Seller), ("product", Namespace::Product)];
+const NODE_TYPES: [(&str, Namespace); 2] = [
+    ("seller", Namespace::Seller),
+    ("product", Namespace::Product),
+];
 
 /// Every `embed-*.parquet` of the seller and product folders of `dir`, sellers first, each
 /// type's files in name order.
@@ -31,7 +34,12 @@ pub(crate) fn find(dir: &Path) -> Result<Vec<EmbeddingFile>, ImportError> {
         let entries = match fs::read_dir(&folder) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(ImportError::Io { path: folder, source }),
+            Err(source) => {
+                return Err(ImportError::Io {
+                    path: folder,
+                    source,
+                });
+            }
         };
         let mut paths: Vec<PathBuf> = entries
             .flatten()
@@ -73,8 +81,16 @@ pub(crate) fn for_each_row(
         .map_err(|e| bad(None, format!("not a whole Parquet file ({e})")))?;
     let schema = reader.metadata().file_metadata().schema_descr();
     for column in ["emb", "nid"] {
-        if !schema.root_schema().get_fields().iter().any(|c| c.name() == column) {
-            return Err(bad(None, format!("no `{column}` column (expected `emb` and `nid`)")));
+        if !schema
+            .root_schema()
+            .get_fields()
+            .iter()
+            .any(|c| c.name() == column)
+        {
+            return Err(bad(
+                None,
+                format!("no `{column}` column (expected `emb` and `nid`)"),
+            ));
         }
     }
     let rows = reader
@@ -100,13 +116,18 @@ pub(crate) fn for_each_row(
                         .map(|x| match x {
                             Field::Float(v) => Ok(*v),
                             Field::Double(v) => Ok(*v as f32),
-                            other => Err(bad(Some(row), format!("`emb` holds {other}, not a number"))),
+                            other => {
+                                Err(bad(Some(row), format!("`emb` holds {other}, not a number")))
+                            }
                         })
                         .collect::<Result<Vec<f32>, _>>()?;
                     emb = Some(values);
                 }
                 ("emb", other) => {
-                    return Err(bad(Some(row), format!("`emb` is {other}, not a list of floats")));
+                    return Err(bad(
+                        Some(row),
+                        format!("`emb` is {other}, not a list of floats"),
+                    ));
                 }
                 _ => {}
             }

@@ -1,5 +1,5 @@
-//! Ctrl-C (SIGINT) during every long command — ingest, featurize, train, index, recommend,
-//! eval, refresh, watch: it stops at its next commit, exits with 130 and one `error:` line
+//! Ctrl-C (SIGINT) during every long command — ingest, featurize, train, import-embeddings,
+//! index, recommend, eval, refresh, watch: it stops at its next commit, exits with 130 and one `error:` line
 //! saying that rerunning the same command continues; the rerun ends in exactly the state of
 //! an uninterrupted run (`demandlink dump`; eval, which stores nothing, prints the same report).
 //!
@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 
-use crate::util::{bin, catalogue_drop, copy_dir, dump, interrupt, large_drop, ok, sample};
+use crate::util::{
+    bin, catalogue_drop, copy_dir, dump, interrupt, large_drop, ok, sample, write_embeddings,
+};
 
 /// Logged (at debug level) by every long command once Ctrl-C stops it at its next commit.
 const HANDLER: &str = "Ctrl-C now stops at the next commit";
@@ -48,6 +50,45 @@ fn train_interrupted_then_rerun_equals_one_run() {
     let args = ["train", "--epochs", "20", "--checkpoint-batches", "1"];
     let marker = "training checkpoint";
     interrupted_then_rerun_equals_one_run(tmp.path(), Some(&db), &args, marker, CONTINUES);
+}
+
+#[test]
+fn import_embeddings_interrupted_then_rerun_equals_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = catalogue(tmp.path(), &[&["featurize"]]);
+    // Seeded 8-dimensional vectors for every seller and product the database knows.
+    let emb = tmp.path().join("emb");
+    let text = dump(&db);
+    for ntype in ["seller", "product"] {
+        let prefix = format!("ids {ntype}:");
+        let rows: Vec<(String, Vec<f32>)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|l| {
+                let (id, n) = l.rsplit_once(" -> ").unwrap();
+                let n: u32 = n.parse().unwrap();
+                let v = (0..8u32)
+                    .map(|k| ((n.wrapping_mul(2_654_435_761) >> k) % 97) as f32 - 48.0)
+                    .collect();
+                (id.to_string(), v)
+            })
+            .collect();
+        write_embeddings(&emb, ntype, "embed-00000_00000.parquet", &rows);
+    }
+    // A commit every 10 rows: signalled after the first, thousands are left.
+    let args = [
+        "import-embeddings",
+        "--batch-rows",
+        "10",
+        emb.to_str().unwrap(),
+    ];
+    interrupted_then_rerun_equals_one_run(
+        tmp.path(),
+        Some(&db),
+        &args,
+        "import checkpoint",
+        CONTINUES,
+    );
 }
 
 #[test]
