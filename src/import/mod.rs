@@ -513,7 +513,7 @@ fn write(
             if !partners.is_empty() {
                 batch.put_partners(generation, p, partners);
             }
-            if (p + 1) as usize % batch_rows == 0 || p + 1 == products {
+            if ((p + 1) as usize).is_multiple_of(batch_rows) || p + 1 == products {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Cancelled.into());
                 }
