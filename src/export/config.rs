@@ -164,8 +164,7 @@ impl Manifest {
                 path: path.clone(),
                 source,
             };
-            let bytes = fs::read(&path).map_err(io)?;
-            file.xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+            file.xxh3 = format!("{:016x}", hash_file(&path).map_err(io)?);
             let reader = SerializedFileReader::new(fs::File::open(&path).map_err(io)?).map_err(
                 |source| ExportError::Parquet {
                     path: path.clone(),
@@ -184,6 +183,20 @@ impl Manifest {
             .filter(|f| f.table == table)
             .map(|f| f.path.as_str())
             .collect()
+    }
+}
+
+/// xxh3-64 of a file's bytes, read in blocks (a part can be gigabytes).
+pub(crate) fn hash_file(path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut block)? {
+            0 => return Ok(hasher.digest()),
+            n => hasher.update(&block[..n]),
+        }
     }
 }
 

@@ -31,6 +31,7 @@ use crate::model::graph::validation_products;
 use crate::model::stage::{VALIDATION_CAP, active_config};
 use crate::progress::{Cancelled, Progress};
 use crate::store::{CONTENT_GENERATION, Id, ModelRecord, Namespace, Store, StoreError};
+pub(crate) use config::hash_file;
 pub use config::{EXPORT_FORMAT, Manifest, ManifestFile};
 use table::{Column, TableWriter, Value};
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::affinity::Categories;
 use crate::cosine::{dot, normalize};
-use crate::export::Manifest;
+use crate::export::{Manifest, hash_file};
 use crate::features::TextModel;
 use crate::model::stage::{self, Graphs, active_config, graphs};
 use crate::model::train::{INITIAL_SCORE, fit_score};
@@ -271,13 +271,13 @@ fn exported_config(dir: &Path, (drops, run): (u32, u32)) -> Result<ModelConfig, 
 fn fingerprint(files: &[EmbeddingFile]) -> Result<u64, ImportError> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for f in files {
-        let bytes = std::fs::read(&f.path).map_err(|source| ImportError::Io {
+        let content = hash_file(&f.path).map_err(|source| ImportError::Io {
             path: f.path.clone(),
             source,
         })?;
         h.update(f.path.file_name().unwrap_or_default().as_encoded_bytes());
         h.update(&[f.ns.tag()]);
-        h.update(&xxhash_rust::xxh3::xxh3_64(&bytes).to_le_bytes());
+        h.update(&content.to_le_bytes());
     }
     Ok(h.digest())
 }
