@@ -13,7 +13,7 @@ use demandlink::store::{Namespace, OpenMode, Store};
 use parquet::basic::{ConvertedType, Type as Physical};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use crate::util::{dump, fails, ok, sample, stats, write_embeddings};
+use crate::util::{dump, fails, ok, sample, seeded_embeddings, stats, write_embeddings};
 
 /// The sample's two drops ingested and featurized.
 fn featurized(tmp: &Path) -> PathBuf {
@@ -426,4 +426,47 @@ fn bad_embedding_folders_are_refused_with_file_row_and_reason_and_nothing_writte
         tmp.path().join("none").to_str().unwrap(),
     ]);
     assert!(e.contains("no `seller/embed-*.parquet`"), "{e}");
+}
+
+#[test]
+fn a_new_quarter_is_exported_and_imported_again_and_a_stale_export_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let d = db.to_str().unwrap();
+    ok(&["ingest", "--db", d, &sample("q1")]);
+    ok(&["featurize", "--db", d]);
+    let (e1, emb1) = (tmp.path().join("e1"), tmp.path().join("emb1"));
+    export(&db, &e1, "1");
+    seeded_embeddings(&db, &emb1);
+    let import = |export: &Path, emb: &Path| -> Vec<String> {
+        let (export, emb) = (export.to_str().unwrap(), emb.to_str().unwrap());
+        ["import-embeddings", "--db", d, "--export", export, emb]
+            .map(String::from)
+            .to_vec()
+    };
+    assert!(ok(&strs(&import(&e1, &emb1))).contains("model generation 1 is active"));
+
+    // The next quarter: the refresh retrains the built-in model (generation 2) on it; the
+    // embeddings of the first quarter's export no longer fit the database.
+    ok(&["refresh", "--db", d, &sample("q2"), "--epochs", "2"]);
+    let before = dump(&db);
+    let stale = fails(&strs(&import(&e1, &emb1)));
+    assert!(stale.contains("export again"), "{stale}");
+    assert!(dump(&db) == before, "a refused import wrote");
+
+    // A full re-export and its embeddings replace the active generation in one step.
+    let (e2, emb2) = (tmp.path().join("e2"), tmp.path().join("emb2"));
+    export(&db, &e2, "1");
+    seeded_embeddings(&db, &emb2);
+    assert!(ok(&strs(&import(&e2, &emb2))).contains("model generation 3 is active"));
+    let text = dump(&db);
+    for gone in ["embeddings model 1 ", "embeddings model 2 "] {
+        assert!(!text.contains(gone), "{gone}is still stored");
+    }
+    ok(&["index", "--db", d]);
+    ok(&["recommend", "--db", d]);
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }

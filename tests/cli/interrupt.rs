@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 
 use crate::util::{
-    bin, catalogue_drop, copy_dir, dump, interrupt, large_drop, ok, sample, write_embeddings,
+    bin, catalogue_drop, copy_dir, dump, interrupt, large_drop, ok, sample, seeded_embeddings,
 };
 
 /// Logged (at debug level) by every long command once Ctrl-C stops it at its next commit.
@@ -56,25 +56,8 @@ fn train_interrupted_then_rerun_equals_one_run() {
 fn import_embeddings_interrupted_then_rerun_equals_one_run() {
     let tmp = tempfile::tempdir().unwrap();
     let db = catalogue(tmp.path(), &[&["featurize"]]);
-    // Seeded 8-dimensional vectors for every seller and product the database knows.
     let emb = tmp.path().join("emb");
-    let text = dump(&db);
-    for ntype in ["seller", "product"] {
-        let prefix = format!("ids {ntype}:");
-        let rows: Vec<(String, Vec<f32>)> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix(prefix.as_str()))
-            .map(|l| {
-                let (id, n) = l.rsplit_once(" -> ").unwrap();
-                let n: u32 = n.parse().unwrap();
-                let v = (0..8u32)
-                    .map(|k| ((n.wrapping_mul(2_654_435_761) >> k) % 97) as f32 - 48.0)
-                    .collect();
-                (id.to_string(), v)
-            })
-            .collect();
-        write_embeddings(&emb, ntype, "embed-00000_00000.parquet", &rows);
-    }
+    seeded_embeddings(&db, &emb);
     // A commit every 10 rows: signalled after the first, thousands are left.
     let args = [
         "import-embeddings",

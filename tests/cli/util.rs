@@ -446,3 +446,25 @@ pub fn write_embeddings(dir: &Path, ntype: &str, file: &str, rows: &[(String, Ve
     group.close().unwrap();
     writer.close().unwrap();
 }
+
+/// Seeded 8-dimensional embeddings for every seller and product `db` knows, written to `dir` as
+/// GraphStorm lays them out ([`write_embeddings`]).
+pub fn seeded_embeddings(db: &Path, dir: &Path) {
+    let text = dump(db);
+    for ntype in ["seller", "product"] {
+        let prefix = format!("ids {ntype}:");
+        let rows: Vec<(String, Vec<f32>)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|l| {
+                let (id, n) = l.rsplit_once(" -> ").unwrap();
+                let n: u32 = n.parse().unwrap();
+                let v = (0..8u32)
+                    .map(|k| ((n.wrapping_mul(2_654_435_761) >> k) % 97) as f32 - 48.0)
+                    .collect();
+                (id.to_string(), v)
+            })
+            .collect();
+        write_embeddings(dir, ntype, "embed-00000_00000.parquet", &rows);
+    }
+}
