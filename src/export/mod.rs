@@ -44,6 +44,10 @@ pub enum ExportError {
     /// `--parts 0`.
     #[error("--parts must be at least 1")]
     NoParts,
+    /// `--out` names a folder with other content: an export replaces what it finds, so it
+    /// writes only into a new or empty folder or one of its own.
+    #[error("{0}: not empty and not an export folder (no manifest.json or export.progress)")]
+    NotAnExport(PathBuf),
     /// A file could not be written or read.
     #[error("{path}: {source}")]
     Io {
@@ -294,8 +298,14 @@ fn prepare(out: &Path, fingerprint: &str) -> Result<u64, ExportError> {
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
     };
-    fs::create_dir_all(out).map_err(io(out))?;
     let progress = out.join(config::PROGRESS);
+    let foreign = fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some())
+        && !progress.exists()
+        && !out.join(config::MANIFEST).exists();
+    if foreign {
+        return Err(ExportError::NotAnExport(out.to_path_buf()));
+    }
+    fs::create_dir_all(out).map_err(io(out))?;
     let same = fs::read_to_string(&progress).is_ok_and(|f| f.trim() == fingerprint);
     let mut kept = 0;
     for dir in [config::NODES, config::EDGES] {

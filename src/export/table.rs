@@ -229,3 +229,59 @@ impl TableWriter {
         Ok(self.written)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+
+    use super::*;
+
+    #[test]
+    fn rows_read_back_across_row_groups_and_the_file_appears_only_when_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t/part-00000.parquet");
+        let columns = [
+            Column::Str("id"),
+            Column::Floats("feat"),
+            Column::Bool("flag"),
+            Column::I64("count"),
+        ];
+        let mut w = TableWriter::create(&path, &columns).unwrap();
+        let rows = ROW_GROUP + 3;
+        for i in 0..rows {
+            // Every seventh vector is empty: an empty list is one undefined slot.
+            let feat: Vec<f32> = (0..i % 7).map(|k| (i * 10 + k) as f32).collect();
+            let id = format!("n{i}");
+            let row = [
+                Value::Str(&id),
+                Value::Floats(&feat),
+                Value::Bool(i % 2 == 0),
+                Value::I64(i as i64 * 3),
+            ];
+            w.push(&row).unwrap();
+        }
+        assert!(!path.exists(), "a part is not visible before it is whole");
+        assert_eq!(w.close().unwrap(), rows as u64);
+
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 2);
+        for (i, row) in reader.get_row_iter(None).unwrap().enumerate() {
+            let fields: Vec<Field> = row
+                .unwrap()
+                .get_column_iter()
+                .map(|(_, f)| f.clone())
+                .collect();
+            assert_eq!(fields[0], Field::Str(format!("n{i}")));
+            let Field::ListInternal(list) = &fields[1] else {
+                panic!("feat is a list: {:?}", fields[1]);
+            };
+            let feat: Vec<Field> = (0..i % 7)
+                .map(|k| Field::Float((i * 10 + k) as f32))
+                .collect();
+            assert_eq!(list.elements(), &feat[..], "row {i}");
+            assert_eq!(fields[2], Field::Bool(i % 2 == 0));
+            assert_eq!(fields[3], Field::Long(i as i64 * 3));
+        }
+    }
+}

@@ -123,6 +123,14 @@ fn export_of_the_sample_is_deterministic_restartable_and_as_documented() {
     let reference = files(&a);
     assert!(reference == files(&b), "two exports of one database differ");
     assert!(export(&db, &a, "3").contains("nothing to do"));
+    let e = fails(&[
+        "export",
+        "--db",
+        db.to_str().unwrap(),
+        "--out",
+        db.to_str().unwrap(),
+    ]);
+    assert!(e.contains("not empty and not an export folder"), "{e}");
 
     // Every table's parts have the documented columns; the rows add up to the store's.
     let manifest: serde_json::Value = serde_json::from_slice(&reference["manifest.json"]).unwrap();
