@@ -89,7 +89,7 @@ impl Rule {
     /// by id, dropping repeats. Equal counts are broken by a hash of the pair (the same from
     /// either side), not by id, so no product is favoured for its place in the id order —
     /// "also bought" lists without counts tie throughout.
-    fn cap_partners(&self, p: Id, kept: &mut Vec<(Id, u64)>) {
+    pub(crate) fn cap_partners(&self, p: Id, kept: &mut Vec<(Id, u64)>) {
         kept.sort_unstable_by_key(|&(q, c)| (q, std::cmp::Reverse(c)));
         kept.dedup_by_key(|&mut (q, _)| q);
         let cap = self.cap as usize;

@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: [`ingest`] → [`store`] → [`features`] → [`model`] → [`index`] →
 //! [`recommend`] → [`inspect`] → [`serve`] (the seller portal); [`vectors`] says where the
-//! active model keeps its vectors; [`refresh`] runs the chain as jobs per quarterly drop,
+//! active model keeps its vectors; [`export`] and [`import`] hand the graph to GraphStorm and
+//! take its embeddings back as a model generation; [`refresh`] runs the chain as jobs per quarterly drop,
 //! [`watch`] per folder of an inbox. See `ARCHITECTURE.md` for the map and its invariants.
 //!
 //! `pub` is the API that [`cli`], `tests/` and `benches/` use; everything else is `pub(crate)`
@@ -19,8 +20,10 @@ mod clock;
 pub mod copurchase;
 pub mod cosine;
 pub mod eval;
+pub mod export;
 pub mod features;
 pub mod hugepages;
+pub mod import;
 pub mod index;
 pub mod ingest;
 pub mod inspect;

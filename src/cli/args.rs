@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::copurchase::Strength;
 use crate::eval::{AlsOptions, Cutoff, SplitMode, SplitOptions, harness::EvalOptions};
 use crate::features::{FeaturizeOptions, SellerOptions};
+use crate::import::ImportOptions;
 use crate::index::BuildOptions;
 use crate::ingest::IngestOptions;
 use crate::model::{GraphOptions, Init, ModelConfig, Sampling, TrainOptions};
@@ -57,6 +58,21 @@ pub(super) enum Command {
     /// from the last checkpoint and ends with the same embeddings as an uninterrupted run.
     /// Training is deterministic for a seed. Run `index` and `recommend` afterwards.
     Train(TrainArgs),
+    /// Write the active graph as GraphStorm's graph-construction input (docs/graphstorm.md):
+    /// Parquet node and edge tables split into --parts files, gconstruct.json, lp.yaml and
+    /// manifest.json (schema/export.md).
+    ///
+    /// Streams the store; the same database gives byte-identical files. An interrupted export
+    /// keeps its finished part files and continues when rerun; a finished one is not redone.
+    Export(ExportArgs),
+    /// Store node embeddings GraphStorm computed from an export (DIR/seller/embed-*.parquet,
+    /// DIR/product/embed-*.parquet) as a new model generation, with the final score fitted as
+    /// `train` fits it, and make it the active model. Run `index` and `recommend` afterwards.
+    ///
+    /// Every file is checked first (known ids, one dimension, finite values, every seller and
+    /// candidate product present): on an error nothing is written. An interrupted import
+    /// continues when rerun; the previous model stays active until the last write.
+    ImportEmbeddings(ImportEmbeddingsArgs),
     /// Build the ANN index of candidate products (the current high-demand list, else every
     /// product), one per category plus one over all; `index check` measures it.
     ///
@@ -219,6 +235,51 @@ pub(super) struct TrainArgs {
     #[arg(long)]
     pub checkpoint_batches: Option<u64>,
     /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct ExportArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Export folder (created).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Graphstorm)]
+    pub format: ExportFormat,
+    /// Files per table (a cluster's partitioning reads them in parallel).
+    #[arg(long, default_value_t = 1)]
+    pub parts: u32,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Formats `export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum ExportFormat {
+    /// GraphStorm's gconstruct input: Parquet tables and its JSON and YAML configurations.
+    Graphstorm,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct ImportEmbeddingsArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// GraphStorm's embedding folder (its --save-embed-path).
+    pub dir: PathBuf,
+    /// The export the embeddings were computed from: the score is fitted with its
+    /// configuration, and the import is refused if the database changed since.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Rows per committed batch.
+    #[arg(long, default_value_t = ImportOptions::default().batch_rows)]
+    pub batch_rows: usize,
+    /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -62,6 +62,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Stats(a) => cmd::stats::exec(a),
         Command::Featurize(a) => cmd::featurize::exec(a),
         Command::Train(a) => cmd::train::exec(a),
+        Command::Export(a) => cmd::export::exec(a),
+        Command::ImportEmbeddings(a) => cmd::import_embeddings::exec(a),
         Command::Index(a) => cmd::index::exec(a),
         Command::Recommend(a) => cmd::recommend::exec(a),
         Command::Inspect(a) => cmd::inspect::exec(a),

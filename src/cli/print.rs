@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::eval::{self, QuarterReport, SplitReport, harness::EvalReport};
+use crate::export::ExportSummary;
 use crate::features::{FeaturizeSummary, SellerSummary};
+use crate::import::ImportSummary;
 use crate::index::Comparison;
 use crate::index::stage::StageSummary;
 use crate::ingest::{Outcome, Summary};
@@ -94,6 +96,66 @@ pub(super) fn trained(t: &TrainSummary) {
         );
     }
     selection(&t.selection);
+}
+
+/// `export`: the files written and what they were taken from.
+pub(super) fn exported(s: &ExportSummary) {
+    let m = &s.manifest;
+    if s.up_to_date {
+        println!(
+            "export: {} already holds this export (same drops, vectors and model); nothing to do",
+            s.out.display()
+        );
+        return;
+    }
+    let rows = |table: &str| -> u64 {
+        m.files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| f.rows)
+            .sum()
+    };
+    println!(
+        "export: {} sellers, {} products, {} listings, {} co-purchase edges (count ≥ {}, at most {} per product) in {} files of {} part(s){} to {}",
+        rows("seller"),
+        rows("product"),
+        rows("lists"),
+        rows("copurchase"),
+        m.threshold,
+        m.config.graph.copurchase_cap,
+        m.files.len(),
+        m.parts,
+        match s.kept {
+            0 => String::new(),
+            n => format!(" ({n} kept from the interrupted run)"),
+        },
+        s.out.display()
+    );
+    println!(
+        "  taken after {} drops, featurize run {}, model generation {}; the listings of {} validation products are left out for the score fit on import",
+        m.drops, m.featurize_run, m.model_generation, m.held_products
+    );
+}
+
+/// `import-embeddings`: the generation made active and its score.
+pub(super) fn imported(s: &ImportSummary) {
+    if s.up_to_date {
+        println!(
+            "import-embeddings: model generation {} already holds these embeddings; nothing to do",
+            s.generation
+        );
+        return;
+    }
+    println!(
+        "import-embeddings: model generation {}{} is active: {} seller and {} product vectors of {} dimensions from {} files; run `index` and `recommend` next",
+        s.generation,
+        if s.resumed { " (resumed)" } else { "" },
+        s.sellers,
+        s.products,
+        s.dim,
+        s.files
+    );
+    selection(&s.selection);
 }
 
 /// The score and the validation table it was chosen from.

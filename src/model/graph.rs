@@ -240,17 +240,11 @@ impl Graph {
     /// Validation products, like the cold split's high-demand set: a seeded `share` (at most
     /// `cap`) of the products listed by at least two sellers.
     pub(crate) fn validation_products(&self, share: f32, cap: usize, seed: u64) -> Vec<Id> {
-        let threshold = share_threshold(share);
-        let mut picked: Vec<(u64, Id)> = (0..self.products)
-            .filter(|&p| self.listed_by.degree(p) >= 2 && !self.high_demand[p as usize])
-            .map(|p| (Stream::VALIDATION.hash(seed, &[u64::from(p)]), p))
-            .filter(|&(h, _)| h < threshold)
-            .collect();
-        picked.sort_unstable();
-        picked.truncate(cap);
-        let mut products: Vec<Id> = picked.into_iter().map(|(_, p)| p).collect();
-        products.sort_unstable();
-        products
+        validation_products(
+            |p| self.listed_by.degree(p),
+            &self.high_demand,
+            (share, cap, seed),
+        )
     }
 
     /// This graph without any listing edge of `products` (which become cold, as high-demand
@@ -312,6 +306,27 @@ impl Graph {
     pub(crate) fn is_auxiliary(&self, p: Id) -> bool {
         !self.high_demand[p as usize] && self.listed_by.degree(p) == 0
     }
+}
+
+/// [`Graph::validation_products`] from each product's number of sellers (`sellers`) and the
+/// high-demand flags, for a reader that streams the store instead of loading a graph (the
+/// export, which leaves these products' listings out as training does).
+pub(crate) fn validation_products(
+    sellers: impl Fn(Id) -> usize,
+    high_demand: &[bool],
+    (share, cap, seed): (f32, usize, u64),
+) -> Vec<Id> {
+    let threshold = share_threshold(share);
+    let mut picked: Vec<(u64, Id)> = (0..high_demand.len() as Id)
+        .filter(|&p| sellers(p) >= 2 && !high_demand[p as usize])
+        .map(|p| (Stream::VALIDATION.hash(seed, &[u64::from(p)]), p))
+        .filter(|&(h, _)| h < threshold)
+        .collect();
+    picked.sort_unstable();
+    picked.truncate(cap);
+    let mut products: Vec<Id> = picked.into_iter().map(|(_, p)| p).collect();
+    products.sort_unstable();
+    products
 }
 
 /// Whether the counts of `pairs` are not all alike.

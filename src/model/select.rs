@@ -261,6 +261,15 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The score `σ(α·cos + β)` without link or category terms, chosen on nothing (no
+    /// validation products).
+    pub(crate) fn cosine_only(alpha: f32, beta: f32) -> Selection {
+        Selection {
+            score: [alpha, 0.0, 0.0, 0.0, beta],
+            ..Selection::default()
+        }
+    }
+
     /// Whether the score has a link term (its relation's lists must then be stored).
     pub(crate) fn uses_links(&self) -> bool {
         self.score[1] != 0.0 || self.score[2] != 0.0

@@ -31,7 +31,7 @@ const JOB: Job = Job::Train;
 const CHECKPOINT_SPACING: u32 = 20;
 
 /// Most validation products held out of training.
-const VALIDATION_CAP: usize = 2_000;
+pub(crate) const VALIDATION_CAP: usize = 2_000;
 
 /// Nodes per committed batch of output vectors: whole inference chunks, so a resumed write
 /// computes its rows exactly as an uninterrupted one.
@@ -199,13 +199,15 @@ impl TrainSummary {
 
 /// The graph as stored, the training graph (validation products' listings removed: they fit
 /// the final score) and the removed edges.
-struct Graphs {
-    full: Graph,
-    graph: Graph,
-    held: Vec<(u32, u32)>,
+pub(crate) struct Graphs {
+    pub full: Graph,
+    pub graph: Graph,
+    pub held: Vec<(u32, u32)>,
 }
 
-fn graphs(store: &Store, cfg: &ModelConfig) -> Result<Graphs, ModelError> {
+/// The graphs `cfg` trains on: `train`, `eval --ablation`, and `import-embeddings`, whose
+/// score is fitted on the same held-out products.
+pub(crate) fn graphs(store: &Store, cfg: &ModelConfig) -> Result<Graphs, ModelError> {
     let full = Graph::load(store, &cfg.graph)?;
     if full.lists.edges() == 0 {
         return Err(ModelError::NoEdges);
@@ -355,12 +357,7 @@ pub fn train(
                 }
                 _ => None,
             };
-            let last = other
-                .map(|j| j.generation)
-                .into_iter()
-                .chain(active.as_ref().map(|m| m.generation))
-                .max()
-                .unwrap_or(CONTENT_GENERATION);
+            let last = last_generation(store)?;
             let mut batch = StageBatch::new(store);
             let (state, fine_tune) = match warm {
                 Some((done, since)) => {
@@ -579,6 +576,41 @@ pub fn train(
     })
 }
 
+/// The active graph model's generation and configuration, or the content model's generation
+/// and the default configuration before any training: what an export is taken with (its
+/// co-purchase rule and held-out products are the active model's).
+pub(crate) fn active_config(store: &Store) -> Result<(u32, ModelConfig), StoreError> {
+    match store.model::<GraphModel>(ModelRecord::Graph) {
+        Ok(Some(m)) => Ok((m.generation, m.config)),
+        // A model record of another layout: the defaults, as for a new training.
+        Ok(None) | Err(StoreError::Corrupt { .. }) => {
+            Ok((CONTENT_GENERATION, ModelConfig::default()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The highest model generation taken: the active model's, the last training's (perhaps
+/// still being written) or the last import's. A new generation is the next one, so a model
+/// being written never shares its generation with another.
+pub(crate) fn last_generation(store: &Store) -> Result<u32, ModelError> {
+    // A model record or job state of another layout holds no generation this build writes.
+    let active = match store.model::<GraphModel>(ModelRecord::Graph) {
+        Err(StoreError::Corrupt { .. }) => None,
+        other => other?,
+    };
+    let trained = store.job::<TrainJob>(JOB)?.map(|j| j.generation);
+    Ok([
+        active.map(|m| m.generation),
+        trained,
+        crate::import::last_generation(store)?,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(CONTENT_GENERATION))
+}
+
 /// The final score chosen on the validation products ([`Trainer::fit_score`]), or without
 /// any the trained `σ(α·cos + β)` alone.
 fn choose_score(
@@ -590,15 +622,8 @@ fn choose_score(
     progress.start("choose the score", 1);
     let selection = validation
         .and_then(|v| trainer.fit_score(v, categories))
-        .unwrap_or_else(|| Selection {
-            score: [
-                trainer.state.params.alpha(),
-                0.0,
-                0.0,
-                0.0,
-                trainer.state.params.beta(),
-            ],
-            ..Selection::default()
+        .unwrap_or_else(|| {
+            Selection::cosine_only(trainer.state.params.alpha(), trainer.state.params.beta())
         });
     progress.finish();
     selection

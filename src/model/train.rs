@@ -77,7 +77,10 @@ fn gaussian(rng: &mut impl RngExt) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-/// Fresh dense weights: scaled Gaussian matrices, zero biases, α = 5, β = 0.
+/// The score's `[α, β]` before training: what an untrained cosine is calibrated by.
+pub(crate) const INITIAL_SCORE: [f32; 2] = [5.0, 0.0];
+
+/// Fresh dense weights: scaled Gaussian matrices, zero biases, the score's [`INITIAL_SCORE`].
 pub(crate) fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
     let mut dims = vec![input_dims];
     dims.extend(std::iter::repeat_n(cfg.dim, cfg.layers));
@@ -88,7 +91,7 @@ pub(crate) fn initial_params(cfg: &ModelConfig, input_dims: usize) -> Params {
     let last = params.tensors.len() - 1;
     for (i, t) in params.tensors.iter_mut().enumerate() {
         if i == last {
-            t.data = vec![5.0, 0.0];
+            t.data = INITIAL_SCORE.to_vec();
         } else if i % per_layer != per_layer - 1 {
             let scale = 1.0 / (t.rows as f32).sqrt();
             for x in t.data.iter_mut() {
@@ -459,78 +462,13 @@ impl<'g> Trainer<'g> {
         (h, identity, caches)
     }
 
-    /// Chooses and fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β)` (links
-    /// from [`crate::copurchase`], the category term from [`crate::affinity`]) on the held-out
-    /// products of `v`, as the cold split evaluates: they are cold in the training graph. Each
-    /// seller of `v` ranks all held products under every structure of [`select`].
+    /// Chooses and fits the final score on the held-out products of `v` ([`fit_score`]),
+    /// from this model's vectors of them.
     pub(crate) fn fit_score(&self, v: &Validation, categories: &Categories) -> Option<Selection> {
         let g = self.graph;
         // Only these sellers' and products' vectors are read.
         let emb = self.infer_on(g, Some(&v.targets(g)));
-        let rules =
-            self.cfg
-                .score
-                .rules(g.threshold, self.cfg.graph.copurchase_cap, g.counts_vary());
-        let products = &v.products;
-        // A graph without the co-purchase relation has no pairs: every link is 0, and the
-        // selection keeps the cosine alone.
-        let links: Vec<Vec<Vec<(u32, f32, f32)>>> = rules
-            .iter()
-            .map(|&rule| {
-                let relation = g.link_relation(rule);
-                // The reverse second step needs, per held product, the products it is a
-                // partner of.
-                let partnered_by = relation.reversed(|h| v.index(h).is_some());
-                v.sellers
-                    .par_iter()
-                    .map(|(s, _)| {
-                        let links = copurchase::link_scores_of(
-                            g.lists.neighbours(*s).iter().copied(),
-                            |q| Ok(relation.partners(q)),
-                            |h| Ok(partnered_by.partners(h)),
-                            products,
-                        )
-                        .unwrap_or_default();
-                        let mut row: Vec<(u32, f32, f32)> = links
-                            .into_iter()
-                            .filter_map(|(p, [l1, l2])| Some((v.index(p)?, l1, l2)))
-                            .collect();
-                        row.sort_unstable_by_key(|e| e.0);
-                        row
-                    })
-                    .collect()
-            })
-            .collect();
-        let category = match categories.is_empty() {
-            true => Vec::new(),
-            false => v
-                .sellers
-                .par_iter()
-                .map(|(s, _)| {
-                    let affinity = categories.affinity(g.lists.neighbours(*s).iter().copied());
-                    products
-                        .iter()
-                        .map(|&p| affinity.of(categories, p))
-                        .collect()
-                })
-                .collect(),
-        };
-        let rankings = Rankings {
-            links,
-            category,
-            ..v.rankings(v.cosine(&emb))
-        };
-        let selection = select(&rankings, &rules, &self.cfg.score, v.cutoffs)?;
-        for t in &selection.table {
-            tracing::info!(
-                recall_100 = t.recall[0],
-                recall_20 = t.recall[1],
-                chosen = t.chosen,
-                "score selection: {}",
-                t.describe()
-            );
-        }
-        Some(selection)
+        fit_score(g, self.cfg, v, categories, v.cosine(&emb))
     }
 
     /// Trains until the last epoch or until early stopping stops it, calling `checkpoint`
@@ -708,6 +646,84 @@ fn update_rows(rows: &mut IdentityRows, dirty: &mut [bool], outs: &[ShardOut], l
                 dirty[i] = true;
             }
         });
+}
+
+/// Chooses and fits the final score `σ(α·cos + w₁·link₁ + w₂·link₂ + w₃·cat + β)` (links
+/// from [`crate::copurchase`], the category term from [`crate::affinity`]) on the held-out
+/// products of `v`, as the cold split evaluates: they are cold in the training graph `g`. Each
+/// seller of `v` ranks all held products under every structure of [`select`]; `cosine` holds
+/// each seller's cosine to every held product, from whichever model made the vectors (this
+/// trainer's, or imported ones).
+pub(crate) fn fit_score(
+    g: &Graph,
+    cfg: &ModelConfig,
+    v: &Validation,
+    categories: &Categories,
+    cosine: Vec<Vec<f32>>,
+) -> Option<Selection> {
+    let rules = cfg
+        .score
+        .rules(g.threshold, cfg.graph.copurchase_cap, g.counts_vary());
+    let products = &v.products;
+    // A graph without the co-purchase relation has no pairs: every link is 0, and the
+    // selection keeps the cosine alone.
+    let links: Vec<Vec<Vec<(u32, f32, f32)>>> = rules
+        .iter()
+        .map(|&rule| {
+            let relation = g.link_relation(rule);
+            // The reverse second step needs, per held product, the products it is a
+            // partner of.
+            let partnered_by = relation.reversed(|h| v.index(h).is_some());
+            v.sellers
+                .par_iter()
+                .map(|(s, _)| {
+                    let links = copurchase::link_scores_of(
+                        g.lists.neighbours(*s).iter().copied(),
+                        |q| Ok(relation.partners(q)),
+                        |h| Ok(partnered_by.partners(h)),
+                        products,
+                    )
+                    .unwrap_or_default();
+                    let mut row: Vec<(u32, f32, f32)> = links
+                        .into_iter()
+                        .filter_map(|(p, [l1, l2])| Some((v.index(p)?, l1, l2)))
+                        .collect();
+                    row.sort_unstable_by_key(|e| e.0);
+                    row
+                })
+                .collect()
+        })
+        .collect();
+    let category = match categories.is_empty() {
+        true => Vec::new(),
+        false => v
+            .sellers
+            .par_iter()
+            .map(|(s, _)| {
+                let affinity = categories.affinity(g.lists.neighbours(*s).iter().copied());
+                products
+                    .iter()
+                    .map(|&p| affinity.of(categories, p))
+                    .collect()
+            })
+            .collect(),
+    };
+    let rankings = Rankings {
+        links,
+        category,
+        ..v.rankings(cosine)
+    };
+    let selection = select(&rankings, &rules, &cfg.score, v.cutoffs)?;
+    for t in &selection.table {
+        tracing::info!(
+            recall_100 = t.recall[0],
+            recall_20 = t.recall[1],
+            chosen = t.chosen,
+            "score selection: {}",
+            t.describe()
+        );
+    }
+    Some(selection)
 }
 
 /// Rows `ids` of `a`, in order: one copy per row (ndarray's `select` was a tenth of a

@@ -82,6 +82,17 @@ impl Store {
         )
     }
 
+    /// Calls `f(id, record)` for every product, in id order.
+    pub(crate) fn for_each_product(&self, f: impl FnMut(Id, ProductRecord)) -> Result<()> {
+        self.for_each_id(
+            Cf::Entities,
+            &[Namespace::Product.tag()],
+            1,
+            records::decode,
+            f,
+        )
+    }
+
     /// A product's text, if described.
     pub fn product_text(&self, id: Id) -> Result<Option<ProductText>> {
         self.decode_at(Cf::ProductText, &keys::id(id))

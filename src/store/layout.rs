@@ -99,6 +99,9 @@ pub enum Job {
     Index,
     /// Every seller's recommendations.
     Recommend,
+    /// `import-embeddings`: its cursor and the score it chose. Added within version 2: an
+    /// earlier build never reads it.
+    Import,
 }
 
 impl Job {
@@ -111,6 +114,7 @@ impl Job {
             Job::TrainEpochs => "train.epochs",
             Job::Index => "index",
             Job::Recommend => "recommend",
+            Job::Import => "import",
         }
     }
 }
@@ -253,6 +257,7 @@ mod tests {
             Job::Train,
             Job::Index,
             Job::Recommend,
+            Job::Import,
         ] {
             assert_eq!(RefreshStage::of_key(job.name().as_bytes()), None);
         }

@@ -1,5 +1,5 @@
-//! Ctrl-C (SIGINT) during every long command — ingest, featurize, train, index, recommend,
-//! eval, refresh, watch: it stops at its next commit, exits with 130 and one `error:` line
+//! Ctrl-C (SIGINT) during every long command — ingest, featurize, train, import-embeddings,
+//! index, recommend, eval, refresh, watch: it stops at its next commit, exits with 130 and one `error:` line
 //! saying that rerunning the same command continues; the rerun ends in exactly the state of
 //! an uninterrupted run (`demandlink dump`; eval, which stores nothing, prints the same report).
 //!
@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 
-use crate::util::{bin, catalogue_drop, copy_dir, dump, interrupt, large_drop, ok, sample};
+use crate::util::{
+    bin, catalogue_drop, copy_dir, dump, interrupt, large_drop, ok, sample, seeded_embeddings,
+};
 
 /// Logged (at debug level) by every long command once Ctrl-C stops it at its next commit.
 const HANDLER: &str = "Ctrl-C now stops at the next commit";
@@ -48,6 +50,28 @@ fn train_interrupted_then_rerun_equals_one_run() {
     let args = ["train", "--epochs", "20", "--checkpoint-batches", "1"];
     let marker = "training checkpoint";
     interrupted_then_rerun_equals_one_run(tmp.path(), Some(&db), &args, marker, CONTINUES);
+}
+
+#[test]
+fn import_embeddings_interrupted_then_rerun_equals_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = catalogue(tmp.path(), &[&["featurize"]]);
+    let emb = tmp.path().join("emb");
+    seeded_embeddings(&db, &emb);
+    // A commit every 10 rows: signalled after the first, thousands are left.
+    let args = [
+        "import-embeddings",
+        "--batch-rows",
+        "10",
+        emb.to_str().unwrap(),
+    ];
+    interrupted_then_rerun_equals_one_run(
+        tmp.path(),
+        Some(&db),
+        &args,
+        "import checkpoint",
+        CONTINUES,
+    );
 }
 
 #[test]

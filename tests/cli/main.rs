@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod eval;
 mod fixtures;
+mod graphstorm;
 mod ingest;
 mod inspect;
 mod interrupt;

@@ -401,3 +401,70 @@ pub fn assert_printed_list_is_stored(
         .collect();
     assert_eq!(printed, stored, "{external}");
 }
+
+/// Writes `DIR/NTYPE/FILE` as GraphStorm's remap step writes embeddings: columns `emb`
+/// (`list<float>`, nullable as pyarrow writes them) and `nid` (string), one row per `(id,
+/// vector)`.
+pub fn write_embeddings(dir: &Path, ntype: &str, file: &str, rows: &[(String, Vec<f32>)]) {
+    use parquet::data_type::{ByteArray, ByteArrayType, FloatType};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    let schema = parse_message_type(
+        "message schema { optional group emb (LIST) { repeated group list { optional float element; } } optional binary nid (UTF8); }",
+    )
+    .unwrap();
+    fs::create_dir_all(dir.join(ntype)).unwrap();
+    let out = fs::File::create(dir.join(ntype).join(file)).unwrap();
+    let props = std::sync::Arc::new(WriterProperties::builder().build());
+    let mut writer = SerializedFileWriter::new(out, std::sync::Arc::new(schema), props).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    // emb: each element defined at level 3 (list, repeated group, element); a new row's first
+    // element has repetition 0.
+    let (mut values, mut def, mut rep) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, v) in rows {
+        for (i, &x) in v.iter().enumerate() {
+            values.push(x);
+            def.push(3);
+            rep.push(i16::from(i > 0));
+        }
+    }
+    let mut col = group.next_column().unwrap().unwrap();
+    col.typed::<FloatType>()
+        .write_batch(&values, Some(&def), Some(&rep))
+        .unwrap();
+    col.close().unwrap();
+    let ids: Vec<ByteArray> = rows
+        .iter()
+        .map(|(id, _)| ByteArray::from(id.as_str()))
+        .collect();
+    let mut col = group.next_column().unwrap().unwrap();
+    col.typed::<ByteArrayType>()
+        .write_batch(&ids, Some(&vec![1; ids.len()]), None)
+        .unwrap();
+    col.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+/// Seeded 8-dimensional embeddings for every seller and product `db` knows, written to `dir` as
+/// GraphStorm lays them out ([`write_embeddings`]).
+pub fn seeded_embeddings(db: &Path, dir: &Path) {
+    let text = dump(db);
+    for ntype in ["seller", "product"] {
+        let prefix = format!("ids {ntype}:");
+        let rows: Vec<(String, Vec<f32>)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|l| {
+                let (id, n) = l.rsplit_once(" -> ").unwrap();
+                let n: u32 = n.parse().unwrap();
+                let v = (0..8u32)
+                    .map(|k| ((n.wrapping_mul(2_654_435_761) >> k) % 97) as f32 - 48.0)
+                    .collect();
+                (id.to_string(), v)
+            })
+            .collect();
+        write_embeddings(dir, ntype, "embed-00000_00000.parquet", &rows);
+    }
+}

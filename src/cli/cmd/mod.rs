@@ -3,7 +3,9 @@
 
 pub(super) mod dump;
 pub(super) mod eval;
+pub(super) mod export;
 pub(super) mod featurize;
+pub(super) mod import_embeddings;
 pub(super) mod index;
 pub(super) mod ingest;
 pub(super) mod inspect;
