@@ -232,8 +232,7 @@ fn seller_mean(c: &mut Criterion, f: &Fixture) -> Result<()> {
 /// (400) is below the item count and the query walks arroy's trees.
 fn index_queries(c: &mut Criterion, f: &Fixture) -> Result<()> {
     let (generation, _) = f.store.active_index()?.context("no active index")?;
-    let index = ArroyIndex::open(&f.store.index_dir())?;
-    let reader = index.reader(generation)?;
+    let reader = demandlink::index::open_reader(&f.store.index_dir(), generation, None)?;
     query_bench(c, "index/arroy_query_k100", &reader, &f.queries)?;
 
     let model = ActiveModel::load(&f.store)?.context("no active model")?;

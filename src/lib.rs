@@ -33,4 +33,5 @@ pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod vectors;
+pub mod verify;
 pub mod watch;

@@ -21,10 +21,10 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::clock;
 use crate::features::{self, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary};
 use crate::index::stage::{self as index_stage, StageSummary};
-use crate::index::{ArroyIndex, BuildOptions};
+use crate::index::{BuildOptions, Depth, Health};
 use crate::ingest::{self, IngestError, IngestOptions, Plan, Prepared, Summary};
 use crate::model::{self, ModelConfig, TrainOptions, TrainSummary};
-use crate::progress::{Cancelled, Progress};
+use crate::progress::{Cancelled, NoProgress, Progress};
 use crate::recommend::{self, RecommendOptions, RecommendSummary, Recommender};
 use crate::store::{DropState, JobRecord, JobState, RefreshStage, Store, StoreError};
 
@@ -315,16 +315,20 @@ impl Stage for IndexStage {
     fn options(&self, opts: &RefreshOptions) -> String {
         format!("{:?}", opts.index)
     }
+    /// A damaged active generation is rebuilt even when the stage is done for its inputs
+    /// (an error reading it is left for the stage to report).
+    fn has_work(&self, cx: &Context) -> bool {
+        let health = index_stage::active_health(cx.store, Depth::Quick, &NoProgress);
+        matches!(health, Ok(Some((_, Health::Damaged(_)))))
+    }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
         let depth = features::category_depth(cx.store)?;
-        let index = ArroyIndex::open(&cx.store.index_dir())?;
         // A build killed after its switch and rerun, or a refresh whose new drops changed no
-        // candidate, keeps the generation it has.
-        if let Some(g) = index_stage::current_generation(cx.store, &index, &cx.opts.index, depth)? {
+        // candidate, keeps the generation it has (unless its files are damaged).
+        if let Some(g) = index_stage::current_generation(cx.store, &cx.opts.index, depth)? {
             return Ok(Finished::IndexCurrent(g));
         }
-        let s =
-            index_stage::build_index(cx.store, &index, &cx.opts.index, depth, progress, cx.cancel)?;
+        let s = index_stage::build_index(cx.store, &cx.opts.index, depth, progress, cx.cancel)?;
         Ok(Finished::Index(s))
     }
 }

@@ -129,6 +129,15 @@ pub(super) enum Command {
     Watch(WatchArgs),
     /// Print every record of the database as text, one line per key (for debugging and tests).
     Dump(DumpArgs),
+    /// Check that the database is whole: RocksDB's checksums over every column family, the
+    /// active index generation's files against the hashes its build recorded, and the store's
+    /// invariants (lists name existing sellers and products of the active generations,
+    /// vectors have the model's dimension, mirrored adjacency, drop cursors).
+    ///
+    /// Prints what it checked and what is wrong; exits 0 only when nothing is. Opens the
+    /// database read-only, so it runs beside a writer. Reads every byte: minutes on a
+    /// reference-size database.
+    Verify(VerifyArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -487,6 +496,16 @@ pub(super) struct DumpArgs {
     /// Database folder.
     #[arg(long)]
     pub db: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct VerifyArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Print one JSON object (`whole`, and per part what was checked and what is wrong).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `refresh` and `watch`: the chain's stages.

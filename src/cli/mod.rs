@@ -73,6 +73,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Jobs(a) => cmd::jobs::exec(a),
         Command::Watch(a) => cmd::watch::exec(a),
         Command::Dump(a) => cmd::dump::exec(a),
+        Command::Verify(a) => cmd::verify::exec(a),
     }
 }
 

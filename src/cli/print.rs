@@ -21,6 +21,7 @@ use crate::refresh::{self, Finished, Report};
 use crate::serve::auth::{Issued, Listed};
 use crate::stats::Stats;
 use crate::store::{self, JobRecord, JobState, Namespace, RefreshStage, Store, TokenSubject};
+use crate::verify;
 use crate::watch::WatchSummary;
 
 /// One JSON object on one line.
@@ -202,6 +203,12 @@ pub(super) fn sellers(s: &SellerSummary) {
 
 /// A new index generation.
 pub(super) fn indexed(s: &StageSummary) {
+    if let Some(reason) = &s.repaired {
+        println!(
+            "index: generation {} was damaged ({reason}); rebuilt from the store",
+            s.generation - 1
+        );
+    }
     println!(
         "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
         s.generation,
@@ -755,5 +762,27 @@ pub(super) fn dump(store: &Store) -> Result<()> {
     let mut out = io::BufWriter::new(stdout.lock());
     store.dump(&mut out)?;
     out.flush()?;
+    Ok(())
+}
+
+/// `verify`: every part with what it checked and what is wrong.
+pub(super) fn verified(r: &verify::Report, json: bool) -> Result<()> {
+    if json {
+        return json_pretty(&serde_json::json!({ "whole": r.whole(), "parts": r.parts }));
+    }
+    for part in &r.parts {
+        let verdict = match part.problems.len() {
+            0 => "ok".to_string(),
+            n => format!("{n} problem(s)"),
+        };
+        println!("{}: {verdict}", part.name);
+        for line in &part.checked {
+            println!("  checked  {line}");
+        }
+        for line in &part.problems {
+            println!("  WRONG    {line}");
+        }
+    }
+    println!("verify: {}", if r.whole() { "whole" } else { "damaged" });
     Ok(())
 }

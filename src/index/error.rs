@@ -97,6 +97,21 @@ pub enum IndexError {
         /// The decoding error.
         reason: String,
     },
+    /// A generation's files differ from what its build recorded (a damaged disk, a stray
+    /// write): it is not read.
+    #[error(
+        "index generation {generation} is damaged: {reason}; the index is derived data: run \
+         `demandlink index --db {}` to rebuild it from the store",
+        db.display()
+    )]
+    Damaged {
+        /// The generation.
+        generation: u32,
+        /// What differs (file, bytes).
+        reason: String,
+        /// The database folder.
+        db: PathBuf,
+    },
     /// LMDB failed.
     #[error("index database (LMDB): {0}")]
     Lmdb(#[from] heed::Error),

@@ -12,6 +12,7 @@ mod layout;
 mod merge;
 mod records;
 mod tokens;
+mod verify;
 mod writer;
 
 use std::fs;
@@ -32,10 +33,11 @@ pub use layout::{
 use layout::{MetaKey, check_version};
 pub(crate) use records::{Cursor, DropState, FeatureSource, TokenRecord};
 pub use records::{
-    DropRecord, Feature, FileRecord, JobRecord, JobState, Listing, ProductText, Rec, RecList,
-    SellerProfile, SellerRecord, TokenSubject,
+    DropRecord, Feature, FileDigest, FileRecord, IndexFiles, JobRecord, JobState, Listing,
+    ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenSubject,
 };
 pub(crate) use tokens::TokenId;
+pub use verify::FamilyCheck;
 pub(crate) use writer::DropWriter;
 
 /// Errors at the store boundary.

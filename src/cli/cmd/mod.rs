@@ -15,4 +15,5 @@ pub(super) mod split;
 pub(super) mod stats;
 pub(super) mod tokens;
 pub(super) mod train;
+pub(super) mod verify;
 pub(super) mod watch;

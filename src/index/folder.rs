@@ -1,0 +1,129 @@
+//! Where generations live: each in its own LMDB environment `DB/index/<generation>/`, written
+//! by one build and never again, so that its files can be hashed once, checked before every
+//! use and hard-linked into checkpoints. Databases built before kept every generation in one
+//! environment directly in `DB/index/` (the shared layout); a generation there is read where
+//! it is, unchecked (no hashes were recorded), until the next build replaces it.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::digest::{self, Depth, STATE_FILES};
+use super::{ArroyIndex, ArroyReader, IndexError};
+use crate::progress::{NoProgress, Progress};
+use crate::store::IndexFiles;
+
+/// What a check of a generation's files found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// The files are as built.
+    Whole,
+    /// No hashes were recorded for it (built before they were): read unchecked.
+    Unrecorded,
+    /// The files differ from the build's record: why.
+    Damaged(String),
+}
+
+/// The folder of generation `generation`'s own environment.
+pub(crate) fn own_dir(index_dir: &Path, generation: u32) -> PathBuf {
+    index_dir.join(generation.to_string())
+}
+
+/// The folder holding `generation`: its own, or the shared environment of older builds.
+pub(crate) fn generation_dir(index_dir: &Path, generation: u32) -> PathBuf {
+    let own = own_dir(index_dir, generation);
+    match own.join(STATE_FILES[0]).exists() {
+        true => own,
+        false => index_dir.to_path_buf(),
+    }
+}
+
+/// Whether `generation` exists: its own folder (never written after its build, so it holds
+/// exactly that generation), or in the shared environment of older builds.
+pub(crate) fn exists(index_dir: &Path, generation: u32) -> Result<bool, IndexError> {
+    let dir = generation_dir(index_dir, generation);
+    if dir != index_dir {
+        return Ok(true);
+    }
+    if !dir.join(STATE_FILES[0]).exists() {
+        return Ok(false);
+    }
+    Ok(ArroyIndex::open(&dir)?.generations()?.contains(&generation))
+}
+
+/// Checks `generation`'s files against `record` (the build's, if recorded for it).
+pub(crate) fn check(
+    index_dir: &Path,
+    generation: u32,
+    record: Option<&IndexFiles>,
+    depth: Depth,
+    progress: &dyn Progress,
+) -> Result<Health, IndexError> {
+    let Some(record) = record.filter(|r| r.generation == generation) else {
+        return Ok(Health::Unrecorded);
+    };
+    let dir = own_dir(index_dir, generation);
+    let io = |source| IndexError::Io {
+        path: dir.clone(),
+        source,
+    };
+    Ok(
+        match digest::check(&dir, record, depth, progress).map_err(io)? {
+            Ok(()) => Health::Whole,
+            Err(reason) => Health::Damaged(reason),
+        },
+    )
+}
+
+/// A reader of `generation`, after a quick check of its files against `record`: a damaged
+/// generation is [`IndexError::Damaged`] before LMDB or arroy read a byte of it.
+pub fn open_reader(
+    index_dir: &Path,
+    generation: u32,
+    record: Option<&IndexFiles>,
+) -> Result<ArroyReader, IndexError> {
+    if let Health::Damaged(reason) =
+        check(index_dir, generation, record, Depth::Quick, &NoProgress)?
+    {
+        return Err(damaged(index_dir, generation, reason));
+    }
+    ArroyIndex::open(&generation_dir(index_dir, generation))?.reader(generation)
+}
+
+/// The error for a damaged generation, with the command that rebuilds it.
+pub(crate) fn damaged(index_dir: &Path, generation: u32, reason: String) -> IndexError {
+    IndexError::Damaged {
+        generation,
+        reason,
+        db: index_dir.parent().unwrap_or(index_dir).to_path_buf(),
+    }
+}
+
+/// Removes every generation but `keep` (with the shared environment unless `keep` lives in
+/// it) and whatever else a killed build left in `index_dir`.
+pub(crate) fn remove_others(index_dir: &Path, keep: Option<u32>) -> io::Result<()> {
+    let shared = keep.is_some_and(|g| generation_dir(index_dir, g) == index_dir);
+    let kept = keep.map(|g| own_dir(index_dir, g));
+    let entries = match fs::read_dir(index_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if Some(&path) == kept.as_ref() || (shared && path.is_file()) {
+            continue;
+        }
+        match path.is_dir() {
+            true => fs::remove_dir_all(&path)?,
+            false => fs::remove_file(&path)?,
+        }
+    }
+    Ok(())
+}
+
+/// Hashes the files of `generation`'s own folder, as its build left them.
+pub(crate) fn record(index_dir: &Path, generation: u32) -> Result<IndexFiles, IndexError> {
+    let dir = own_dir(index_dir, generation);
+    digest::digest(&dir, generation).map_err(|source| IndexError::Io { path: dir, source })
+}
