@@ -63,9 +63,20 @@ pub fn verify(
     cancel: &AtomicBool,
 ) -> Result<Report, VerifyError> {
     let mut parts = vec![checksums(store, progress, cancel)?];
-    parts.push(index(store, progress)?);
-    parts.push(invariants(store, progress)?);
+    // A damaged table file found above can fail the reads of the parts below: each reports
+    // what stopped it, and the others still run.
+    parts.push(index(store, progress).unwrap_or_else(|e| unchecked("index", e)));
+    parts.push(invariants(store, progress).unwrap_or_else(|e| unchecked("invariants", e)));
     Ok(Report { parts })
+}
+
+/// A part that could not be checked, with the error that stopped it.
+fn unchecked(name: &'static str, error: VerifyError) -> Part {
+    Part {
+        name,
+        checked: Vec::new(),
+        problems: vec![format!("not checked: {error}")],
+    }
 }
 
 fn checksums(

@@ -7,6 +7,7 @@ mod eval;
 mod fixtures;
 mod ingest;
 mod inspect;
+mod integrity;
 mod interrupt;
 mod model;
 mod orders;
