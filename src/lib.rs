@@ -14,6 +14,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 mod affinity;
+pub mod checkpoint;
 pub mod cli;
 mod clock;
 pub mod copurchase;

@@ -14,6 +14,7 @@ use crate::index::BuildOptions;
 use crate::ingest::IngestOptions;
 use crate::model::{GraphOptions, Init, ModelConfig, Sampling, TrainOptions};
 use crate::recommend::{self, RecommendOptions};
+use crate::refresh::RefreshOptions;
 use crate::stats::DEFAULT_COPURCHASE_THRESHOLD;
 use crate::watch::WatchOptions;
 
@@ -138,6 +139,15 @@ pub(super) enum Command {
     /// database read-only, so it runs beside a writer. Reads every byte: minutes on a
     /// reference-size database.
     Verify(VerifyArgs),
+    /// List the checkpoints `refresh` took before applying new drops (DB/checkpoints/), with
+    /// their size and time.
+    Checkpoints(CheckpointsArgs),
+    /// Bring the database back to a checkpoint: its store and index exactly as they were when
+    /// the checkpoint was taken (portal tokens included).
+    ///
+    /// Takes the write lock (stop writers and the portal first). Killed at any moment, it
+    /// leaves the old state or the restored one; the next command completes it.
+    Restore(RestoreArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -499,6 +509,26 @@ pub(super) struct DumpArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub(super) struct CheckpointsArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct RestoreArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// The checkpoint (an id listed by `demandlink checkpoints`).
+    #[arg(long)]
+    pub to: String,
+}
+
+#[derive(clap::Args, Debug)]
 pub(super) struct VerifyArgs {
     /// Database folder.
     #[arg(long)]
@@ -533,6 +563,10 @@ pub(super) struct ChainArgs {
     /// model for --fine-tune-epochs).
     #[arg(long)]
     pub full: bool,
+    /// Before applying new drops, keep the database as it is in DB/checkpoints/<last drop>/
+    /// (hard links: cheap) and remove all but the newest this many; 0 takes none.
+    #[arg(long, default_value_t = RefreshOptions::default().keep_checkpoints)]
+    pub keep_checkpoints: usize,
     #[command(flatten)]
     pub train: ModelArgs,
 }

@@ -74,6 +74,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Watch(a) => cmd::watch::exec(a),
         Command::Dump(a) => cmd::dump::exec(a),
         Command::Verify(a) => cmd::verify::exec(a),
+        Command::Checkpoints(a) => cmd::checkpoints::exec(a),
+        Command::Restore(a) => cmd::restore::exec(a),
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::checkpoint::CheckpointInfo;
 use crate::eval::{self, QuarterReport, SplitReport, harness::EvalReport};
 use crate::features::{FeaturizeSummary, SellerSummary};
 use crate::index::Comparison;
@@ -266,6 +267,10 @@ pub(super) fn refresh_event(event: refresh::Event) {
             }
         ),
         refresh::Event::UpToDate { stage } => println!("{stage}: up to date"),
+        refresh::Event::Checkpoint { info } => println!(
+            "checkpoint: `{}` kept ({} drops); `demandlink restore --to {}` goes back to it",
+            info.id, info.drops, info.id
+        ),
         refresh::Event::Finished {
             stage,
             result,
@@ -785,4 +790,54 @@ pub(super) fn verified(r: &verify::Report, json: bool) -> Result<()> {
     }
     println!("verify: {}", if r.whole() { "whole" } else { "damaged" });
     Ok(())
+}
+
+/// `checkpoints`: one line per checkpoint, oldest first.
+pub(super) fn checkpoints(list: &[CheckpointInfo], json: bool) -> Result<()> {
+    if json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|c| serde_json::json!({ "checkpoint": c, "bytes": c.bytes }))
+            .collect();
+        return json_pretty(&rows);
+    }
+    if list.is_empty() {
+        println!("no checkpoints (refresh takes one before it applies a new drop)");
+    }
+    for c in list {
+        println!(
+            "{:<16} taken {} (unix {}), {} drops, index generation {}, {:.1} MB",
+            c.id,
+            age(c.created_at),
+            c.created_at,
+            c.drops,
+            c.index_generation
+                .map_or("none".to_string(), |g| g.to_string()),
+            c.bytes as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+/// How long ago a unix time was, roughly.
+fn age(unix: u64) -> String {
+    let secs = crate::clock::unix_secs().saturating_sub(unix);
+    match secs {
+        0..120 => format!("{secs} s ago"),
+        120..7200 => format!("{} min ago", secs / 60),
+        7200..172_800 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// `restore`: where the database is now.
+pub(super) fn restored(db: &Path, c: &CheckpointInfo) {
+    println!(
+        "restore: {} is back to checkpoint `{}` ({} drops, index generation {})",
+        db.display(),
+        c.id,
+        c.drops,
+        c.index_generation
+            .map_or("none".to_string(), |g| g.to_string())
+    );
 }

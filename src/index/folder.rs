@@ -38,6 +38,14 @@ pub(crate) fn generation_dir(index_dir: &Path, generation: u32) -> PathBuf {
     }
 }
 
+/// The files holding `generation`, relative to the index folder: what a copy of the index
+/// needs to serve it.
+pub fn state_files(index_dir: &Path, generation: u32) -> Vec<PathBuf> {
+    let dir = generation_dir(index_dir, generation);
+    let relative = dir.strip_prefix(index_dir).unwrap_or(Path::new(""));
+    STATE_FILES.iter().map(|f| relative.join(f)).collect()
+}
+
 /// Whether `generation` exists: its own folder (never written after its build, so it holds
 /// exactly that generation), or in the shared environment of older builds.
 pub(crate) fn exists(index_dir: &Path, generation: u32) -> Result<bool, IndexError> {

@@ -42,7 +42,7 @@ pub use digest::Depth;
 pub use error::IndexError;
 pub(crate) use exact::ExactIndex;
 pub(crate) use folder::damaged;
-pub use folder::{Health, open_reader};
+pub use folder::{Health, open_reader, state_files};
 pub use reader::ArroyReader;
 pub use store::ArroyIndex;
 pub(crate) use vector::BestK;

@@ -5,6 +5,7 @@
 //! only way to persist is [`DropWriter::commit`], which writes the staged rows, the id
 //! counters and the drop's progress cursor in one `WriteBatch`.
 
+mod backup;
 mod derived;
 mod dump;
 mod keys;
@@ -24,6 +25,7 @@ use rocksdb::{
     IteratorMode, Options, ReadOptions,
 };
 
+pub(crate) use backup::{commit_restore, copy_store, link_or_copy, start_staging, sync_dir};
 pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
 pub use layout::{
@@ -268,6 +270,9 @@ impl Store {
     pub fn open(root: &Path, mode: OpenMode) -> Result<Store> {
         if root.exists() && !root.is_dir() {
             return Err(StoreError::NotADirectory(root.to_path_buf()));
+        }
+        if root.exists() {
+            backup::finish_restore(root)?;
         }
         let dir = root.join("store");
         // A database whose creation was killed before its version was written is new.

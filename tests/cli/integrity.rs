@@ -56,6 +56,9 @@ fn answer(args: &[&str]) -> Result<String, String> {
     Err(stderr)
 }
 
+/// What of a command's output must stay the same.
+type Keep = fn(String) -> String;
+
 /// The recall figure of `index check --json` (its latencies differ from run to run).
 fn recall(json: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -69,7 +72,7 @@ fn every_damaged_index_byte_is_answered_as_before_or_refused_with_the_fix() {
     let dbs = db.to_str().unwrap();
     let file = index_file(&db);
     let original = fs::read(&file).unwrap();
-    let commands: [(&[&str], fn(String) -> String); 3] = [
+    let commands: [(&[&str], Keep); 3] = [
         (&["inspect", "--db", dbs, "s000007"], |s| s),
         (&["recommend", "--db", dbs, "--seller", "s000042"], |s| s),
         (&["index", "check", "--db", dbs, "--json"], |s| recall(&s)),

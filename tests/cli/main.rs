@@ -14,6 +14,7 @@ mod orders;
 mod readme;
 mod recommend;
 mod refresh;
+mod restore;
 mod schema;
 mod serve;
 mod util;
