@@ -112,6 +112,17 @@ pub enum IndexError {
         /// The database folder.
         db: PathBuf,
     },
+    /// A write failed on a full file system (LMDB reports a short write as an I/O error).
+    #[error(
+        "{}: no space left on device (LMDB: {lmdb}); free space and rerun the same command",
+        path.display()
+    )]
+    DiskFull {
+        /// The index folder.
+        path: PathBuf,
+        /// LMDB's error (shown in the message; not a cause of its own, so printed once).
+        lmdb: heed::Error,
+    },
     /// LMDB failed.
     #[error("index database (LMDB): {0}")]
     Lmdb(#[from] heed::Error),

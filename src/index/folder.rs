@@ -135,3 +135,35 @@ pub(crate) fn record(index_dir: &Path, generation: u32) -> Result<IndexFiles, In
     let dir = own_dir(index_dir, generation);
     digest::digest(&dir, generation).map_err(|source| IndexError::Io { path: dir, source })
 }
+
+/// `error` as [`IndexError::DiskFull`] when it is an I/O error of LMDB and the file system
+/// holding `dir` is (almost) full: LMDB turns a short write into a plain "Input/output error",
+/// which would not tell the operator what to do.
+pub(crate) fn explain_full(dir: &Path, error: IndexError) -> IndexError {
+    match error {
+        IndexError::Lmdb(heed::Error::Io(e)) if free_bytes(dir).is_some_and(|free| free < FULL) => {
+            IndexError::DiskFull {
+                path: dir.to_path_buf(),
+                lmdb: heed::Error::Io(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Free bytes under which a failed write is put down to a full file system: a few LMDB
+/// pages, or a chunk of arroy's temporary files.
+const FULL: u64 = 1 << 20;
+
+/// Bytes available to this process on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stat` a buffer of the right type that
+    // statvfs fills on success (checked before it is read).
+    let done = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } == 0;
+    // SAFETY: statvfs returned 0, so it initialised `stat`.
+    done.then(|| unsafe { stat.assume_init() })
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+}

@@ -164,11 +164,13 @@ pub fn build_index(
         skipped,
         "building index generation"
     );
-    let categories = {
-        let index = ArroyIndex::open(&folder::own_dir(&dir, generation))?;
+    let own = folder::own_dir(&dir, generation);
+    let categories = (|| {
+        let index = ArroyIndex::open(&own)?;
         index.build(generation, dims, items, opts, progress, cancel)?;
-        index.manifest(generation)?.categories.len() as u64
-    };
+        Ok(index.manifest(generation)?.categories.len() as u64)
+    })()
+    .map_err(|e| folder::explain_full(&own, e))?;
     let files = folder::record(&dir, generation)?;
     let mut batch = StageBatch::new(store);
     batch.put_model(ModelRecord::IndexFiles, &files);
