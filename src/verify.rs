@@ -49,6 +49,16 @@ pub struct Report {
     pub parts: Vec<Part>,
 }
 
+impl Part {
+    fn new(name: &'static str) -> Part {
+        Part {
+            name,
+            checked: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
 impl Report {
     /// Whether nothing is wrong.
     pub fn whole(&self) -> bool {
@@ -72,11 +82,9 @@ pub fn verify(
 
 /// A part that could not be checked, with the error that stopped it.
 fn unchecked(name: &'static str, error: VerifyError) -> Part {
-    Part {
-        name,
-        checked: Vec::new(),
-        problems: vec![format!("not checked: {error}")],
-    }
+    let mut part = Part::new(name);
+    part.problems.push(format!("not checked: {error}"));
+    part
 }
 
 fn checksums(
@@ -84,11 +92,7 @@ fn checksums(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Part, VerifyError> {
-    let mut part = Part {
-        name: "checksums",
-        checked: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut part = Part::new("checksums");
     for family in store.verify_checksums(progress, cancel)? {
         part.checked
             .push(format!("{}: {} keys read", family.name, family.keys));
@@ -100,11 +104,7 @@ fn checksums(
 }
 
 fn index(store: &Store, progress: &dyn Progress) -> Result<Part, VerifyError> {
-    let mut part = Part {
-        name: "index",
-        checked: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut part = Part::new("index");
     match index_stage::active_health(store, Depth::Full, progress)? {
         None => part.checked.push("no index yet".into()),
         Some((g, Health::Whole)) => part.checked.push(format!(
@@ -122,11 +122,8 @@ fn index(store: &Store, progress: &dyn Progress) -> Result<Part, VerifyError> {
 }
 
 fn invariants(store: &Store, progress: &dyn Progress) -> Result<Part, VerifyError> {
-    let mut part = Part {
-        name: "invariants",
-        checked: Vec::new(),
-        problems: store.mirror_problems()?,
-    };
+    let mut part = Part::new("invariants");
+    part.problems = store.mirror_problems()?;
     part.checked
         .push("listings in both directions, co-purchase pairs mirrored".into());
     part.problems.extend(store.drop_problems()?);
