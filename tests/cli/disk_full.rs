@@ -1,7 +1,7 @@
 //! A full disk: every stage run on a file system with almost no space left fails with one
 //! clear error line, and run again once space is freed it ends in the state of an
-//! uninterrupted run. The file system is a small tmpfs the test mounts (it needs root, as in
-//! CI's container; elsewhere the test says so and passes without running).
+//! uninterrupted run. The file system is a small tmpfs the test mounts (it needs the right to
+//! mount, root on the development machine; without it the test says so and passes unrun).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
