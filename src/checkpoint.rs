@@ -166,6 +166,14 @@ pub fn restore(root: &Path, id: &str) -> Result<CheckpointInfo> {
         });
     }
     let info = read(&source)?;
+    // A server reads the store it opened, by path: swapped under it, it would read neither.
+    if let Some(pid) = store::live_servers(root).first() {
+        return Err(StoreError::Busy {
+            path: root.to_path_buf(),
+            holder: format!("the portal, pid {pid}, reads it"),
+        }
+        .into());
+    }
     {
         let _lock = Store::open(root, OpenMode::ReadWrite)?;
         let staging = store::start_staging(root)?;

@@ -683,23 +683,40 @@ fn pair_of(cf: Cf, key: &[u8]) -> Result<(Id, Id)> {
 
 /// Removes the `secondary-<pid>` folders of servers that ended without cleaning up (killed).
 fn remove_dead_secondaries(root: &Path) {
-    let Ok(entries) = fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("secondary-"))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for (pid, dir) in secondaries(root) {
         if process_gone(pid) {
             // Best effort, like the removal on drop.
-            let _ = fs::remove_dir_all(entry.path());
+            let _ = fs::remove_dir_all(dir);
         }
     }
+}
+
+/// The pids of the servers (`serve`, a secondary instance) reading the database now.
+pub(crate) fn live_servers(root: &Path) -> Vec<u32> {
+    secondaries(root)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .filter(|&pid| !process_gone(pid))
+        .collect()
+}
+
+/// The `secondary-<pid>` folders of the database folder, with their pids.
+fn secondaries(root: &Path) -> Vec<(u32, PathBuf)> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry
+                .file_name()
+                .to_str()?
+                .strip_prefix("secondary-")?
+                .parse::<u32>()
+                .ok()?;
+            Some((pid, entry.path()))
+        })
+        .collect()
 }
 
 /// Whether no process `pid` exists (a writer or server that was killed).

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::util::{bin, catalogue_drop, copy_dir, dump, fails, ok, sample};
+use crate::util::{Server, bin, catalogue_drop, copy_dir, dump, fails, ok, sample};
 
 /// `refresh --model content` (no training: the chain, fast) of `drops` into `db`.
 fn refresh(db: &Path, drops: &[&str], extra: &[&str]) -> String {
@@ -83,6 +83,11 @@ fn restore_brings_back_the_state_taken_before_a_drop_even_when_killed() {
         verified(&copy);
     }
 
+    // Not under a running portal: it reads the store it opened.
+    let server = Server::start(&db);
+    let e = fails(&["restore", "--db", dbs, "--to", "q1"]);
+    assert!(e.contains("database is busy (the portal, pid"), "{e}");
+    drop(server);
     let out = ok(&["restore", "--db", dbs, "--to", "q1"]);
     assert!(out.contains("back to checkpoint `q1`"), "{out}");
     assert!(dump(&db) == before);
