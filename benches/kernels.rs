@@ -23,7 +23,7 @@ use demandlink::model::train::noise_table;
 use demandlink::model::{Graph, IdentityRows, ModelConfig, Trainer};
 use demandlink::progress::NoProgress;
 use demandlink::rng::Stream;
-use demandlink::store::{Id, ModelRecord, Namespace, OpenMode, Store};
+use demandlink::store::{Id, IndexFiles, ModelRecord, Namespace, OpenMode, Store};
 use demandlink::vectors::ActiveModel;
 
 /// Results per nearest-neighbour query.
@@ -232,8 +232,8 @@ fn seller_mean(c: &mut Criterion, f: &Fixture) -> Result<()> {
 /// (400) is below the item count and the query walks arroy's trees.
 fn index_queries(c: &mut Criterion, f: &Fixture) -> Result<()> {
     let (generation, _) = f.store.active_index()?.context("no active index")?;
-    let index = ArroyIndex::open(&f.store.index_dir())?;
-    let reader = index.reader(generation)?;
+    let record = f.store.model::<IndexFiles>(ModelRecord::IndexFiles)?;
+    let reader = demandlink::index::open_reader(&f.store.index_dir(), generation, record.as_ref())?;
     query_bench(c, "index/arroy_query_k100", &reader, &f.queries)?;
 
     let model = ActiveModel::load(&f.store)?.context("no active model")?;

@@ -15,6 +15,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 mod affinity;
+pub mod checkpoint;
 pub mod cli;
 mod clock;
 pub mod copurchase;
@@ -36,4 +37,5 @@ pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod vectors;
+pub mod verify;
 pub mod watch;

@@ -23,7 +23,8 @@ use crate::cosine::{cosine, dot, normalize};
 use crate::features;
 use crate::features::text::category_at;
 use crate::index::{
-    Ann, ArroyIndex, ArroyReader, BestK, ExactIndex, IndexError, stage::candidates,
+    Ann, ArroyReader, BestK, ExactIndex, IndexError,
+    stage::{self, StageError, candidates},
 };
 use crate::progress::{Cancelled, Progress};
 use crate::store::{Id, Job, Namespace, Rec, RecList, StageBatch, Store, StoreError};
@@ -76,6 +77,18 @@ pub enum RecommendError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<StageError> for RecommendError {
+    /// Opening the active index fails only with the index's or the store's errors.
+    fn from(e: StageError) -> Self {
+        match e {
+            StageError::Index(e) => RecommendError::Index(e),
+            StageError::Store(e) => RecommendError::Store(e),
+            StageError::NoModel => RecommendError::NoModel,
+            StageError::NoCandidates => RecommendError::NoIndex,
+        }
+    }
 }
 
 /// Result type of recommend.
@@ -176,8 +189,7 @@ impl<'a> Recommender<'a> {
     /// without one): loads the active model and, with `preload` (for many sellers), the
     /// candidates' vectors. The one constructor of `recommend`, `inspect` and `refresh`.
     pub fn open(store: &'a Store, opts: RecommendOptions, preload: bool) -> Result<Self> {
-        let (generation, _) = store.active_index()?.ok_or(RecommendError::NoIndex)?;
-        let reader = ArroyIndex::open(&store.index_dir())?.reader(generation)?;
+        let (generation, reader) = stage::open_active(store)?.ok_or(RecommendError::NoIndex)?;
         let depth = features::category_depth(store)?;
         Self::new(store, reader, generation, opts, depth, preload)
     }

@@ -18,13 +18,14 @@ use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
 use crate::clock;
 use crate::features::{self, FeaturizeOptions, FeaturizeSummary, SellerOptions, SellerSummary};
 use crate::index::stage::{self as index_stage, StageSummary};
-use crate::index::{ArroyIndex, BuildOptions};
+use crate::index::{BuildOptions, Depth, Health};
 use crate::ingest::{self, IngestError, IngestOptions, Plan, Prepared, Summary};
 use crate::model::{self, ModelConfig, TrainOptions, TrainSummary};
-use crate::progress::{Cancelled, Progress};
+use crate::progress::{Cancelled, NoProgress, Progress};
 use crate::recommend::{self, RecommendOptions, RecommendSummary, Recommender};
 use crate::store::{DropState, JobRecord, JobState, RefreshStage, Store, StoreError};
 
@@ -110,13 +111,16 @@ pub enum RefreshError {
         /// The stage's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The checkpoint taken before applying the drops failed; nothing was applied.
+    #[error("checkpoint before applying the drops failed, nothing applied")]
+    Checkpoint(#[from] CheckpointError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// Options of every stage of a refresh.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RefreshOptions {
     /// Ingest of new drops.
     pub ingest: IngestOptions,
@@ -134,6 +138,28 @@ pub struct RefreshOptions {
     pub recommend: RecommendOptions,
     /// Apply a new drop even when its name sorts before an applied drop's.
     pub allow_out_of_order: bool,
+    /// Checkpoints kept: before it applies a new drop, a refresh keeps the database as it is
+    /// in `DB/checkpoints/<last drop>/` and removes all but the newest this many (0: takes
+    /// none).
+    pub keep_checkpoints: usize,
+}
+
+impl Default for RefreshOptions {
+    fn default() -> Self {
+        RefreshOptions {
+            ingest: IngestOptions::default(),
+            featurize: FeaturizeOptions::default(),
+            sellers: SellerOptions::default(),
+            train: None,
+            training: TrainOptions::default(),
+            index: BuildOptions::default(),
+            recommend: RecommendOptions::default(),
+            allow_out_of_order: false,
+            // Two: the quarter before the last refresh can still be gone back to while the
+            // next one runs.
+            keep_checkpoints: 2,
+        }
+    }
 }
 
 /// What a stage did.
@@ -171,6 +197,11 @@ pub enum Event<'a> {
         rows: u64,
         /// Whether an interrupted ingest of it is continued.
         resumes: bool,
+    },
+    /// The database as it was before this refresh's drops was kept as a checkpoint.
+    Checkpoint {
+        /// The checkpoint.
+        info: &'a CheckpointInfo,
     },
     /// A stage is done for the current inputs and does not run.
     UpToDate {
@@ -315,16 +346,20 @@ impl Stage for IndexStage {
     fn options(&self, opts: &RefreshOptions) -> String {
         format!("{:?}", opts.index)
     }
+    /// A damaged active generation is rebuilt even when the stage is done for its inputs
+    /// (an error reading it is left for the stage to report).
+    fn has_work(&self, cx: &Context) -> bool {
+        let health = index_stage::active_health(cx.store, Depth::Quick, &NoProgress);
+        matches!(health, Ok(Some((_, Health::Damaged(_)))))
+    }
     fn run(&self, cx: &mut Context, progress: &dyn Progress) -> Result<Finished, Fault> {
         let depth = features::category_depth(cx.store)?;
-        let index = ArroyIndex::open(&cx.store.index_dir())?;
         // A build killed after its switch and rerun, or a refresh whose new drops changed no
-        // candidate, keeps the generation it has.
-        if let Some(g) = index_stage::current_generation(cx.store, &index, &cx.opts.index, depth)? {
+        // candidate, keeps the generation it has (unless its files are damaged).
+        if let Some(g) = index_stage::current_generation(cx.store, &cx.opts.index, depth)? {
             return Ok(Finished::IndexCurrent(g));
         }
-        let s =
-            index_stage::build_index(cx.store, &index, &cx.opts.index, depth, progress, cx.cancel)?;
+        let s = index_stage::build_index(cx.store, &cx.opts.index, depth, progress, cx.cancel)?;
         Ok(Finished::Index(s))
     }
 }
@@ -357,6 +392,7 @@ pub fn refresh(
     on: &mut dyn FnMut(Event),
 ) -> Result<Report, RefreshError> {
     let drops = prepare_drops(store, dirs, opts, progress, on)?;
+    checkpoint_before(store, &drops, opts.keep_checkpoints, on)?;
     let fresh = drops.iter().filter(|d| !d.resumes()).count() as u32;
     let last_drop = store.next_drop_seq()? - 1 + fresh;
     let drops_applied = drops.len();
@@ -453,6 +489,25 @@ pub fn refresh(
         drops_applied,
         last_drop,
     })
+}
+
+/// Keeps the database as it is before new drops are applied, named by the last drop applied
+/// (not when none is, nor when a drop is half-applied: that state is no quarter's).
+fn checkpoint_before(
+    store: &Store,
+    drops: &[Prepared],
+    keep: usize,
+    on: &mut dyn FnMut(Event),
+) -> Result<(), RefreshError> {
+    if keep == 0 || drops.iter().all(|d| d.resumes()) || store.applied_drops()?.is_none() {
+        return Ok(());
+    }
+    if let Some(last) = store.drops()?.last()
+        && let Some(info) = checkpoint::take(store, &last.name, keep)?
+    {
+        on(Event::Checkpoint { info: &info });
+    }
+    Ok(())
 }
 
 /// Hands memory freed by a finished stage back to the system. The stages run in one process,

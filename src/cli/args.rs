@@ -15,6 +15,7 @@ use crate::index::BuildOptions;
 use crate::ingest::IngestOptions;
 use crate::model::{GraphOptions, Init, ModelConfig, Sampling, TrainOptions};
 use crate::recommend::{self, RecommendOptions};
+use crate::refresh::RefreshOptions;
 use crate::stats::DEFAULT_COPURCHASE_THRESHOLD;
 use crate::watch::WatchOptions;
 
@@ -145,6 +146,24 @@ pub(super) enum Command {
     Watch(WatchArgs),
     /// Print every record of the database as text, one line per key (for debugging and tests).
     Dump(DumpArgs),
+    /// Check that the database is whole: RocksDB's checksums over every column family, the
+    /// active index generation's files against the hashes its build recorded, and the store's
+    /// invariants (lists name existing sellers and products of the active generations,
+    /// vectors have the model's dimension, mirrored adjacency, drop cursors).
+    ///
+    /// Prints what it checked and what is wrong; exits 0 only when nothing is. Opens the
+    /// database read-only, so it runs beside a writer. Reads every byte: minutes on a
+    /// reference-size database.
+    Verify(VerifyArgs),
+    /// List the checkpoints `refresh` took before applying new drops (DB/checkpoints/), with
+    /// their size and time.
+    Checkpoints(CheckpointsArgs),
+    /// Bring the database back to a checkpoint: its store and index exactly as they were when
+    /// the checkpoint was taken (portal tokens included).
+    ///
+    /// Takes the write lock (stop writers and the portal first). Killed at any moment, it
+    /// leaves the old state or the restored one; the next command completes it.
+    Restore(RestoreArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -550,6 +569,36 @@ pub(super) struct DumpArgs {
     pub db: PathBuf,
 }
 
+#[derive(clap::Args, Debug)]
+pub(super) struct CheckpointsArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct RestoreArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// The checkpoint (an id listed by `demandlink checkpoints`).
+    #[arg(long)]
+    pub to: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct VerifyArgs {
+    /// Database folder.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Print one JSON object (`whole`, and per part what was checked and what is wrong).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Options of `refresh` and `watch`: the chain's stages.
 #[derive(clap::Args, Debug)]
 pub(super) struct ChainArgs {
@@ -575,6 +624,10 @@ pub(super) struct ChainArgs {
     /// model for --fine-tune-epochs).
     #[arg(long)]
     pub full: bool,
+    /// Before applying new drops, keep the database as it is in DB/checkpoints/<last drop>/
+    /// (hard links: cheap) and remove all but the newest this many; 0 takes none.
+    #[arg(long, default_value_t = RefreshOptions::default().keep_checkpoints)]
+    pub keep_checkpoints: usize,
     #[command(flatten)]
     pub train: ModelArgs,
 }

@@ -75,18 +75,29 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Jobs(a) => cmd::jobs::exec(a),
         Command::Watch(a) => cmd::watch::exec(a),
         Command::Dump(a) => cmd::dump::exec(a),
+        Command::Verify(a) => cmd::verify::exec(a),
+        Command::Checkpoints(a) => cmd::checkpoints::exec(a),
+        Command::Restore(a) => cmd::restore::exec(a),
     }
 }
 
 /// The error and its causes on one line, joined by `: ` — without a [`Cancelled`], whose
-/// wrapper already says what stopped and how to continue.
+/// wrapper already says what stopped and how to continue, and without a cause whose text its
+/// wrapper already ends with (`{path}: {source}` errors that also name the source as their
+/// cause would print it twice).
 fn one_line(e: &anyhow::Error) -> String {
-    let causes: Vec<String> = e
-        .chain()
-        .filter(|c| !c.is::<Cancelled>())
-        .map(ToString::to_string)
-        .collect();
-    causes.join(": ")
+    let mut line = String::new();
+    for cause in e.chain().filter(|c| !c.is::<Cancelled>()) {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line += ": ";
+        }
+        line += &text;
+    }
+    line
 }
 
 /// 130 when the error is a cancellation (Ctrl-C; a [`Cancelled`] anywhere in its chain), like a

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::checkpoint::CheckpointInfo;
 use crate::eval::{self, QuarterReport, SplitReport, harness::EvalReport};
 use crate::export::ExportSummary;
 use crate::features::{FeaturizeSummary, SellerSummary};
@@ -23,6 +24,7 @@ use crate::refresh::{self, Finished, Report};
 use crate::serve::auth::{Issued, Listed};
 use crate::stats::Stats;
 use crate::store::{self, JobRecord, JobState, Namespace, RefreshStage, Store, TokenSubject};
+use crate::verify;
 use crate::watch::WatchSummary;
 
 /// One JSON object on one line.
@@ -264,6 +266,12 @@ pub(super) fn sellers(s: &SellerSummary) {
 
 /// A new index generation.
 pub(super) fn indexed(s: &StageSummary) {
+    if let Some(reason) = &s.repaired {
+        println!(
+            "index: generation {} was damaged ({reason}); rebuilt from the store",
+            s.generation - 1
+        );
+    }
     println!(
         "index: generation {} with {} candidates ({}) in {} categories{} in {:.2} s",
         s.generation,
@@ -321,6 +329,10 @@ pub(super) fn refresh_event(event: refresh::Event) {
             }
         ),
         refresh::Event::UpToDate { stage } => println!("{stage}: up to date"),
+        refresh::Event::Checkpoint { info } => println!(
+            "checkpoint: `{}` kept ({} drops); `demandlink restore --to {}` goes back to it",
+            info.id, info.drops, info.id
+        ),
         refresh::Event::Finished {
             stage,
             result,
@@ -818,4 +830,76 @@ pub(super) fn dump(store: &Store) -> Result<()> {
     store.dump(&mut out)?;
     out.flush()?;
     Ok(())
+}
+
+/// `verify`: every part with what it checked and what is wrong.
+pub(super) fn verified(r: &verify::Report, json: bool) -> Result<()> {
+    if json {
+        return json_pretty(&serde_json::json!({ "whole": r.whole(), "parts": r.parts }));
+    }
+    for part in &r.parts {
+        let verdict = match part.problems.len() {
+            0 => "ok".to_string(),
+            n => format!("{n} problem(s)"),
+        };
+        println!("{}: {verdict}", part.name);
+        for line in &part.checked {
+            println!("  checked  {line}");
+        }
+        for line in &part.problems {
+            println!("  WRONG    {line}");
+        }
+    }
+    println!("verify: {}", if r.whole() { "whole" } else { "damaged" });
+    Ok(())
+}
+
+/// `checkpoints`: one line per checkpoint, oldest first.
+pub(super) fn checkpoints(list: &[CheckpointInfo], json: bool) -> Result<()> {
+    if json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|c| serde_json::json!({ "checkpoint": c, "bytes": c.bytes }))
+            .collect();
+        return json_pretty(&rows);
+    }
+    if list.is_empty() {
+        println!("no checkpoints (refresh takes one before it applies a new drop)");
+    }
+    for c in list {
+        println!(
+            "{:<16} taken {} (unix {}), {} drops, index generation {}, {:.1} MB",
+            c.id,
+            age(c.created_at),
+            c.created_at,
+            c.drops,
+            c.index_generation
+                .map_or("none".to_string(), |g| g.to_string()),
+            c.bytes as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+/// How long ago a unix time was, roughly.
+fn age(unix: u64) -> String {
+    let secs = crate::clock::unix_secs().saturating_sub(unix);
+    match secs {
+        0..120 => format!("{secs} s ago"),
+        120..7200 => format!("{} min ago", secs / 60),
+        7200..172_800 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// `restore`: where the database is now.
+pub(super) fn restored(db: &Path, c: &CheckpointInfo) {
+    println!(
+        "restore: {} is back to checkpoint `{}` ({} drops, index generation {})",
+        db.display(),
+        c.id,
+        c.drops,
+        c.index_generation
+            .map_or("none".to_string(), |g| g.to_string())
+    );
 }

@@ -97,6 +97,32 @@ pub enum IndexError {
         /// The decoding error.
         reason: String,
     },
+    /// A generation's files differ from what its build recorded (a damaged disk, a stray
+    /// write): it is not read.
+    #[error(
+        "index generation {generation} is damaged: {reason}; the index is derived data: run \
+         `demandlink index --db {}` to rebuild it from the store",
+        db.display()
+    )]
+    Damaged {
+        /// The generation.
+        generation: u32,
+        /// What differs (file, bytes).
+        reason: String,
+        /// The database folder.
+        db: PathBuf,
+    },
+    /// A write failed on a full file system (LMDB reports a short write as an I/O error).
+    #[error(
+        "{}: no space left on device (LMDB: {lmdb}); free space and rerun the same command",
+        path.display()
+    )]
+    DiskFull {
+        /// The index folder.
+        path: PathBuf,
+        /// LMDB's error (shown in the message; not a cause of its own, so printed once).
+        lmdb: heed::Error,
+    },
     /// LMDB failed.
     #[error("index database (LMDB): {0}")]
     Lmdb(#[from] heed::Error),

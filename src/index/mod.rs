@@ -22,8 +22,10 @@
 
 mod build;
 mod check;
+mod digest;
 mod error;
 mod exact;
+mod folder;
 mod manifest;
 mod reader;
 pub mod stage;
@@ -36,8 +38,11 @@ mod tests;
 pub use build::BuildOptions;
 pub use check::Comparison;
 pub(crate) use check::compare;
+pub use digest::Depth;
 pub use error::IndexError;
 pub(crate) use exact::ExactIndex;
+pub(crate) use folder::damaged;
+pub use folder::{Health, open_reader, state_files};
 pub use reader::ArroyReader;
 pub use store::ArroyIndex;
 pub(crate) use vector::BestK;

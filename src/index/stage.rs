@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::{ArroyIndex, BuildOptions, IndexError};
+use super::folder::{self, Health};
+use super::{ArroyIndex, ArroyReader, BuildOptions, Depth, IndexError};
 use crate::features::text::category_at;
-use crate::progress::Progress;
-use crate::store::{Id, Job, StageBatch, Store, StoreError};
+use crate::progress::{NoProgress, Progress};
+use crate::store::{Id, IndexFiles, Job, ModelRecord, StageBatch, Store, StoreError};
 use crate::vectors::ActiveModel;
 
 /// Errors of the index stage.
@@ -47,6 +48,8 @@ pub struct StageSummary {
     pub categories: u64,
     /// Whether the candidates are the current high-demand list (else every product).
     pub high_demand: bool,
+    /// Why the generation it replaces was damaged, when it was.
+    pub repaired: Option<String>,
     /// Wall time.
     #[serde(skip)]
     pub elapsed: Duration,
@@ -112,10 +115,11 @@ pub(crate) fn candidates(
     })
 }
 
-/// Builds a new generation from the candidates and makes it active.
+/// Builds a new generation from the candidates, in its own folder, records its files' hashes
+/// and makes it active, in one store write. A damaged active generation is replaced the same
+/// way (the summary says so).
 pub fn build_index(
     store: &Store,
-    index: &ArroyIndex,
     opts: &BuildOptions,
     depth: usize,
     progress: &dyn Progress,
@@ -123,12 +127,21 @@ pub fn build_index(
 ) -> Result<StageSummary, StageError> {
     let start = Instant::now();
     let model = ActiveModel::load(store)?.ok_or(StageError::NoModel)?;
+    let dir = store.index_dir();
     let active = store.active_index()?.map(|(g, _)| g);
-    for g in index.generations()? {
-        if Some(g) != active {
-            index.remove_generation(g)?;
-        }
-    }
+    let repaired = match active {
+        Some(g) => match health_of(store, g, Depth::Quick, &NoProgress)? {
+            Health::Damaged(reason) => Some(reason),
+            _ => None,
+        },
+        None => None,
+    };
+    // Everything but the active generation goes: superseded generations (the active one
+    // stays for readers that opened it) and what a killed build left.
+    folder::remove_others(&dir, active).map_err(|source| IndexError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     // Every generation above the active one was just removed (never activated, so no reader
     // holds it): the number after the active one is free, and a build killed and rerun gets
     // the number an uninterrupted build would have.
@@ -151,9 +164,16 @@ pub fn build_index(
         skipped,
         "building index generation"
     );
-    index.build(generation, dims, items, opts, progress, cancel)?;
-    let categories = index.manifest(generation)?.categories.len() as u64;
+    let own = folder::own_dir(&dir, generation);
+    let categories = (|| {
+        let index = ArroyIndex::open(&own)?;
+        index.build(generation, dims, items, opts, progress, cancel)?;
+        Ok(index.manifest(generation)?.categories.len() as u64)
+    })()
+    .map_err(|e| folder::explain_full(&own, e))?;
+    let files = folder::record(&dir, generation)?;
     let mut batch = StageBatch::new(store);
+    batch.put_model(ModelRecord::IndexFiles, &files);
     batch.set_active_index(generation, model.generation);
     batch.commit(JOB, &IndexJob { generation, inputs })?;
     tracing::info!(generation, "index generation active");
@@ -163,8 +183,47 @@ pub fn build_index(
         skipped,
         categories,
         high_demand,
+        repaired,
         elapsed: start.elapsed(),
     })
+}
+
+/// What a check of the active generation's files found (`None`: no index yet).
+pub fn active_health(
+    store: &Store,
+    depth: Depth,
+    progress: &dyn Progress,
+) -> Result<Option<(u32, Health)>, StageError> {
+    match store.active_index()? {
+        Some((g, _)) => Ok(Some((g, health_of(store, g, depth, progress)?))),
+        None => Ok(None),
+    }
+}
+
+fn health_of(
+    store: &Store,
+    generation: u32,
+    depth: Depth,
+    progress: &dyn Progress,
+) -> Result<Health, StageError> {
+    let record = store.model::<IndexFiles>(ModelRecord::IndexFiles)?;
+    Ok(folder::check(
+        &store.index_dir(),
+        generation,
+        record.as_ref(),
+        depth,
+        progress,
+    )?)
+}
+
+/// A reader of the active generation after a quick check of its files (`None`: no index).
+pub(crate) fn open_active(store: &Store) -> Result<Option<(u32, ArroyReader)>, StageError> {
+    let Some((generation, _)) = store.active_index()? else {
+        return Ok(None);
+    };
+    let record = store.model::<IndexFiles>(ModelRecord::IndexFiles)?;
+    let reader = folder::open_reader(&store.index_dir(), generation, record.as_ref())?;
+    Ok(Some((generation, reader)))
 }
 
 /// The index job's state: the generation it made active and a hash of what it was built from.
@@ -177,11 +236,11 @@ struct IndexJob {
 const JOB: Job = Job::Index;
 
 /// The active generation, if it was built by [`build_index`] from exactly the current
-/// candidates (ids, categories, vectors) of the active model with these options: building
-/// again would give the same index, so a caller that only needs it current can skip the build.
+/// candidates (ids, categories, vectors) of the active model with these options and its files
+/// are not damaged: building again would give the same index, so a caller that only needs it
+/// current can skip the build.
 pub(crate) fn current_generation(
     store: &Store,
-    index: &ArroyIndex,
     opts: &BuildOptions,
     depth: usize,
 ) -> Result<Option<u32>, StageError> {
@@ -192,12 +251,15 @@ pub(crate) fn current_generation(
     let Some(model) = ActiveModel::load(store)? else {
         return Ok(None);
     };
+    if let Health::Damaged(_) = health_of(store, active, Depth::Quick, &NoProgress)? {
+        return Ok(None);
+    }
     let inputs = fingerprint(&candidates(store, &model, depth)?, &model, opts, depth);
     let current =
         job == IndexJob {
             generation: active,
             inputs,
-        } && index.generations()?.contains(&active);
+        } && folder::exists(&store.index_dir(), active)?;
     Ok(current.then_some(active))
 }
 
@@ -231,14 +293,9 @@ fn fingerprint(c: &Candidates, model: &ActiveModel, opts: &BuildOptions, depth: 
 
 /// Compares the active generation with exact search for a deterministic sample of sellers
 /// (their vectors as queries, over all candidates).
-pub fn check(
-    store: &Store,
-    index: &ArroyIndex,
-    sample: usize,
-    k: usize,
-) -> Result<super::Comparison, StageError> {
+pub fn check(store: &Store, sample: usize, k: usize) -> Result<super::Comparison, StageError> {
     let model = ActiveModel::load(store)?.ok_or(StageError::NoModel)?;
-    let (generation, _) = store.active_index()?.ok_or(StageError::NoCandidates)?;
+    let (_, reader) = open_active(store)?.ok_or(StageError::NoCandidates)?;
     let depth = crate::features::category_depth(store)?;
     let items = candidates(store, &model, depth)?.items;
     let dims = items.first().map_or(0, |(_, _, v)| v.len());
@@ -251,6 +308,5 @@ pub fn check(
     })?;
     let step = (sellers.len() / sample.max(1)).max(1);
     let queries: Vec<Vec<f32>> = sellers.into_iter().step_by(step).take(sample).collect();
-    let reader = index.reader(generation)?;
     Ok(super::compare(&reader, &exact, &queries, None, k)?)
 }

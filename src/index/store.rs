@@ -5,7 +5,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arroy::Writer;
 use arroy::distances::Cosine;
 use heed::types::{Bytes, DecodeIgnore};
 use heed::{BytesDecode, CommitOrAbort, Env, EnvOpenOptions, RoTxn, WithoutTls};
@@ -97,12 +96,14 @@ impl ArroyIndex {
     }
 
     /// Deletes `generation` — its indexes and manifest — in one transaction, freeing its arroy
-    /// index ids for later generations. For old generations and abandoned experiments.
+    /// index ids for later generations. The index stage gives each generation its own
+    /// environment and removes whole folders; this is the tests' way to exercise a shared one.
+    #[cfg(test)]
     pub(crate) fn remove_generation(&self, generation: u32) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
         let manifest = self.existing(&wtxn, generation)?;
         for id in manifest.ids() {
-            Writer::<Cosine>::new(self.vectors, id, manifest.dims).clear(&mut wtxn)?;
+            arroy::Writer::<Cosine>::new(self.vectors, id, manifest.dims).clear(&mut wtxn)?;
         }
         self.manifests.delete(&mut wtxn, &generation)?;
         wtxn.commit()?;

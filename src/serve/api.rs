@@ -9,9 +9,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::index::stage as index_stage;
+use crate::index::{Depth, Health as IndexHealth};
 use crate::inspect::{self, Item};
+use crate::progress::NoProgress;
 use crate::recommend::RecommendError;
-use crate::store::{DropState, Namespace, Store, StoreError};
+use crate::store::{DropState, JobState, Namespace, Store, StoreError};
 
 /// Recommendations per answer unless `k` says otherwise.
 pub(crate) const DEFAULT_K: usize = 20;
@@ -36,6 +39,22 @@ pub(crate) struct Me {
     pub quarter: Option<String>,
     /// Unix seconds of the newest of the seller's stored lists.
     pub refreshed_at: Option<u64>,
+}
+
+/// `GET /healthz`: whether the database behind the portal is whole. The portal serves the
+/// stored lists of the last good run either way; this tells an operator what needs repair.
+/// Needs no token, so it names no file and no seller.
+#[derive(Debug, Serialize)]
+pub(crate) struct Health {
+    /// `ok`, or `degraded` with `problems`.
+    pub status: &'static str,
+    /// The index generation the stored lists were computed with (`null`: none yet).
+    pub index_generation: Option<u32>,
+    /// Its files: `whole`, `unrecorded` (built before hashes were recorded), `damaged` or
+    /// `none`.
+    pub index: &'static str,
+    /// What is wrong, one line each, with the command that repairs it.
+    pub problems: Vec<String>,
 }
 
 /// One category of a seller.
@@ -158,6 +177,54 @@ fn quarter(store: &Store) -> Result<Option<String>, ApiError> {
         .rev()
         .find(|d| d.state == DropState::Applied)
         .map(|d| d.name))
+}
+
+/// `GET /healthz`: the active index generation's files (quick check) and the refresh stages
+/// that failed.
+pub(crate) fn health(store: &Store) -> Result<Health, ApiError> {
+    let mut problems = Vec::new();
+    let (index_generation, index) =
+        match index_stage::active_health(store, Depth::Quick, &NoProgress) {
+            Ok(None) => (None, "none"),
+            Ok(Some((g, state))) => (
+                Some(g),
+                match state {
+                    IndexHealth::Whole => "whole",
+                    IndexHealth::Unrecorded => "unrecorded",
+                    IndexHealth::Damaged(_) => {
+                        problems.push(format!(
+                            "index generation {g} is damaged: run `demandlink index` (or \
+                             `refresh`) to rebuild it from the store"
+                        ));
+                        "damaged"
+                    }
+                },
+            ),
+            Err(e) => {
+                tracing::error!("checking the index: {e}");
+                problems.push("the index cannot be checked (see the server's log)".into());
+                (store.active_index()?.map(|(g, _)| g), "damaged")
+            }
+        };
+    for (stage, record) in store.refresh_jobs()? {
+        if let JobState::Failed { .. } = record.state {
+            problems.push(format!(
+                "the last refresh failed in {}: the portal serves the lists of the last good \
+                 run; see `demandlink jobs`",
+                stage.name()
+            ));
+        }
+    }
+    Ok(Health {
+        status: if problems.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        },
+        index_generation,
+        index,
+        problems,
+    })
 }
 
 /// Answers `GET /api/v1/me` for a seller (external id).

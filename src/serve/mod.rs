@@ -1,7 +1,8 @@
 //! `serve`: the seller portal — an HTTP server over the database, read as a RocksDB secondary
 //! instance so it keeps serving while a refresh writes, and sees the refresh without a restart.
 //!
-//! Routes: `GET /` (the page, [`page`]), `GET /api/v1/me`, `GET /api/v1/me/recommendations`,
+//! Routes: `GET /` (the page, [`page`]), `GET /healthz` (no token: whether the index behind
+//! the lists is whole and the last refresh succeeded), `GET /api/v1/me`, `GET /api/v1/me/recommendations`,
 //! `GET /api/v1/sellers/{id}/recommendations` (operator tokens; a seller token gets its own
 //! list for its own id and `404` for any other). Every API request carries
 //! `Authorization: Bearer <token>` ([`auth`]); answers and errors are JSON ([`api`]).
@@ -180,6 +181,22 @@ fn query_pairs(
         .map_err(|_| ApiError::bad_parameter("query", "a URL-encoded `name=value&…` string".into()))
 }
 
+/// `GET /healthz` needs no token: probes and operators read it without one.
+async fn healthz(State(portal): State<Arc<Portal>>) -> Response {
+    let work = tokio::task::spawn_blocking(move || {
+        portal.fresh()?;
+        api::health(&portal.store)
+    });
+    match work.await {
+        Ok(Ok(health)) => api::json_response(StatusCode::OK, &health),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => {
+            tracing::error!("health task failed: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
 async fn me(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
@@ -311,6 +328,7 @@ async fn guard(request: Request, next: Next) -> Response {
 fn router(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/", get(page::page))
+        .route("/healthz", get(healthz))
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/recommendations", get(my_recommendations))
         .route(

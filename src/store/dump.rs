@@ -7,7 +7,7 @@ use super::records::{
     self, DropRecord, Feature, Listing, ProductRecord, ProductText, RecList, SellerProfile,
     SellerRecord,
 };
-use super::{Cf, Namespace, Result, Store, StoreError, derived, keys, merge};
+use super::{Cf, ModelRecord, Namespace, Result, Store, StoreError, derived, keys, merge};
 
 impl Store {
     /// Writes every column family, in [`super::column_family_names`] order, as text lines.
@@ -147,6 +147,16 @@ fn describe(cf: Cf, k: &[u8], v: &[u8]) -> Result<String> {
             job.started_at = job.started_at.map(|_| 0);
             job.ended_at = job.ended_at.map(|_| 0);
             format!("{} {job:?}", String::from_utf8_lossy(k))
+        }
+        // Hashes and sizes of index files differ from build to build (LMDB pages, build
+        // times): the generation is the content.
+        Cf::Model if k == ModelRecord::IndexFiles.key() => {
+            let files: records::IndexFiles = records::decode(v).map_err(bad)?;
+            format!(
+                "{} = generation {}",
+                String::from_utf8_lossy(k),
+                files.generation
+            )
         }
         Cf::Model | Cf::Jobs => format!("{} = {} bytes", String::from_utf8_lossy(k), v.len()),
     })

@@ -67,6 +67,10 @@ pub enum ModelRecord {
     /// Every product's category and each category's size (`affinity::Categories`), as of the
     /// drops `featurize` last saw: readers of one seller then skip a scan of every text.
     Categories,
+    /// The active index generation's files as built (`IndexFiles`): sizes and chunk hashes,
+    /// checked before the index is read. Added within version 2: a generation built before
+    /// it has no record and is read unchecked.
+    IndexFiles,
 }
 
 impl ModelRecord {
@@ -77,6 +81,7 @@ impl ModelRecord {
             ModelRecord::Content => b"content",
             ModelRecord::Graph => b"graph",
             ModelRecord::Categories => b"categories",
+            ModelRecord::IndexFiles => b"index.files",
         }
     }
 }

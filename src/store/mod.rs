@@ -5,6 +5,7 @@
 //! only way to persist is [`DropWriter::commit`], which writes the staged rows, the id
 //! counters and the drop's progress cursor in one `WriteBatch`.
 
+mod backup;
 mod derived;
 mod dump;
 mod keys;
@@ -12,6 +13,7 @@ mod layout;
 mod merge;
 mod records;
 mod tokens;
+mod verify;
 mod writer;
 
 use std::fs;
@@ -23,6 +25,7 @@ use rocksdb::{
     IteratorMode, Options, ReadOptions,
 };
 
+pub(crate) use backup::{commit_restore, copy_store, link_or_copy, start_staging, sync_dir};
 pub use derived::StageBatch;
 pub use keys::{Id, Namespace};
 pub use layout::{
@@ -32,10 +35,11 @@ pub use layout::{
 use layout::{MetaKey, check_version};
 pub(crate) use records::{Cursor, DropState, FeatureSource, TokenRecord};
 pub use records::{
-    DropRecord, Feature, FileRecord, JobRecord, JobState, Listing, ProductText, Rec, RecList,
-    SellerProfile, SellerRecord, TokenSubject,
+    DropRecord, Feature, FileDigest, FileRecord, IndexFiles, JobRecord, JobState, Listing,
+    ProductText, Rec, RecList, SellerProfile, SellerRecord, TokenSubject,
 };
 pub(crate) use tokens::TokenId;
+pub use verify::FamilyCheck;
 pub(crate) use writer::DropWriter;
 
 /// Errors at the store boundary.
@@ -266,6 +270,9 @@ impl Store {
     pub fn open(root: &Path, mode: OpenMode) -> Result<Store> {
         if root.exists() && !root.is_dir() {
             return Err(StoreError::NotADirectory(root.to_path_buf()));
+        }
+        if root.exists() {
+            backup::finish_restore(root)?;
         }
         let dir = root.join("store");
         // A database whose creation was killed before its version was written is new.
@@ -676,23 +683,40 @@ fn pair_of(cf: Cf, key: &[u8]) -> Result<(Id, Id)> {
 
 /// Removes the `secondary-<pid>` folders of servers that ended without cleaning up (killed).
 fn remove_dead_secondaries(root: &Path) {
-    let Ok(entries) = fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("secondary-"))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for (pid, dir) in secondaries(root) {
         if process_gone(pid) {
             // Best effort, like the removal on drop.
-            let _ = fs::remove_dir_all(entry.path());
+            let _ = fs::remove_dir_all(dir);
         }
     }
+}
+
+/// The pids of the servers (`serve`, a secondary instance) reading the database now.
+pub(crate) fn live_servers(root: &Path) -> Vec<u32> {
+    secondaries(root)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .filter(|&pid| !process_gone(pid))
+        .collect()
+}
+
+/// The `secondary-<pid>` folders of the database folder, with their pids.
+fn secondaries(root: &Path) -> Vec<(u32, PathBuf)> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry
+                .file_name()
+                .to_str()?
+                .strip_prefix("secondary-")?
+                .parse::<u32>()
+                .ok()?;
+            Some((pid, entry.path()))
+        })
+        .collect()
 }
 
 /// Whether no process `pid` exists (a writer or server that was killed).

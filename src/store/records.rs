@@ -111,6 +111,29 @@ pub struct DropRecord {
     pub(crate) finished_at: Option<u64>,
 }
 
+/// The files of an index generation as its build left them (`model` record `index.files`):
+/// what `index` checks before it reads a generation, since LMDB has no checksums of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexFiles {
+    /// The index generation.
+    pub generation: u32,
+    /// Bytes per hashed chunk (the last chunk of a file may be shorter).
+    pub chunk_size: u64,
+    /// Each file of the generation's folder that holds state.
+    pub files: Vec<FileDigest>,
+}
+
+/// One file of an index generation: its size and the xxh3-128 hash of each chunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// File name inside the generation's folder, e.g. `data.mdb`.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// xxh3-128 of each chunk, in file order (big-endian bytes: a fixed-size record).
+    pub chunks: Vec<[u8; 16]>,
+}
+
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(value, bincode::config::standard())
         .expect("bincode encoding of an in-memory record cannot fail")

@@ -343,3 +343,70 @@ fn revocation_and_a_refresh_take_effect_while_serving() {
     assert!(after["computed_at"].as_u64() > before["computed_at"].as_u64());
     assert_eq!(server.json("/api/v1/me", &keep)["seller"], "s000005");
 }
+
+#[test]
+fn healthz_reports_a_failed_refresh_and_a_damaged_index_while_the_lists_are_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = portal_db(tmp.path());
+    let dbs = db.to_str().unwrap();
+    let token = issue(&db, &["--seller", "s000007"]);
+    let server = Server::start(&db);
+    let health = || {
+        // Past the staleness bound: the view includes the writes just done.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let (status, body) = server.get("/healthz", None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let products = || {
+        let list = server.json("/api/v1/me/recommendations", &token);
+        let items = list["recommendations"].as_array().unwrap().clone();
+        items
+            .iter()
+            .map(|i| i["product"].to_string())
+            .collect::<Vec<_>>()
+    };
+    let h = health();
+    assert_eq!(
+        (&h["status"], &h["index"], &h["index_generation"]),
+        (&"ok".into(), &"whole".into(), &1.into()),
+        "{h}"
+    );
+    let served = products();
+    assert!(!served.is_empty());
+
+    // A refresh whose index stage fails (its high-demand product has no text or vector).
+    let q3 = crate::util::Drop::new(tmp.path(), "q3");
+    q3.file("high_demand.tsv", &["product_id", "p9999999"]);
+    let e = fails(&["refresh", "--db", dbs, "--model", "content", q3.path()]);
+    assert!(e.contains("index failed"), "{e}");
+    let h = health();
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(
+        h["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("the last refresh failed in index"),
+        "{h}"
+    );
+    assert_eq!(products(), served);
+
+    // The index files damaged under the server.
+    let file = db.join("index/1/data.mdb");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[4096..4160].fill(0);
+    std::fs::write(&file, bytes).unwrap();
+    let h = health();
+    assert_eq!(
+        (&h["status"], &h["index"]),
+        (&"degraded".into(), &"damaged".into()),
+        "{h}"
+    );
+    assert!(
+        h["problems"]
+            .to_string()
+            .contains("index generation 1 is damaged"),
+        "{h}"
+    );
+    assert_eq!(products(), served);
+}

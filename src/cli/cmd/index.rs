@@ -6,7 +6,7 @@ use crate::cli::args::{IndexArgs, IndexCheckArgs, IndexCommand};
 use crate::cli::print;
 use crate::cli::progress::{Bars, cancel_on_ctrl_c};
 use crate::features;
-use crate::index::{self, ArroyIndex, BuildOptions};
+use crate::index::{self, BuildOptions};
 use crate::store::{OpenMode, Store};
 
 pub(crate) fn exec(a: IndexArgs) -> Result<()> {
@@ -21,17 +21,15 @@ pub(crate) fn exec(a: IndexArgs) -> Result<()> {
     };
     let store = Store::open(&db, OpenMode::ReadWrite)?;
     let cancel = cancel_on_ctrl_c();
-    let index = ArroyIndex::open(&store.index_dir())?;
     let depth = features::category_depth(&store)?;
-    let s = index::stage::build_index(&store, &index, &opts, depth, &Bars::default(), &cancel)?;
+    let s = index::stage::build_index(&store, &opts, depth, &Bars::default(), &cancel)?;
     print::indexed(&s);
     Ok(())
 }
 
 fn exec_check(a: IndexCheckArgs) -> Result<()> {
     let store = Store::open(&a.db, OpenMode::ReadOnly)?;
-    let index = ArroyIndex::open(&store.index_dir())?;
-    let c = index::stage::check(&store, &index, a.sample, a.k)?;
+    let c = index::stage::check(&store, a.sample, a.k)?;
     print::index_check(&c, a.k, a.json);
     Ok(())
 }

@@ -32,6 +32,7 @@ pub(crate) fn options(a: &ChainArgs) -> Result<RefreshOptions> {
     anyhow::ensure!(a.batch_rows != Some(0), "--batch-rows must be at least 1");
     let mut o = RefreshOptions {
         allow_out_of_order: a.allow_out_of_order,
+        keep_checkpoints: a.keep_checkpoints,
         training: TrainOptions {
             full: a.full,
             replay_share: a.train.replay_share,
