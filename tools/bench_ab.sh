@@ -3,7 +3,8 @@
 # command ROUNDS times (alternating A, B) on its own copy of the database, and the script
 # prints the wall time, CPU time (user + system) and peak RSS of every run and the ratios of the
 # medians (B / A). CPU time is the figure to trust when something else shares the machine.
-# Usage: [ROUNDS=1] tools/bench_ab.sh BIN_A BIN_B DB -- demandlink arguments (without --db)…
+# Usage: [ROUNDS=1] [KEEP=DIR] tools/bench_ab.sh BIN_A BIN_B DB -- demandlink arguments (without --db)…
+#   KEEP: keep each run's output (stdout and stderr) as DIR/<side><round>.out.
 # Example: keep the current build as the baseline, change the code, rebuild, compare one
 # training epoch:
 #   cp "$CARGO_TARGET_DIR/release/demandlink" /tmp/before
@@ -26,6 +27,7 @@ for r in $(seq "$rounds"); do
     cp -r "$db" "$copy"
     /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" "${@:1:1}" --db "$copy" "${@:2}" >"$work/out" 2>&1 ||
       { echo "run $side$r failed:" >&2; tail -n 5 "$work/out" >&2; exit 1; }
+    [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$work/out" "$KEEP/$side$r.out"
     read -r wall rss user sys <"$work/time"
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
     rm -rf "$copy"

@@ -91,9 +91,8 @@ pub struct Sample {
     pub(crate) pairs: Vec<Pair>,
     /// Products treated as cold in this sample (listing edges and identity rows hidden).
     pub(crate) hidden: FxHashSet<u32>,
-    /// Each seller's listings the sample hides (its root edges and its listed cold products),
-    /// ascending: they are taken out of the seller's text feature.
-    pub(crate) removed: FxHashMap<Id, Vec<Id>>,
+    /// The sellers' listings the sample hides, taken out of their text features.
+    pub(crate) removal: Removal,
 }
 
 /// Whether a sample hides seller `s`'s listing of product `p`: it is one of the sample's root
@@ -108,32 +107,60 @@ fn hides_listing(
     excluded.contains(&(s, p)) || hidden.contains(&g.product_node(p))
 }
 
-/// Each seller's listings that `hidden` products and `excluded` root edges take away, ascending.
-/// Found from the few hidden products' sellers: scanning the listings of every seller a sample
-/// reaches for them was a tenth of an epoch.
-fn removed_listings(
-    g: &Graph,
-    hidden: &FxHashSet<u32>,
-    excluded: &FxHashSet<(Id, Id)>,
-) -> FxHashMap<Id, Vec<Id>> {
-    let mut removed: FxHashMap<Id, Vec<Id>> = FxHashMap::default();
-    let cold = hidden
-        .iter()
-        .filter(|&&node| !g.is_seller(node))
-        .map(|&node| node - g.sellers);
-    for p in cold {
-        for &s in g.listed_by.neighbours(p) {
-            removed.entry(s).or_default().push(p);
+/// The listings a sample hides from its sellers' text features: its root edges, and every
+/// listing of its cold products.
+#[derive(Debug, Default)]
+pub(crate) struct Removal {
+    /// The root edges.
+    excluded: FxHashSet<(Id, Id)>,
+    /// One bit per seller that lists a cold product or has a root edge; the others, most of
+    /// the sellers a sample reaches, lose nothing and need no look at their listings.
+    sellers: Vec<u64>,
+}
+
+impl Removal {
+    /// The removal of a sample's cold products (`hidden`, nodes) and root edges.
+    fn new(g: &Graph, hidden: &FxHashSet<u32>, excluded: FxHashSet<(Id, Id)>) -> Removal {
+        let mut sellers = vec![0u64; (g.sellers as usize).div_ceil(64)];
+        let mut mark = |s: Id| sellers[s as usize / 64] |= 1 << (s % 64);
+        for &node in hidden.iter().filter(|&&node| !g.is_seller(node)) {
+            g.listed_by
+                .neighbours(node - g.sellers)
+                .iter()
+                .for_each(|&s| mark(s));
         }
+        excluded.iter().for_each(|&(s, _)| mark(s));
+        Removal { excluded, sellers }
     }
-    for &(s, p) in excluded {
-        removed.entry(s).or_default().push(p);
+
+    /// The products in `listed` (seller `s`'s, ascending) that the sample hides from `s`,
+    /// ascending; looked up from the smaller side.
+    pub(crate) fn of(&self, g: &Graph, s: Id, listed: &[Id], hidden: &FxHashSet<u32>) -> Vec<Id> {
+        let marked = self
+            .sellers
+            .get(s as usize / 64)
+            .is_some_and(|bits| bits & (1 << (s % 64)) != 0);
+        if !marked {
+            return Vec::new();
+        }
+        if listed.len() <= hidden.len() + self.excluded.len() {
+            return listed
+                .iter()
+                .copied()
+                .filter(|&p| hides_listing(g, s, p, hidden, &self.excluded))
+                .collect();
+        }
+        let mut out: Vec<Id> = hidden
+            .iter()
+            .filter(|&&node| !g.is_seller(node))
+            .map(|&node| node - g.sellers)
+            .chain(self.excluded.iter().filter(|e| e.0 == s).map(|e| e.1))
+            .filter(|&p| listed.binary_search(&p).is_ok())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
-    for products in removed.values_mut() {
-        products.sort_unstable();
-        products.dedup();
-    }
-    removed
 }
 
 /// Neighbour lists longer than this many times the fan-out are sampled by drawing positions.
@@ -291,12 +318,12 @@ impl<'g> Sampler<'g> {
             frontier = next;
         }
         blocks.reverse();
-        let removed = removed_listings(g, &hidden, &excluded);
+        let removal = Removal::new(g, &hidden, excluded);
         Sample {
             blocks,
             pairs,
             hidden,
-            removed,
+            removal,
         }
     }
 
@@ -544,7 +571,7 @@ mod tests {
     }
 
     #[test]
-    fn removed_listings_are_every_hidden_listing_of_each_seller() {
+    fn a_removal_is_every_hidden_listing_of_each_seller() {
         use crate::model::graph::Adjacency;
         use rand::SeedableRng;
         // 30 sellers listing among 50 products at random.
@@ -567,7 +594,7 @@ mod tests {
             let excluded: FxHashSet<(Id, Id)> = (0..6)
                 .map(|_| lists[rng.random_range(0..lists.len())])
                 .collect();
-            let removed = removed_listings(&graph, &hidden, &excluded);
+            let removal = Removal::new(&graph, &hidden, excluded.clone());
             for s in 0..30 {
                 let expected: Vec<Id> = graph
                     .lists
@@ -576,7 +603,7 @@ mod tests {
                     .copied()
                     .filter(|&p| hides_listing(&graph, s, p, &hidden, &excluded))
                     .collect();
-                let found = removed.get(&s).cloned().unwrap_or_default();
+                let found = removal.of(&graph, s, graph.lists.neighbours(s), &hidden);
                 assert_eq!(found, expected, "seller {s}");
             }
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::graph::Graph;
 use super::layer::{self, LayerCache, Params};
 use super::optim::{Adam, adagrad};
-use super::sample::{Sample, Sampler, root_edges};
+use super::sample::{Removal, Sample, Sampler, root_edges};
 use super::select::{Rankings, Selection, select};
 use super::validation::{EpochChoice, Validation};
 use super::{Init, ModelConfig, ModelError};
@@ -452,7 +452,7 @@ impl<'g> Trainer<'g> {
     /// identity, and each layer's cache.
     fn forward(&self, sample: &Sample) -> (Array2<f32>, Vec<bool>, Vec<LayerCache>) {
         let layers = sample.blocks.len();
-        let (mut h, identity) = self.inputs(&sample.blocks[0].src, &sample.hidden, &sample.removed);
+        let (mut h, identity) = self.inputs(&sample.blocks[0].src, &sample.hidden, &sample.removal);
         let mut caches = Vec::with_capacity(layers);
         for (l, block) in sample.blocks.iter().enumerate() {
             let (out, cache) = layer::forward(&self.state.params, l, block, h, l + 1 == layers);
@@ -535,17 +535,17 @@ impl<'g> Trainer<'g> {
 
     /// The input rows of `nodes` of `graph` with nothing hidden, as inference sees them.
     fn visible_inputs(&self, graph: &Graph, sums: &Array2<f32>, nodes: &[u32]) -> Array2<f32> {
-        let (hidden, removed) = (FxHashSet::default(), FxHashMap::default());
-        self.inputs_on(graph, sums, nodes, &hidden, &removed).0
+        let (hidden, removal) = (FxHashSet::default(), Removal::default());
+        self.inputs_on(graph, sums, nodes, &hidden, &removal).0
     }
 
     fn inputs(
         &self,
         nodes: &[u32],
         hidden: &FxHashSet<u32>,
-        removed: &FxHashMap<Id, Vec<Id>>,
+        removal: &Removal,
     ) -> (Array2<f32>, Vec<bool>) {
-        self.inputs_on(self.graph, &self.seller_text, nodes, hidden, removed)
+        self.inputs_on(self.graph, &self.seller_text, nodes, hidden, removal)
     }
 
     /// The input rows of `nodes` and which of them carry a trainable identity row (only those
@@ -560,7 +560,7 @@ impl<'g> Trainer<'g> {
         sums: &Array2<f32>,
         nodes: &[u32],
         hidden: &FxHashSet<u32>,
-        removed: &FxHashMap<Id, Vec<Id>>,
+        removal: &Removal,
     ) -> (Array2<f32>, Vec<bool>) {
         let mut h = gather_rows(&self.base, nodes);
         let identity: Vec<bool> = nodes
@@ -582,12 +582,12 @@ impl<'g> Trainer<'g> {
             // The seller's whole sum, less the products this sample hides from it: cheaper
             // than summing what remains when a seller lists thousands of products.
             let listed = g.lists.neighbours(n);
-            let removed = removed.get(&n).map_or(&[][..], Vec::as_slice);
+            let removed = removal.of(g, n, listed, hidden);
             if removed.len() == listed.len() {
                 continue;
             }
             text.assign(&sums.row(n as usize));
-            for &p in removed {
+            for p in removed {
                 let node = g.product_node(p) as usize;
                 text.scaled_add(-(g.views[p as usize] + 1.0), &self.base.row(node));
             }
