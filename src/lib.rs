@@ -29,6 +29,7 @@ pub mod index;
 pub mod ingest;
 pub mod inspect;
 pub mod model;
+mod pause;
 pub mod progress;
 pub mod recommend;
 pub mod refresh;

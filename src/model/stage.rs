@@ -19,6 +19,7 @@ use super::validation::{EpochChoice, Validation};
 use super::{Graph, Init, ModelConfig, ModelError, Selection};
 use crate::affinity::Categories;
 use crate::features::TextModel;
+use crate::pause::pause;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
     BEST_GENERATION, CONTENT_GENERATION, INPUT_GENERATION, Id, Job, ModelRecord, Namespace,
@@ -36,6 +37,9 @@ pub(crate) const VALIDATION_CAP: usize = 2_000;
 /// Nodes per committed batch of output vectors: whole inference chunks, so a resumed write
 /// computes its rows exactly as an uninterrupted one.
 const WRITE_CHUNK: usize = 12 * INFER_CHUNK;
+
+/// Identity rows per write batch when they are written ahead of a checkpoint (about 100 MB).
+const ROWS_CHUNK: usize = 200_000;
 
 /// A trained graph model: the generation holding its vectors and its score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -279,6 +283,7 @@ pub(crate) fn fit(
         Ok(())
     })?;
     progress.finish();
+    trainer.freeze(&graphs.full);
     let categories = Categories::load(store)?;
     Ok(Fitted {
         selection: choose_score(&trainer, validation.as_ref(), &categories, progress),
@@ -476,6 +481,12 @@ pub fn train(
             read_rows(store, &graph, BEST_GENERATION, rows, Some(changed))
         };
         if trainer.restore_best(load)? {
+            // The restored rows (every row trained since the best epoch: millions at the
+            // reference size) go ahead of the checkpoint in chunks, as the best rows do: a
+            // run killed in between resumes at the end of training and restores every row
+            // from the best rows again.
+            let restored = trainer.take_dirty();
+            write_rows(store, &graph, &trainer, INPUT_GENERATION, &restored)?;
             checkpoint(
                 store,
                 &graph,
@@ -487,6 +498,9 @@ pub fn train(
         }
     }
     progress.finish();
+    // Training is over: the identity rows become part of the inputs, and their table is freed
+    // before the selection and the writing.
+    trainer.freeze(&full);
 
     let started = Instant::now();
     let selection = match chosen {
@@ -723,7 +737,8 @@ fn read_rows(
     Ok(())
 }
 
-/// Writes the dirty rows and the job state in one batch; returns the rows written.
+/// Writes the dirty rows and the job state in one batch (after the best epoch's rows, when
+/// due); returns the rows written.
 fn checkpoint(
     store: &Store,
     graph: &Graph,
@@ -732,22 +747,17 @@ fn checkpoint(
     inputs: (u32, u32),
     (generation, fine_tune): (u32, Option<FineTune>),
 ) -> Result<usize, ModelError> {
-    let mut batch = StageBatch::new(store);
-    let mut value = Vec::with_capacity(trainer.rows.table.ncols() + 1);
     let dirty = trainer.take_dirty();
-    let best = trainer.best_rows_due();
-    for (generation, nodes) in [
-        (INPUT_GENERATION, Some(&dirty)),
-        (BEST_GENERATION, best.as_ref()),
-    ] {
-        for &node in nodes.into_iter().flatten() {
-            let (ns, id) = kind(graph, node);
-            value.clear();
-            value.extend(trainer.rows.table.row(node as usize));
-            value.push(trainer.rows.accum[node as usize]);
-            batch.put_embedding(generation, ns, id, &value);
-        }
+    // The best epoch's rows (every trained row after the first epoch: 4 M rows, 1 GB at the
+    // reference size) are written ahead of the checkpoint in chunks. In its one batch they
+    // tripled it, and RocksDB holds a batch about twice while writing it: the peak of
+    // training. Ahead of the job state they are safe: a run killed before the checkpoint
+    // commits resumes within this epoch, judges it the same, and writes them all again.
+    if let Some(best) = trainer.best_rows_due() {
+        write_rows(store, graph, trainer, BEST_GENERATION, &best)?;
     }
+    let mut batch = StageBatch::with_capacity(store, rows_bytes(trainer, dirty.len()));
+    put_rows(&mut batch, graph, trainer, INPUT_GENERATION, &dirty);
     if let Some(choice) = trainer.epoch_choice() {
         batch.put_job(Job::TrainEpochs, choice);
     }
@@ -762,4 +772,49 @@ fn checkpoint(
     };
     batch.commit(JOB, &job)?;
     Ok(dirty.len())
+}
+
+/// Writes the identity rows of `nodes` under `generation` in batches of [`ROWS_CHUNK`] rows,
+/// without a job state: only for rows a resumed run writes again before it reads them.
+fn write_rows(
+    store: &Store,
+    graph: &Graph,
+    trainer: &Trainer,
+    generation: u32,
+    nodes: &[u32],
+) -> Result<(), ModelError> {
+    for chunk in nodes.chunks(ROWS_CHUNK) {
+        let mut batch = StageBatch::with_capacity(store, rows_bytes(trainer, chunk.len()));
+        put_rows(&mut batch, graph, trainer, generation, chunk);
+        batch.write()?;
+        pause(match generation {
+            BEST_GENERATION => "train.best_rows",
+            _ => "train.restored_rows",
+        });
+    }
+    Ok(())
+}
+
+/// About the bytes `rows` identity rows take in a write batch (key, row, accumulator and the
+/// batch's own framing).
+fn rows_bytes(trainer: &Trainer, rows: usize) -> usize {
+    rows * (4 * (trainer.rows.table.ncols() + 1) + 24)
+}
+
+/// Stages the identity rows of `nodes`, each followed by its accumulator, under `generation`.
+fn put_rows(
+    batch: &mut StageBatch,
+    graph: &Graph,
+    trainer: &Trainer,
+    generation: u32,
+    nodes: &[u32],
+) {
+    let mut value = Vec::with_capacity(trainer.rows.table.ncols() + 1);
+    for &node in nodes {
+        let (ns, id) = kind(graph, node);
+        value.clear();
+        value.extend(trainer.rows.table.row(node as usize));
+        value.push(trainer.rows.accum[node as usize]);
+        batch.put_embedding(generation, ns, id, &value);
+    }
 }

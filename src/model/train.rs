@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView1};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -170,6 +170,19 @@ pub struct Trainer<'g> {
     seller_text: Array2<f32>,
     /// Early stopping, when on.
     early: Option<Early<'g>>,
+    /// After [`Trainer::freeze`]: what inference needs besides the folded inputs.
+    frozen: Option<Frozen<'g>>,
+}
+
+/// A trainer's inference state once its identity rows are folded into the fixed inputs.
+struct Frozen<'g> {
+    /// The other graph inference runs on (the training graph's nodes with more edges).
+    full: &'g Graph,
+    /// Each seller's text sum over `full`, taken from the inputs before the fold.
+    full_text: Array2<f32>,
+    /// The identity rows of nodes that carry one on `full` only (cold in the training
+    /// graph, so not folded); rows of zeros left out.
+    full_only: FxHashMap<u32, Vec<f32>>,
 }
 
 /// Early stopping's state: the carve-out each epoch is judged on, the epochs' record, and the
@@ -218,6 +231,7 @@ impl<'g> Trainer<'g> {
             base,
             rows,
             early: None,
+            frozen: None,
         };
         t.shuffle();
         t
@@ -527,10 +541,48 @@ impl<'g> Trainer<'g> {
     /// infers on it); another graph, the full one, has its own.
     fn seller_text_on(&self, graph: &Graph) -> Cow<'_, Array2<f32>> {
         if std::ptr::eq(graph, self.graph) {
-            Cow::Borrowed(&self.seller_text)
-        } else {
-            Cow::Owned(seller_text_sums(graph, &self.base, self.cfg))
+            return Cow::Borrowed(&self.seller_text);
         }
+        match &self.frozen {
+            Some(f) => {
+                assert!(std::ptr::eq(graph, f.full), "frozen for another graph");
+                Cow::Borrowed(&f.full_text)
+            }
+            None => Cow::Owned(seller_text_sums(graph, &self.base, self.cfg)),
+        }
+    }
+
+    /// Whether `node` carries an identity row on `g` with nothing hidden.
+    fn has_identity(&self, g: &Graph, node: u32) -> bool {
+        g.is_warm(node) && (self.cfg.seller_identity || !g.is_seller(node))
+    }
+
+    /// Ends training: adds each identity row into its node's fixed input row and frees the
+    /// identity table (4.5 M × 128 f32, 2.3 GB at the reference size, the peak of `train`
+    /// while the score was selected and the vectors written). Inference on the training graph
+    /// and on `full` then gives the same vectors bit for bit: a node's input is still the
+    /// same sum, taken once. No training step may follow.
+    pub(crate) fn freeze(&mut self, full: &'g Graph) {
+        if self.frozen.is_some() {
+            return;
+        }
+        let full_text = seller_text_sums(full, &self.base, self.cfg);
+        let mut full_only = FxHashMap::default();
+        let table = std::mem::replace(&mut self.rows.table, Array2::zeros((0, self.base.ncols())));
+        for (n, row) in table.outer_iter().enumerate() {
+            let node = n as u32;
+            if self.has_identity(self.graph, node) {
+                let mut input = self.base.row_mut(n);
+                input += &row;
+            } else if self.has_identity(full, node) && row.iter().any(|&x| x != 0.0) {
+                full_only.insert(node, row.to_vec());
+            }
+        }
+        self.frozen = Some(Frozen {
+            full,
+            full_text,
+            full_only,
+        });
     }
 
     /// The input rows of `nodes` of `graph` with nothing hidden, as inference sees them.
@@ -565,16 +617,19 @@ impl<'g> Trainer<'g> {
         let mut h = gather_rows(&self.base, nodes);
         let identity: Vec<bool> = nodes
             .iter()
-            .map(|&n| {
-                g.is_warm(n)
-                    && !hidden.contains(&n)
-                    && (self.cfg.seller_identity || !g.is_seller(n))
-            })
+            .map(|&n| self.has_identity(g, n) && !hidden.contains(&n))
             .collect();
         let mut text = ndarray::Array1::<f32>::zeros(h.ncols());
         for ((mut row, &n), &on) in h.outer_iter_mut().zip(nodes).zip(&identity) {
-            if on {
-                row += &self.rows.table.row(n as usize);
+            match (&self.frozen, on) {
+                (None, true) => row += &self.rows.table.row(n as usize),
+                // Folded into the inputs, unless the node has its row on `full` only.
+                (Some(f), true) if !std::ptr::eq(g, self.graph) => {
+                    if let Some(extra) = f.full_only.get(&n) {
+                        row += &ArrayView1::from(&extra[..]);
+                    }
+                }
+                _ => {}
             }
             if !g.is_seller(n) || self.cfg.init != Init::Text {
                 continue;
@@ -945,9 +1000,9 @@ mod tests {
     use super::*;
     use crate::model::graph::Adjacency;
 
-    #[test]
-    fn inference_of_some_nodes_equals_their_rows_of_inference_of_all() {
-        // 30 sellers and 40 products with pseudo-random listings and co-purchases.
+    /// A graph of 30 sellers and 40 products with pseudo-random listings and co-purchases,
+    /// less the listings of the products `hidden` (they stay cold).
+    fn random_graph(hidden: &[u32]) -> Graph {
         let (sellers, products) = (30u32, 40u32);
         let mut state = 11u64;
         let mut next = |n: u32| {
@@ -958,18 +1013,19 @@ mod tests {
         };
         let mut listing: Vec<(u32, u32)> =
             (0..120).map(|_| (next(sellers), next(products))).collect();
-        listing.sort_unstable();
-        listing.dedup();
-        let mut by_product: Vec<(u32, u32)> = listing.iter().map(|&(s, p)| (p, s)).collect();
         let mut pairs: Vec<(u32, u32)> = (0..60)
             .map(|_| (next(products), next(products)))
             .filter(|(a, b)| a != b)
             .flat_map(|(a, b)| [(a, b), (b, a)])
             .collect();
+        listing.retain(|(_, p)| !hidden.contains(p));
+        listing.sort_unstable();
+        listing.dedup();
+        let mut by_product: Vec<(u32, u32)> = listing.iter().map(|&(s, p)| (p, s)).collect();
         pairs.sort_unstable();
         pairs.dedup();
         let copurchase = std::sync::Arc::new(Adjacency::from_pairs(products as usize, &mut pairs));
-        let graph = Graph {
+        Graph {
             sellers,
             products,
             lists: Adjacency::from_pairs(sellers as usize, &mut listing),
@@ -980,7 +1036,12 @@ mod tests {
             high_demand: vec![false; products as usize],
             pairs: Default::default(),
             threshold: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn inference_of_some_nodes_equals_their_rows_of_inference_of_all() {
+        let graph = random_graph(&[]);
         let cfg = ModelConfig::default();
         let params = initial_params(&cfg, 8);
         let base = Array2::from_shape_fn((graph.nodes(), 8), |(i, j)| {
@@ -1011,6 +1072,43 @@ mod tests {
             .unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!((runs[0].0, &runs[0].1), (0, &all.rows));
+    }
+
+    #[test]
+    fn a_frozen_trainer_infers_the_same_vectors_without_its_identity_table() {
+        // Products 3 and 8 are cold in the training graph and listed in the full one; 3 has
+        // an identity row from an earlier training (as after a fine-tuning's warm start).
+        let (graph, full) = (random_graph(&[3, 8]), random_graph(&[]));
+        assert!(!graph.is_warm(graph.product_node(3)) && full.is_warm(full.product_node(3)));
+        let cfg = ModelConfig::default();
+        assert_eq!(cfg.init, Init::Text);
+        let base = Array2::from_shape_fn((graph.nodes(), 8), |(i, j)| {
+            ((i * 7 + j * 3) % 11) as f32 / 11.0 - 0.4
+        });
+        let mut rows = IdentityRows::zeros(graph.nodes(), 8);
+        for (i, mut row) in rows.table.outer_iter_mut().enumerate() {
+            if i != graph.product_node(8) as usize {
+                row.fill((i % 5) as f32 * 0.05 - 0.1);
+            }
+        }
+        let state = Trainer::fresh_state(&cfg, 8);
+        let mut trainer = Trainer::new(&graph, &cfg, state, base, rows, None);
+        let before = [&graph, &full].map(|g| trainer.infer_on(g, None).rows);
+        trainer.freeze(&full);
+        assert_eq!(trainer.rows.table.len(), 0, "the identity table is freed");
+        let after = [&graph, &full].map(|g| trainer.infer_on(g, None).rows);
+        assert_ne!(
+            before[0], before[1],
+            "product 3's row counts on the full graph only"
+        );
+        assert_eq!(before, after);
+        let mut written = Array2::zeros((0, after[1].ncols()));
+        trainer
+            .infer_each_on(&full, 0, INFER_CHUNK, |_, rows| {
+                written.append(ndarray::Axis(0), rows.view())
+            })
+            .unwrap();
+        assert_eq!(written, after[1]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use rocksdb::checkpoint::Checkpoint;
 
 use super::{Result, Store, StoreError};
+use crate::pause::pause;
 
 /// The folders a restore replaces, in the order it swaps them.
 const PARTS: [&str; 2] = ["store", "index"];
@@ -26,10 +27,6 @@ const MARKER: &str = "restore.pending";
 const OLD: &str = "restore.old";
 /// The pid of the restoring process, in the staging folder.
 const OWNER: &str = "owner.pid";
-
-/// Test-only environment variable: the name of a point where a restore stops (it prints
-/// `paused at <point>` on stderr and sleeps), so that a test can kill it there.
-const PAUSE_VAR: &str = "DEMANDLINK_TEST_PAUSE";
 
 impl Store {
     /// Writes a RocksDB checkpoint of the database into `target` (which must not exist):
@@ -147,12 +144,4 @@ pub(crate) fn finish_restore(root: &Path) -> Result<()> {
 /// Makes the folder's entries (new names, renames) durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Stops here when [`PAUSE_VAR`] names this point (tests kill the process while it sleeps).
-fn pause(point: &str) {
-    if std::env::var(PAUSE_VAR).is_ok_and(|p| p == point) {
-        eprintln!("paused at {point}");
-        std::thread::sleep(std::time::Duration::from_secs(60));
-    }
 }

@@ -284,6 +284,15 @@ impl<'a> StageBatch<'a> {
         }
     }
 
+    /// An empty batch with room for about `bytes` of keys and values: a large batch then
+    /// grows without being copied, which held it twice in memory while it did.
+    pub(crate) fn with_capacity(store: &'a Store, bytes: usize) -> Self {
+        StageBatch {
+            store,
+            batch: WriteBatch::with_capacity_bytes(bytes),
+        }
+    }
+
     /// Staged operations.
     pub fn len(&self) -> usize {
         self.batch.len()
@@ -383,6 +392,12 @@ impl<'a> StageBatch<'a> {
     /// Writes everything staged and the job's state atomically.
     pub(crate) fn commit<T: Serialize>(&mut self, job: Job, state: &T) -> Result<()> {
         self.put_job(job, state);
+        self.write()
+    }
+
+    /// Writes everything staged without a job state: only for outputs a resumed job
+    /// rewrites, with the same bytes, before anything reads them.
+    pub(crate) fn write(&mut self) -> Result<()> {
         let batch = std::mem::take(&mut self.batch);
         self.store.db.write(batch).map_err(|e| self.store.rocks(e))
     }

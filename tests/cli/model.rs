@@ -3,6 +3,7 @@
 //! better than matrix factorisation on cold high-demand products. (The gradient checks are
 //! unit tests beside the layer code, `src/model/layer.rs`.)
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
@@ -90,6 +91,38 @@ fn killed_training_resumes_to_the_same_embeddings() {
         embeddings(&db) == embeddings(&reference),
         "embeddings differ after kill and resume"
     );
+}
+
+#[test]
+fn training_killed_between_its_row_writes_and_their_checkpoint_resumes_to_the_same_embeddings() {
+    // The best epoch's rows and the rows restored from them are written ahead of their
+    // checkpoint, in chunks: a kill in between must leave nothing a rerun reads wrongly.
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = featurized(tmp.path(), "reference");
+    train(&reference, &[]);
+    for point in ["train.best_rows", "train.restored_rows"] {
+        let db = featurized(tmp.path(), point);
+        let mut child = Command::new(bin())
+            .args(["train", "--db", db.to_str().unwrap()])
+            .env("DEMANDLINK_TEST_PAUSE", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let paused = stderr
+            .lines()
+            .map(Result::unwrap)
+            .any(|l| l == format!("paused at {point}"));
+        assert!(paused, "training never reached {point}");
+        child.kill().unwrap(); // SIGKILL: no destructor, no flush
+        child.wait().unwrap();
+        train(&db, &[]);
+        assert!(
+            embeddings(&db) == embeddings(&reference),
+            "embeddings differ after a kill at {point}"
+        );
+    }
 }
 
 #[test]
