@@ -828,15 +828,24 @@ fn by_chunks(
     match only {
         None => fill_rows(&mut out, 0, f),
         Some(ids) => {
-            let parts: Vec<Array2<f32>> =
-                ids.par_chunks(INFER_CHUNK).map(|c| f(c.to_vec())).collect();
-            for (c, part) in ids.chunks(INFER_CHUNK).zip(&parts) {
-                for (&id, row) in c.iter().zip(part.outer_iter()) {
-                    out.row_mut(id as usize).assign(&row);
-                }
+            for (&id, row) in ids.iter().zip(rows_of(ids, width, f).outer_iter()) {
+                out.row_mut(id as usize).assign(&row);
             }
         }
     }
+    out
+}
+
+/// The rows of `ids`, in their order, `f` computing them in chunks of [`INFER_CHUNK`] ids.
+fn rows_of(ids: &[u32], width: usize, f: impl Fn(Vec<u32>) -> Array2<f32> + Sync) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((ids.len(), width));
+    out.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(INFER_CHUNK * width.max(1))
+        .zip(ids.par_chunks(INFER_CHUNK))
+        .for_each(|(rows, c)| {
+            rows.copy_from_slice(f(c.to_vec()).as_slice().expect("standard layout"));
+        });
     out
 }
 
@@ -906,7 +915,30 @@ struct Hidden<'a> {
     nodes: usize,
     /// The last hidden layer's rows (all nodes, or those the output of `only` reads); none
     /// with one layer.
-    h: Option<Array2<f32>>,
+    h: Option<LayerRows>,
+}
+
+/// A hidden layer's rows: of every node, or only of the nodes the next layer reads, with each
+/// node's row number. For the few thousand nodes of a validation a table of every node was
+/// 1.15 GB at the reference size, the peak of training at its epochs' ends.
+struct LayerRows {
+    rows: Array2<f32>,
+    /// Per node, its row (`u32::MAX`: not computed); `None` when every node has its own.
+    slots: Option<Vec<u32>>,
+}
+
+impl LayerRows {
+    /// The rows of `nodes`.
+    fn gather(&self, nodes: &[u32]) -> Array2<f32> {
+        match &self.slots {
+            None => gather_rows(&self.rows, nodes),
+            Some(slots) => {
+                let at: Vec<u32> = nodes.iter().map(|&n| slots[n as usize]).collect();
+                debug_assert!(at.iter().all(|&r| r != u32::MAX), "a row not computed");
+                gather_rows(&self.rows, &at)
+            }
+        }
+    }
 }
 
 impl<'a> Hidden<'a> {
@@ -943,9 +975,25 @@ impl<'a> Hidden<'a> {
             h: None,
         };
         for (l, needed) in needed[..layers - 1].iter().enumerate() {
-            let out = by_chunks(nodes, needed.as_deref(), params.w_self(l).ncols(), |ids| {
+            let (width, f) = (params.w_self(l).ncols(), |ids: Vec<u32>| {
                 hidden.layer(l, ids)
             });
+            let out = match needed {
+                None => LayerRows {
+                    rows: by_chunks(nodes, None, width, f),
+                    slots: None,
+                },
+                Some(ids) => {
+                    let mut slots = vec![u32::MAX; nodes];
+                    for (row, &id) in ids.iter().enumerate() {
+                        slots[id as usize] = row as u32;
+                    }
+                    LayerRows {
+                        rows: rows_of(ids, width, f),
+                        slots: Some(slots),
+                    }
+                }
+            };
             hidden.h = Some(out);
         }
         hidden
@@ -958,7 +1006,7 @@ impl<'a> Hidden<'a> {
         // chunks is computed again) instead of one table of every node's: at the reference
         // size that table was 2.2 GB, the peak of `train`.
         let input = match &self.h {
-            Some(h) => gather_rows(h, &block.src),
+            Some(h) => h.gather(&block.src),
             None => (self.inputs)(&block.src),
         };
         let last = l + 1 == self.params.layers();
