@@ -3,13 +3,12 @@
 //! better than matrix factorisation on cold high-demand products. (The gradient checks are
 //! unit tests beside the layer code, `src/model/layer.rs`.)
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::Instant;
 
-use crate::util::{Drop, assert_printed_list_is_stored, bin, dump, ok, sample};
+use crate::util::{Drop, assert_printed_list_is_stored, bin, dump, killed_at_pause, ok, sample};
 
 /// A database with the sample's two drops ingested and featurized.
 fn featurized(dir: &Path, name: &str) -> PathBuf {
@@ -102,21 +101,7 @@ fn training_killed_between_its_row_writes_and_their_checkpoint_resumes_to_the_sa
     train(&reference, &[]);
     for point in ["train.best_rows", "train.restored_rows"] {
         let db = featurized(tmp.path(), point);
-        let mut child = Command::new(bin())
-            .args(["train", "--db", db.to_str().unwrap()])
-            .env("DEMANDLINK_TEST_PAUSE", point)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let paused = stderr
-            .lines()
-            .map(Result::unwrap)
-            .any(|l| l == format!("paused at {point}"));
-        assert!(paused, "training never reached {point}");
-        child.kill().unwrap(); // SIGKILL: no destructor, no flush
-        child.wait().unwrap();
+        killed_at_pause(&["train", "--db", db.to_str().unwrap()], point);
         train(&db, &[]);
         assert!(
             embeddings(&db) == embeddings(&reference),

@@ -2,11 +2,9 @@
 //! brings it back exactly (the dump taken then, and `verify`), also when killed (SIGKILL) at
 //! each step of its swap and completed by the next command.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use crate::util::{Server, bin, catalogue_drop, copy_dir, dump, fails, ok, sample};
+use crate::util::{Server, catalogue_drop, copy_dir, dump, fails, killed_at_pause, ok, sample};
 
 /// `refresh --model content` (no training: the chain, fast) of `drops` into `db`.
 fn refresh(db: &Path, drops: &[&str], extra: &[&str]) -> String {
@@ -26,21 +24,10 @@ fn verified(db: &Path) {
 
 /// Runs `restore --to id` with the test pause at `point` and kills it (SIGKILL) there.
 fn killed_restore(db: &Path, id: &str, point: &str) {
-    let mut child = Command::new(bin())
-        .args(["restore", "--db", db.to_str().unwrap(), "--to", id])
-        .env("DEMANDLINK_TEST_PAUSE", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let paused = stderr
-        .lines()
-        .map(Result::unwrap)
-        .any(|l| l == format!("paused at {point}"));
-    assert!(paused, "restore never reached {point}");
-    child.kill().unwrap(); // SIGKILL: no destructor, no cleanup
-    child.wait().unwrap();
+    killed_at_pause(
+        &["restore", "--db", db.to_str().unwrap(), "--to", id],
+        point,
+    );
 }
 
 #[test]

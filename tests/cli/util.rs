@@ -1,9 +1,9 @@
 //! Helpers that make a test read like the commands a user types.
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -467,4 +467,24 @@ pub fn seeded_embeddings(db: &Path, dir: &Path) {
             .collect();
         write_embeddings(dir, ntype, "embed-00000_00000.parquet", &rows);
     }
+}
+
+/// Runs `demandlink ARGS` with the test pause (`src/pause.rs`) at `point` and kills it
+/// (SIGKILL: no destructor, no flush) once it has stopped there.
+pub fn killed_at_pause(args: &[&str], point: &str) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("DEMANDLINK_TEST_PAUSE", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let paused = stderr
+        .lines()
+        .map(Result::unwrap)
+        .any(|l| l == format!("paused at {point}"));
+    assert!(paused, "{args:?} never reached {point}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
