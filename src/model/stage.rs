@@ -748,11 +748,11 @@ fn checkpoint(
     (generation, fine_tune): (u32, Option<FineTune>),
 ) -> Result<usize, ModelError> {
     let dirty = trainer.take_dirty();
-    // The best epoch's rows (every trained row after the first epoch: 4 M rows, 1 GB at the
+    // The best epoch's rows (every trained row after the first epoch: millions, 2 GB at the
     // reference size) are written ahead of the checkpoint in chunks. In its one batch they
     // tripled it, and RocksDB holds a batch about twice while writing it: the peak of
     // training. Ahead of the job state they are safe: a run killed before the checkpoint
-    // commits resumes within this epoch, judges it the same, and writes them all again.
+    // commits resumes before this epoch's end, judges it the same, and writes them all again.
     if let Some(best) = trainer.best_rows_due() {
         write_rows(store, graph, trainer, BEST_GENERATION, &best)?;
     }
