@@ -839,29 +839,36 @@ fn by_chunks(
 /// The rows of `ids`, in their order, `f` computing them in chunks of [`INFER_CHUNK`] ids.
 fn rows_of(ids: &[u32], width: usize, f: impl Fn(Vec<u32>) -> Array2<f32> + Sync) -> Array2<f32> {
     let mut out = Array2::<f32>::zeros((ids.len(), width));
-    out.as_slice_mut()
-        .expect("standard layout")
-        .par_chunks_mut(INFER_CHUNK * width.max(1))
-        .zip(ids.par_chunks(INFER_CHUNK))
-        .for_each(|(rows, c)| {
-            rows.copy_from_slice(f(c.to_vec()).as_slice().expect("standard layout"));
-        });
+    fill_chunks(&mut out, |c| ids[c].to_vec(), f);
     out
 }
 
 /// Fills `out` with the rows of nodes `first..first + out.nrows()`, `f` computing them in
 /// chunks of [`INFER_CHUNK`] nodes counted from `first`, in parallel, written in place.
 fn fill_rows(out: &mut Array2<f32>, first: usize, f: impl Fn(Vec<u32>) -> Array2<f32> + Sync) {
+    fill_chunks(
+        out,
+        |c| (first + c.start..first + c.end).map(|i| i as u32).collect(),
+        f,
+    );
+}
+
+/// Fills `out` in chunks of [`INFER_CHUNK`] rows, in parallel, in place: the rows `c` (a range
+/// of `out`'s rows) are `f(ids(c))`.
+fn fill_chunks(
+    out: &mut Array2<f32>,
+    ids: impl Fn(std::ops::Range<usize>) -> Vec<u32> + Sync,
+    f: impl Fn(Vec<u32>) -> Array2<f32> + Sync,
+) {
     let (nodes, width) = out.dim();
-    let end = first + nodes;
     out.as_slice_mut()
         .expect("standard layout")
         .par_chunks_mut(INFER_CHUNK * width.max(1))
         .enumerate()
-        .for_each(|(c, rows)| {
-            let from = first + c * INFER_CHUNK;
-            let ids = (from..(from + INFER_CHUNK).min(end)).map(|i| i as u32);
-            rows.copy_from_slice(f(ids.collect()).as_slice().expect("standard layout"));
+        .for_each(|(k, rows)| {
+            let from = k * INFER_CHUNK;
+            let chunk = ids(from..(from + INFER_CHUNK).min(nodes));
+            rows.copy_from_slice(f(chunk).as_slice().expect("standard layout"));
         });
 }
 
