@@ -95,15 +95,11 @@ impl Categories {
         let Some(drops) = store.applied_drops()? else {
             return Ok(());
         };
-        let mut paths = vec![String::new(); self.index.len()];
-        for (path, &c) in &self.index {
-            paths[c as usize] = path.clone();
-        }
         let stored = Stored {
             drops,
             of: self.of.clone(),
             size: self.size.clone(),
-            paths,
+            paths: self.paths().into_iter().map(String::from).collect(),
         };
         batch.put_model(ModelRecord::Categories, &stored);
         Ok(())
@@ -129,6 +125,15 @@ impl Categories {
         }
         self.of[p] = c;
         self.size[c as usize] += 1;
+    }
+
+    /// Every category's path, by index.
+    pub(crate) fn paths(&self) -> Vec<&str> {
+        let mut paths = vec![""; self.index.len()];
+        for (path, &c) in &self.index {
+            paths[c as usize] = path;
+        }
+        paths
     }
 
     /// The category index of `p`, if it has one.

@@ -15,6 +15,7 @@
 
 use std::collections::hash_map::Entry;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,13 @@ impl Rule {
     /// The weighted relation over `products` products from `pairs` (`(a, b, count)`, each
     /// pair given from one side or both; a pair given twice keeps its higher count).
     pub(crate) fn relation(&self, products: usize, pairs: &[(Id, Id, u64)]) -> Relation {
+        self.capped(products, pairs).weighted(self.strength)
+    }
+
+    /// Each product's partners under this rule's threshold and cap, with their counts: what
+    /// the rules differing only in strength share (the cap keeps the highest counts under
+    /// every strength).
+    pub(crate) fn capped(&self, products: usize, pairs: &[(Id, Id, u64)]) -> Capped {
         // A CSR of both directions, filled by counting (no global sort of every pair).
         let mut start = vec![0usize; products + 1];
         for &(a, b, c) in pairs {
@@ -126,35 +134,97 @@ impl Rule {
             }
         }
         drop(fill);
-        let mut kept: Vec<Vec<(Id, u64)>> = Vec::with_capacity(products);
-        let mut strength = vec![0f32; products];
-        for p in 0..products {
-            let mut list = both[start[p]..start[p + 1]].to_vec();
-            self.cap_partners(p as Id, &mut list);
-            strength[p] = list.iter().map(|&(_, c)| self.strength.of(c)).sum();
-            kept.push(list);
+        // Each product's list is capped on its own: in parallel, each list in its own order,
+        // so the relation does not depend on the thread count.
+        let lists = (0..products)
+            .into_par_iter()
+            .map(|p| {
+                let mut list = both[start[p]..start[p + 1]].to_vec();
+                self.cap_partners(p as Id, &mut list);
+                list
+            })
+            .collect();
+        Capped { lists }
+    }
+}
+
+/// Each product's kept partners with the pair's count, ascending by partner ([`Rule::capped`]),
+/// or a part of them ([`Capped::restricted`], [`Capped::reversed`]).
+pub(crate) struct Capped {
+    lists: Vec<Vec<(Id, u64)>>,
+}
+
+impl Capped {
+    /// The relation weighing these pairs by `strength`.
+    pub(crate) fn weighted(&self, strength: Strength) -> Relation {
+        self.weighted_by(strength, &self.sums(strength))
+    }
+
+    /// Per product, the summed strength of its partners: the pairs' normalisers.
+    pub(crate) fn sums(&self, strength: Strength) -> Vec<f32> {
+        self.lists
+            .par_iter()
+            .map(|list| list.iter().map(|&(_, c)| strength.of(c)).sum())
+            .collect()
+    }
+
+    /// These pairs weighed by `strength` with the normalisers `sums` of the whole lists (a
+    /// part of them is weighed as in the whole relation, bit for bit: the weight of a pair is
+    /// the same from either side).
+    pub(crate) fn weighted_by(&self, strength: Strength, sums: &[f32]) -> Relation {
+        let weighted: Vec<Vec<(Id, f32)>> = self
+            .lists
+            .par_iter()
+            .enumerate()
+            .map(|(p, list)| {
+                list.iter()
+                    .map(|&(q, c)| {
+                        // q has this pair too, so it kept at least one partner (its strongest,
+                        // when capped): both sums are positive for counts of 1 or more.
+                        let norm = (sums[p] * sums[q as usize]).sqrt();
+                        let w = match norm > 0.0 {
+                            true => strength.of(c) / norm,
+                            false => 0.0,
+                        };
+                        (q, w)
+                    })
+                    .collect()
+            })
+            .collect();
+        Relation::from_lists(weighted)
+    }
+
+    /// Each product's partners that `wanted` accepts.
+    pub(crate) fn restricted(&self, wanted: impl Fn(Id) -> bool + Sync) -> Capped {
+        let lists = self
+            .lists
+            .par_iter()
+            .map(|list| list.iter().copied().filter(|&(q, _)| wanted(q)).collect())
+            .collect();
+        Capped { lists }
+    }
+
+    /// These pairs reversed, for the products `wanted` accepts: per product h, the products q
+    /// it is a partner of with their pair's count, ascending by q (others' lists empty).
+    pub(crate) fn reversed(&self, wanted: impl Fn(Id) -> bool + Sync) -> Capped {
+        // Found in parallel, in q order; placed in that order.
+        let found: Vec<(Id, Id, u64)> = (self.lists.par_iter().enumerate())
+            .flat_map_iter(|(q, list)| {
+                list.iter()
+                    .filter(|&&(h, _)| wanted(h))
+                    .map(move |&(h, c)| (h, q as Id, c))
+            })
+            .collect();
+        let mut lists = vec![Vec::new(); self.lists.len()];
+        for (h, q, c) in found {
+            lists[h as usize].push((q, c));
         }
-        drop(both);
-        let mut indptr = Vec::with_capacity(products + 1);
-        indptr.push(0);
-        let mut weighted = Vec::with_capacity(kept.iter().map(Vec::len).sum());
-        for (p, list) in kept.into_iter().enumerate() {
-            for (q, c) in list {
-                // q has this pair too, so it kept at least one partner (its strongest, when
-                // capped): both sums are positive for counts of 1 or more.
-                let norm = (strength[p] * strength[q as usize]).sqrt();
-                let w = match norm > 0.0 {
-                    true => self.strength.of(c) / norm,
-                    false => 0.0,
-                };
-                weighted.push((q, w));
-            }
-            indptr.push(weighted.len());
-        }
-        Relation {
-            indptr,
-            pairs: weighted,
-        }
+        Capped { lists }
+    }
+
+    /// Whether product `p` has a partner here.
+    pub(crate) fn has_partners(&self, p: Id) -> bool {
+        self.lists.get(p as usize).is_some_and(|l| !l.is_empty())
     }
 }
 
@@ -217,27 +287,17 @@ impl Relation {
     }
 
     /// Each product's partners that `wanted` accepts.
-    pub(crate) fn restricted(&self, wanted: impl Fn(Id) -> bool) -> Relation {
-        Relation::from_lists((0..self.products() as Id).map(|p| {
-            self.partners(p)
-                .iter()
-                .copied()
-                .filter(|&(q, _)| wanted(q))
-                .collect::<Vec<_>>()
-        }))
-    }
-
-    /// The relation reversed, for the products `wanted` accepts: per product h, the
-    /// products q it is a partner of with `w(q, h)`, ascending by q (others' lists empty).
-    pub(crate) fn reversed(&self, wanted: impl Fn(Id) -> bool) -> Relation {
-        let mut lists: Vec<Vec<(Id, f32)>> = vec![Vec::new(); self.products()];
-        for (q, list) in self.lists() {
-            for &(h, w) in list {
-                if wanted(h) {
-                    lists[h as usize].push((q, w));
-                }
-            }
-        }
+    pub(crate) fn restricted(&self, wanted: impl Fn(Id) -> bool + Sync) -> Relation {
+        let lists: Vec<Vec<(Id, f32)>> = (0..self.products() as Id)
+            .into_par_iter()
+            .map(|p| {
+                self.partners(p)
+                    .iter()
+                    .copied()
+                    .filter(|&(q, _)| wanted(q))
+                    .collect()
+            })
+            .collect();
         Relation::from_lists(lists)
     }
 }
@@ -344,29 +404,78 @@ impl Sums {
     }
 }
 
-/// [`link_scores`] for the products `only` (others are left out): the second step runs from
-/// each of them back over the products it is a partner of (`partnered_by(h)`, ascending, with
-/// `w(q, h)`) instead of from every first-step product, which on a dense graph is far less
-/// work when `only` is short. Equal, bit for bit, to [`link_scores`] on those products.
+/// [`link_scores`] for the products `only` (others are left out), with the second step walked
+/// whichever way is less work for this seller: forward from each first-step product over its
+/// partners among `only` (`kept_partners(q)`), or back from each product of `only` over the
+/// products it is a partner of (`partnered_by(h)`, ascending, with `w(q, h)`). A seller
+/// listing a hub reaches thousands of products, most partnered with none of `only`, and walks
+/// back; a seller of a few niche products walks forward. Both add the same terms in the same
+/// (id) order: equal, bit for bit, to [`link_scores`] on those products.
 pub(crate) fn link_scores_of<'n>(
     listed: impl IntoIterator<Item = Id>,
-    mut partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
-    mut partnered_by: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    kept_partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    partnered_by: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
     only: &[Id],
 ) -> Result<Links> {
-    SCRATCH.with_borrow_mut(|(direct, _)| {
+    walk_links_of(
+        listed,
+        partners,
+        kept_partners,
+        partnered_by,
+        only,
+        |forward, back| forward < back,
+    )
+}
+
+/// [`link_scores_of`], walking forward when `forward(forward steps, steps back)` says so.
+fn walk_links_of<'n>(
+    listed: impl IntoIterator<Item = Id>,
+    mut partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    mut kept_partners: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    mut partnered_by: impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    only: &[Id],
+    forward: impl FnOnce(usize, usize) -> bool,
+) -> Result<Links> {
+    SCRATCH.with_borrow_mut(|(direct, second)| {
+        second.drain().for_each(drop);
         direct.direct_links(listed, &mut partners)?;
-        let mut links = Links::default();
+        let (mut ahead, mut back) = (0, 0);
+        for &q in &direct.touched {
+            ahead += kept_partners(q)?.len();
+        }
         for &h in only {
-            let mut two = 0f32;
-            for &(q, wqh) in partnered_by(h)? {
-                if let Some(w) = direct.get(q) {
-                    two += w * wqh;
+            back += partnered_by(h)?.len();
+        }
+        let mut links = Links::default();
+        if forward(ahead, back) {
+            direct.touched.sort_unstable();
+            for &q in &direct.touched {
+                let w = direct.value[q as usize];
+                for &(h, wqh) in kept_partners(q)? {
+                    second.add(h, w * wqh);
                 }
             }
-            let one = direct.get(h).unwrap_or_default();
-            if one != 0.0 || two != 0.0 {
-                links.insert(h, [one, two]);
+            for &h in only {
+                let one = direct.get(h).unwrap_or_default();
+                let two = second.get(h).unwrap_or_default();
+                if one != 0.0 || two != 0.0 {
+                    links.insert(h, [one, two]);
+                }
+            }
+            second.drain().for_each(drop);
+        } else {
+            for &h in only {
+                let mut two = 0f32;
+                for &(q, wqh) in partnered_by(h)? {
+                    if let Some(w) = direct.get(q) {
+                        two += w * wqh;
+                    }
+                }
+                let one = direct.get(h).unwrap_or_default();
+                if one != 0.0 || two != 0.0 {
+                    links.insert(h, [one, two]);
+                }
             }
         }
         direct.drain().for_each(drop);
@@ -590,8 +699,8 @@ mod tests {
     }
 
     /// A pseudo-random relation over 60 products, a few of them dense, under `rule`:
-    /// each product's partners, and the products each is a partner of.
-    fn random_relation(rule: Rule) -> (Relation, Relation) {
+    /// each product's partners, the products each is a partner of, and the capped pairs.
+    fn random_relation(rule: Rule) -> (Relation, Relation, Capped) {
         let mut pairs = Vec::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..400 {
@@ -601,9 +710,12 @@ mod tests {
             let (a, b) = ((x % 60) as Id, ((x >> 20) % (5 + x % 55)) as Id);
             pairs.push((a, b, 1 + (x >> 40) % 3));
         }
-        let rel = rule.relation(60, &pairs);
-        let rev = rel.reversed(|_| true);
-        (rel, rev)
+        let capped = rule.capped(60, &pairs);
+        let rel = capped.weighted(rule.strength);
+        let rev = capped
+            .reversed(|_| true)
+            .weighted_by(rule.strength, &capped.sums(rule.strength));
+        (rel, rev, capped)
     }
 
     #[test]
@@ -615,7 +727,7 @@ mod tests {
                     cap,
                     strength,
                 };
-                let (adj, rev) = random_relation(rule);
+                let (adj, rev, capped) = random_relation(rule);
                 if cap > 0 {
                     assert!((0..60).all(|p| adj.partners(p).len() <= 3));
                     assert!(
@@ -630,11 +742,36 @@ mod tests {
                 let only: Vec<Id> = (0..60).filter(|p| p % 3 == 0).collect();
                 let expected: Links = all.into_iter().filter(|(h, _)| h % 3 == 0).collect();
                 assert!(!expected.is_empty());
-                let some = link_scores_of(listed, of, of_rev, &only).unwrap();
-                assert_eq!(some, expected);
                 let kept = adj.restricted(|h| h % 3 == 0);
                 let kept_of = |p: Id| Ok(kept.partners(p));
+                for forward in [true, false] {
+                    let some =
+                        walk_links_of(listed, of, kept_of, of_rev, &only, |_, _| forward).unwrap();
+                    assert_eq!(some, expected, "forward: {forward}");
+                }
+                let some = link_scores_of(listed, of, kept_of, of_rev, &only).unwrap();
+                assert_eq!(some, expected);
+                // The first step restricted to the products that reach `only` (score selection).
+                let first = adj.restricted(|q| q % 3 == 0 || !kept.partners(q).is_empty());
+                let first_of = |p: Id| Ok(first.partners(p));
+                let some = link_scores_of(listed, first_of, kept_of, of_rev, &only).unwrap();
+                assert_eq!(some, expected);
                 let some = link_scores(listed, of, kept_of, |h| h % 3 == 0).unwrap();
+                assert_eq!(some, expected);
+                // The same parts cut from the counts and weighed with the whole lists' sums
+                // (how the selection cuts once for the three strengths): the same weights.
+                let sums = capped.sums(strength);
+                let part = capped.restricted(|h| h % 3 == 0);
+                assert_eq!(part.weighted_by(strength, &sums), kept);
+                let reach = |q| q % 3 == 0 || part.has_partners(q);
+                assert_eq!(capped.restricted(reach).weighted_by(strength, &sums), first);
+                let back = capped.reversed(|h| h % 3 == 0).weighted_by(strength, &sums);
+                for h in 0..60 {
+                    let whole = if h % 3 == 0 { rev.partners(h) } else { &[] };
+                    assert_eq!(back.partners(h), whole);
+                }
+                let of_back = |h: Id| Ok(back.partners(h));
+                let some = link_scores_of(listed, first_of, kept_of, of_back, &only).unwrap();
                 assert_eq!(some, expected);
             }
         }

@@ -8,8 +8,9 @@
 # Usage: tools/replay.sh [DATASET] [FIRST_QUARTER]
 #   DATASET        a dataset folder with timestamped listings (default ../shared/data/amazon_magazines_2018)
 #   FIRST_QUARTER  the last quarter of the first drop, which holds everything up to it (default 2016Q1)
-# Environment: MODEL, SEED (above), WORK (scratch folder, default a new temporary one; removed unless KEEP=1),
-#              CARGO_TARGET_DIR (where the release build is).
+# Environment: MODEL, SEED, INCREMENTAL_ARGS, REBUILD (below), WORK (scratch folder, default a new
+#              temporary one; removed unless KEEP=1), CARGO_TARGET_DIR (where the release build is),
+#              BIN (a demandlink binary to run instead of building one).
 # The dataset is only read; drops and databases live in WORK.
 set -euo pipefail
 # MODEL=graph replays with the graph model (fine-tuned each quarter; the rebuild trains from
@@ -19,6 +20,11 @@ MODEL=${MODEL:-content}
 # incremental chain and the rebuild from the spread between two training seeds.
 SEED_ARGS=()
 [[ -z ${SEED:-} ]] || SEED_ARGS=(--seed "$SEED")
+# INCREMENTAL_ARGS adds options to the incremental chain's refreshes only (a fine-tuning option
+# such as `--replay-share 0.1`); REBUILD=0 skips the rebuilds (their columns print `-`), to
+# compare incremental chains under several options at the cost of the incremental ones alone.
+read -r -a INCREMENTAL_ARGS <<<"${INCREMENTAL_ARGS:-}"
+REBUILD=${REBUILD:-1}
 
 cd "$(dirname "$0")/.."
 DATASET=${1:-../shared/data/amazon_magazines_2018}
@@ -26,11 +32,13 @@ FROM=${2:-2016Q1}
 WORK=${WORK:-$(mktemp -d /tmp/demandlink-replay.XXXXXX)}
 [[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release --quiet
-# A copy: a rebuild while the replay runs (it takes minutes) must not change the binary midway.
 mkdir -p "$WORK"
-cp "${CARGO_TARGET_DIR:-target}/release/demandlink" "$WORK/demandlink"
-BIN=$WORK/demandlink
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet
+  # A copy: a rebuild while the replay runs (it takes minutes) must not change the binary midway.
+  cp "${CARGO_TARGET_DIR:-target}/release/demandlink" "$WORK/demandlink"
+  BIN=$WORK/demandlink
+fi
 
 "$BIN" split --mode quarterly --from "$FROM" --out "$WORK/cut" "$DATASET" >/dev/null
 mapfile -t DROPS < <(ls "$WORK/cut/drops")
@@ -46,20 +54,26 @@ SO_FAR=()
 for q in "${DROPS[@]}"; do
   SO_FAR+=("$WORK/cut/drops/$q")
   start=$(now)
-  "$BIN" refresh --model "$MODEL" "${SEED_ARGS[@]}" --db "$WORK/incremental" "$WORK/cut/drops/$q" >"$WORK/incremental.log"
+  "$BIN" refresh --model "$MODEL" "${SEED_ARGS[@]}" "${INCREMENTAL_ARGS[@]}" --db "$WORK/incremental" "$WORK/cut/drops/$q" >"$WORK/incremental.log"
   incremental=$(seconds "$start" "$(now)")
-  rm -rf "$WORK/full"
-  start=$(now)
-  "$BIN" refresh --model "$MODEL" "${SEED_ARGS[@]}" --full --db "$WORK/full" "${SO_FAR[@]}" >"$WORK/full.log"
-  full=$(seconds "$start" "$(now)")
-  ratio=$(awk -v a="$incremental" -v b="$full" 'BEGIN { printf "%.2f", a / b }')
+  full=- ratio=-
+  if [[ $REBUILD != 0 ]]; then
+    rm -rf "$WORK/full"
+    start=$(now)
+    "$BIN" refresh --model "$MODEL" "${SEED_ARGS[@]}" --full --db "$WORK/full" "${SO_FAR[@]}" >"$WORK/full.log"
+    full=$(seconds "$start" "$(now)")
+    ratio=$(awk -v a="$incremental" -v b="$full" 'BEGIN { printf "%.2f", a / b }')
+  fi
   listings=$(($(wc -l <"$WORK/cut/drops/$q/listings.tsv") - 1))
   heldout="$WORK/cut/heldout/$q.tsv"
   if [[ -f $heldout && $(wc -l <"$heldout") -gt 1 ]]; then
     "$BIN" eval --db "$WORK/incremental" --heldout "$heldout" --k 20,100 --json >"$WORK/incremental.json"
-    "$BIN" eval --db "$WORK/full" --heldout "$heldout" --k 20,100 --json >"$WORK/full.json"
-    r20i=$(recall "$WORK/incremental.json" 20); r20f=$(recall "$WORK/full.json" 20)
-    r100i=$(recall "$WORK/incremental.json" 100); r100f=$(recall "$WORK/full.json" 100)
+    r20i=$(recall "$WORK/incremental.json" 20); r100i=$(recall "$WORK/incremental.json" 100)
+    r20f=- r100f=-
+    if [[ $REBUILD != 0 ]]; then
+      "$BIN" eval --db "$WORK/full" --heldout "$heldout" --k 20,100 --json >"$WORK/full.json"
+      r20f=$(recall "$WORK/full.json" 20); r100f=$(recall "$WORK/full.json" 100)
+    fi
   else
     r20i=-; r20f=-; r100i=-; r100f=-
   fi

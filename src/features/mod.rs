@@ -191,17 +191,19 @@ pub fn featurize(
     };
     let idf: Vec<f32> = df.iter().map(|&d| text::idf(model.docs, d)).collect();
 
-    // Products whose content hash differs from their stored vector's.
-    let mut stored = std::collections::HashMap::new();
-    store.for_each_feature(|id, f| {
-        stored.insert(id, f.hash);
-    })?;
+    // Products whose content hash differs from their stored vector's. Ids are dense: tables
+    // by id, not maps of 4 M entries.
+    let mut stored: Vec<Option<u64>> = Vec::new();
+    store.for_each_feature_hash(|id, hash| *at(&mut stored, id) = Some(hash))?;
     let mut ids: Vec<u32> = texts.iter().map(|(id, _)| *id).collect();
     ids.extend(imported.keys().copied());
     ids.sort_unstable();
     ids.dedup();
-    let text_of: std::collections::HashMap<u32, &ProductText> =
-        texts.iter().map(|(id, t)| (*id, t)).collect();
+    let mut text_at: Vec<Option<&ProductText>> = Vec::new();
+    for (id, t) in &texts {
+        *at(&mut text_at, *id) = Some(t);
+    }
+    let text_of = |id: u32| text_at.get(id as usize).copied().flatten();
     let empty = ProductText::default();
     // Each product's new hash, kept for the ones that changed (it is stored with the vector).
     let changed: Vec<(u32, u64)> = ids
@@ -209,10 +211,10 @@ pub fn featurize(
         .filter_map(|&id| {
             let hash = content_hash(
                 &model,
-                text_of.get(&id).copied().unwrap_or(&empty),
+                text_of(id).unwrap_or(&empty),
                 imported.get(&id).map(Vec::as_slice),
             );
-            (stored.get(&id) != Some(&hash)).then_some((id, hash))
+            (stored.get(id as usize).copied().flatten() != Some(hash)).then_some((id, hash))
         })
         .collect();
 
@@ -276,7 +278,7 @@ pub fn featurize(
                         (FeatureSource::Imported, v)
                     }
                     None => {
-                        let t = text_of.get(&id).copied().unwrap_or(&empty);
+                        let t = text_of(id).unwrap_or(&empty);
                         let terms = text::terms(as_text(t), &model.config);
                         let v = text::project(&terms, |b| idf[b as usize], &model.config);
                         (FeatureSource::Text, v)
@@ -325,6 +327,15 @@ pub fn category_depth(store: &Store) -> std::result::Result<usize, StoreError> {
     Ok(store
         .model::<TextModel>(ModelRecord::Text)?
         .map_or(1, |m| m.config.category_depth))
+}
+
+/// The entry of `id` in a table by id, grown with `None`s to reach it.
+fn at<T>(table: &mut Vec<Option<T>>, id: u32) -> &mut Option<T> {
+    let i = id as usize;
+    if i >= table.len() {
+        table.resize_with(i + 1, || None);
+    }
+    &mut table[i]
 }
 
 fn as_text(t: &ProductText) -> Text<'_> {

@@ -6,12 +6,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::calibrate::{self, ContentModel};
 use super::text::category_at;
 use super::{FeaturesError, Result, TextModel};
+use crate::affinity::Categories;
 use crate::cosine::cosine;
 use crate::progress::{Cancelled, Progress};
 use crate::store::{
@@ -74,6 +76,8 @@ const JOB: Job = Job::Sellers;
 
 /// Per-product inputs, dense by product id.
 struct Products {
+    /// The vectors' dimension.
+    dim: usize,
     vectors: Vec<Option<Box<[f32]>>>,
     changed: Vec<bool>,
     category: Vec<u32>,
@@ -113,34 +117,44 @@ pub fn seller_vectors(
 
     let mut batch = StageBatch::new(store);
     let mut examples = Vec::new();
-    let (mut total, mut recomputed, mut staged) = (0u64, 0u64, 0usize);
+    let (mut total, mut recomputed) = (0u64, 0u64);
     let mut current: Option<Id> = None;
     let mut listings: Vec<(Id, Listing)> = Vec::new();
     let mut failure = None;
     progress.start("seller vectors", sellers.len() as u64);
-    let mut finish_seller = |seller: Id, listings: &[(Id, Listing)], batch: &mut StageBatch| {
+    // Whether a seller's vector is recomputed (its inputs changed since the last run, and a
+    // resumed run has not committed it); the calibration examples are sampled on the way.
+    let mut finish_seller = |seller: Id, listings: &[(Id, Listing)]| {
         total += 1;
-        let record = sellers.get(&seller);
         sample_examples(seller, listings, &products, opts, &mut examples);
-        let done = job.done.as_ref();
-        let affected = match done {
+        let affected = match job.done.as_ref() {
             None => true,
             Some(d) => {
                 d.depth != target.depth
-                    || record.is_some_and(|r| r.updated_drop > d.last_drop)
+                    || sellers
+                        .get(&seller)
+                        .is_some_and(|r| r.updated_drop > d.last_drop)
                     || listings
                         .iter()
                         .any(|(p, l)| l.drop > d.last_drop || products.changed[*p as usize])
             }
         };
-        if !affected || resume_after.is_some_and(|c| seller <= c) {
-            return false;
+        let due = affected && resume_after.is_none_or(|c| seller > c);
+        recomputed += u64::from(due);
+        due
+    };
+    // The sellers due, computed in parallel and staged in seller order.
+    let mut pending: Vec<(Id, Vec<(Id, Listing)>)> = Vec::new();
+    let stage = |pending: &mut Vec<(Id, Vec<(Id, Listing)>)>, batch: &mut StageBatch| {
+        let computed: Vec<(Vec<f32>, SellerProfile)> = pending
+            .par_iter()
+            .map(|(seller, listings)| compute(sellers.get(seller), listings, &products))
+            .collect();
+        for ((seller, _), (vector, profile)) in pending.iter().zip(computed) {
+            batch.put_embedding(CONTENT_GENERATION, Namespace::Seller, *seller, &vector);
+            batch.put_profile(*seller, &profile);
         }
-        let (vector, profile) = compute(record, listings, &products);
-        batch.put_embedding(CONTENT_GENERATION, Namespace::Seller, seller, &vector);
-        batch.put_profile(seller, &profile);
-        recomputed += 1;
-        true
+        pending.clear();
     };
     store.for_each_listing(|s, p, l| {
         if failure.is_some() {
@@ -148,11 +162,11 @@ pub fn seller_vectors(
         }
         if current != Some(s) {
             if let Some(prev) = current
-                && finish_seller(prev, &listings, &mut batch)
+                && finish_seller(prev, &listings)
             {
-                staged += 1;
-                if staged >= opts.batch {
-                    staged = 0;
+                pending.push((prev, std::mem::take(&mut listings)));
+                if pending.len() >= opts.batch {
+                    stage(&mut pending, &mut batch);
                     let state = SellerJob {
                         done: job.done.clone(),
                         in_progress: Some((target.clone(), prev)),
@@ -174,9 +188,12 @@ pub fn seller_vectors(
         progress.finish();
         return Err(e);
     }
-    if let Some(last) = current {
-        finish_seller(last, &listings, &mut batch);
+    if let Some(last) = current
+        && finish_seller(last, &listings)
+    {
+        pending.push((last, listings));
     }
+    stage(&mut pending, &mut batch);
     let calibration = calibrate::fit(&examples).unwrap_or_else(ContentModel::uncalibrated);
     tracing::info!(
         sellers = total,
@@ -212,18 +229,26 @@ fn load_products(store: &Store, target: &Marks, done: Option<&Marks>) -> Result<
         changed[id as usize] = f.run > since;
         vectors[id as usize] = Some(f.vector.into_boxed_slice());
     })?;
+    // Each product's category at the profiles' depth, from the full paths of the category
+    // table `featurize` stored (reading every product's text for it took seconds).
+    let table = Categories::load(store)?;
     let mut names: Vec<String> = vec![String::new()];
     let mut index: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
-    let mut category = vec![0u32; n];
-    store.for_each_product_text(|id, t| {
-        let c = category_at(&t.category, target.depth);
-        let next = names.len() as u32;
-        let i = *index.entry(c.clone()).or_insert_with(|| {
-            names.push(c);
-            next
-        });
-        category[id as usize] = i;
-    })?;
+    let at_depth: Vec<u32> = table
+        .paths()
+        .into_iter()
+        .map(|path| {
+            let c = category_at(path, target.depth);
+            let next = names.len() as u32;
+            *index.entry(c.clone()).or_insert_with(|| {
+                names.push(c);
+                next
+            })
+        })
+        .collect();
+    let category: Vec<u32> = (0..n as Id)
+        .map(|p| table.of(p).map_or(0, |c| at_depth[c as usize]))
+        .collect();
     // Views inside the window weigh products; a product whose views entered or left the
     // window since the last run changes the vectors of its sellers.
     let mut views = vec![0u64; n];
@@ -239,12 +264,25 @@ fn load_products(store: &Store, target: &Marks, done: Option<&Marks>) -> Result<
         }
     })?;
     Ok(Products {
+        dim: vectors.iter().flatten().next().map_or(0, |v| v.len()),
         vectors,
         changed,
         category,
         categories: names,
         views,
     })
+}
+
+impl Products {
+    /// Each of `listings`' products' weight in the seller's vector: its views in the window,
+    /// or 1 for every product when none of them has views.
+    fn weights(&self, listings: &[(Id, Listing)]) -> impl Fn(Id) -> f64 + '_ {
+        let total: u64 = listings.iter().map(|(p, _)| self.views[*p as usize]).sum();
+        move |p| match total {
+            0 => 1.0,
+            _ => self.views[p as usize] as f64,
+        }
+    }
 }
 
 /// `Σ wᵢ·Pᵢ / Σ wᵢ` over `(wᵢ, Pᵢ)` of `dim`-dimensional vectors, summed in `f64`: the
@@ -270,34 +308,25 @@ pub fn weighted_mean<'a>(
 }
 
 /// The seller vector (view-weighted mean) and profile.
+/// The vector of a seller listing `listings`: their products' vectors weighted by views (each
+/// 1 when none of them has views).
+fn seller_vector(listings: &[(Id, Listing)], products: &Products) -> Vec<f32> {
+    let weight = products.weights(listings);
+    weighted_mean(
+        products.dim,
+        listings
+            .iter()
+            .map(|(p, _)| (weight(*p), products.vectors[*p as usize].as_deref())),
+    )
+}
+
 fn compute(
     record: Option<&SellerRecord>,
     listings: &[(Id, Listing)],
     products: &Products,
 ) -> (Vec<f32>, SellerProfile) {
-    let dim = products
-        .vectors
-        .iter()
-        .flatten()
-        .next()
-        .map_or(0, |v| v.len());
-    let total_views: u64 = listings
-        .iter()
-        .map(|(p, _)| products.views[*p as usize])
-        .sum();
-    let weight = |p: Id| {
-        if total_views == 0 {
-            1.0
-        } else {
-            products.views[p as usize] as f64
-        }
-    };
-    let vector = weighted_mean(
-        dim,
-        listings
-            .iter()
-            .map(|(p, _)| (weight(*p), products.vectors[*p as usize].as_deref())),
-    );
+    let vector = seller_vector(listings, products);
+    let weight = products.weights(listings);
     let total: f64 = listings.iter().map(|(p, _)| weight(*p)).sum();
 
     let mut by_category: HashMap<u32, (u32, u64)> = HashMap::new();
@@ -363,7 +392,7 @@ fn sample_examples(
         return;
     }
     let n = products.vectors.len() as u64;
-    let (full, _) = compute(None, listings, products);
+    let full = seller_vector(listings, products);
     for (i, (p, _)) in listings.iter().enumerate() {
         let Some(target) = &products.vectors[*p as usize] else {
             continue;
@@ -374,7 +403,7 @@ fn sample_examples(
             .filter(|(j, _)| *j != i)
             .map(|(_, l)| *l)
             .collect();
-        let (loo, _) = compute(None, &rest, products);
+        let loo = seller_vector(&rest, products);
         examples.push((cosine(&loo, target), true));
         let h = xxh3_64(&[seller.to_le_bytes(), p.to_le_bytes()].concat());
         let q = (h % n) as usize;

@@ -129,18 +129,7 @@ impl Rankings {
                         *score += w[3] * c;
                     }
                 }
-                let mut order: Vec<u32> = (0..n as u32).collect();
-                let cmp = |a: &u32, b: &u32| {
-                    let (a, b) = (*a as usize, *b as usize);
-                    scores[b]
-                        .total_cmp(&scores[a])
-                        .then(self.ties[a].cmp(&self.ties[b]))
-                };
-                if deepest < n && deepest > 0 {
-                    order.select_nth_unstable_by(deepest - 1, cmp);
-                    order.truncate(deepest);
-                }
-                order.sort_unstable_by(cmp);
+                let order = top(&scores, &self.ties, deepest);
                 let positives = &self.positives[i];
                 let total = positives.len().max(1) as f64;
                 let hits = |k: usize| {
@@ -183,6 +172,45 @@ impl Rankings {
         self.cosine.len() * self.products()
     }
 }
+
+/// The first `k` products of the ranking by `scores` (descending; on equal scores by `ties`,
+/// then by index), in ranking order. A short head (the validation's cut-offs are a handful of
+/// its products) is kept in one pass that compares most products with its last entry only:
+/// partitioning every product for each seller and structure was most of the selection's time.
+fn top(scores: &[f32], ties: &[u64], k: usize) -> Vec<u32> {
+    let cmp = |a: &u32, b: &u32| {
+        let (a, b) = (*a as usize, *b as usize);
+        scores[b]
+            .total_cmp(&scores[a])
+            .then(ties[a].cmp(&ties[b]))
+            .then(a.cmp(&b))
+    };
+    let n = scores.len();
+    let k = k.min(n);
+    if k * SHORT_HEAD > n {
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        if k < n && k > 0 {
+            order.select_nth_unstable_by(k - 1, cmp);
+            order.truncate(k);
+        }
+        order.sort_unstable_by(cmp);
+        return order;
+    }
+    let mut head: Vec<u32> = Vec::with_capacity(k + 1);
+    for j in 0..n as u32 {
+        if head.len() == k && head.last().is_none_or(|last| cmp(&j, last).is_ge()) {
+            continue;
+        }
+        let at = head.partition_point(|h| cmp(h, &j).is_lt());
+        head.insert(at, j);
+        head.truncate(k);
+    }
+    head
+}
+
+/// A head of at most one product in this many is kept by insertion (each insertion shifts up to
+/// `k` entries); a longer one by partitioning.
+const SHORT_HEAD: usize = 16;
 
 /// Standard deviation of `n` values, of which `values` are the nonzero ones.
 fn sd(values: impl Iterator<Item = f32>, n: usize) -> f32 {
@@ -644,6 +672,27 @@ mod tests {
                 strength: Strength::Count
             }]
         );
+    }
+
+    #[test]
+    fn the_head_of_a_ranking_is_the_head_of_its_full_sort() {
+        // Scores from a few values, so equal scores (broken by the hashes, some of them equal
+        // too, then by index) are common.
+        let n = 500;
+        let scores: Vec<f32> = (0..n).map(|j| ((j * 37) % 11) as f32 * 0.5).collect();
+        let ties: Vec<u64> = (0..n).map(|j| (j as u64 * 7919) % 13).collect();
+        let mut full: Vec<u32> = (0..n as u32).collect();
+        full.sort_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            scores[b]
+                .total_cmp(&scores[a])
+                .then(ties[a].cmp(&ties[b]))
+                .then(a.cmp(&b))
+        });
+        // Short heads kept by insertion, long ones by partitioning, and past the end.
+        for k in [0, 1, 2, 5, 31, 32, 100, 499, 500, 600] {
+            assert_eq!(top(&scores, &ties, k), full[..k.min(n)], "k = {k}");
+        }
     }
 
     #[test]

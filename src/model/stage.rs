@@ -209,6 +209,78 @@ pub(crate) struct Graphs {
     pub held: Vec<(u32, u32)>,
 }
 
+/// How a training starts.
+enum Start {
+    /// An interrupted training of the same inputs, from its last checkpoint.
+    Resume(Box<TrainJob>),
+    /// A fine-tuning of the finished model's state, trained on drops up to the one given.
+    Warm(TrainState, u32),
+    /// From scratch.
+    Fresh,
+}
+
+/// A training's inputs: the fixed input features, their dimension, and the identity rows.
+struct Inputs {
+    base: Array2<f32>,
+    dims: usize,
+    rows: IdentityRows,
+}
+
+/// The graphs, and beside them (both are mostly single scans of the store: a core each) the
+/// inputs, with the identity rows restored from the store when `restore` says so, else zero.
+fn load(store: &Store, cfg: &ModelConfig, restore: bool) -> Result<(Graphs, Inputs), ModelError> {
+    let nodes = Nodes::of(store)?;
+    std::thread::scope(|scope| {
+        let inputs = scope.spawn(|| -> Result<_, ModelError> {
+            let (base, dims) = input_features(store, cfg, nodes)?;
+            let mut rows = IdentityRows::zeros(base.nrows(), base.ncols());
+            if restore {
+                read_rows(store, nodes, INPUT_GENERATION, &mut rows, None)?;
+            }
+            Ok(Inputs { base, dims, rows })
+        });
+        let graphs = graphs(store, cfg);
+        let inputs = inputs
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let graphs = graphs?;
+        debug_assert!(Nodes::of_graph(&graphs.full) == nodes);
+        Ok((graphs, inputs?))
+    })
+}
+
+/// The node layout of the graph a store holds: sellers first, then products (as [`Graph`]
+/// numbers them), known before the graph is loaded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Nodes {
+    sellers: u32,
+    products: u32,
+}
+
+impl Nodes {
+    fn of(store: &Store) -> Result<Nodes, StoreError> {
+        Ok(Nodes {
+            sellers: store.entity_count(Namespace::Seller)?,
+            products: store.entity_count(Namespace::Product)?,
+        })
+    }
+
+    fn of_graph(graph: &Graph) -> Nodes {
+        Nodes {
+            sellers: graph.sellers,
+            products: graph.products,
+        }
+    }
+
+    fn len(self) -> usize {
+        (self.sellers + self.products) as usize
+    }
+
+    fn product(self, p: Id) -> usize {
+        (self.sellers + p) as usize
+    }
+}
+
 /// The graphs `cfg` trains on: `train`, `eval --ablation`, and `import-embeddings`, whose
 /// score is fitted on the same held-out products.
 pub(crate) fn graphs(store: &Store, cfg: &ModelConfig) -> Result<Graphs, ModelError> {
@@ -242,7 +314,7 @@ pub(crate) fn fit(
     cfg.validate()?;
     let graphs = graphs(store, cfg)?;
     let validation = Validation::new(&graphs.graph, &graphs.held);
-    let (base, dims) = input_features(store, cfg, &graphs.graph)?;
+    let (base, dims) = input_features(store, cfg, Nodes::of_graph(&graphs.graph))?;
     let rows = IdentityRows::zeros(base.nrows(), base.ncols());
     let state = Trainer::fresh_state(cfg, dims);
     let mut trainer = Trainer::new(&graphs.graph, cfg, state, base, rows, None);
@@ -306,8 +378,6 @@ pub fn train(
         .model::<TextModel>(ModelRecord::Text)?
         .ok_or(ModelError::NotFeaturized)?;
     let inputs = (store.next_drop_seq()?, text.run);
-    let Graphs { full, graph, held } = graphs(store, cfg)?;
-    let validation = Validation::new(&graph, &held);
     let patience = opts.patience(cfg);
     let previous = store.job::<TrainJob>(JOB)?;
     // How the last training from scratch chose its epochs (none: by a build before early
@@ -330,10 +400,7 @@ pub fn train(
     {
         return Ok(TrainSummary::up_to_date(model, epochs_chosen.as_ref()));
     }
-    let (base, dims) = input_features(store, cfg, &graph)?;
-    let mut rows = IdentityRows::zeros(base.nrows(), base.ncols());
-    let mut fine_tune = false;
-    let (job, resumed) = match previous {
+    let start = match previous {
         Some(job)
             if job.phase != Phase::Done
                 && job.config == *cfg
@@ -343,30 +410,43 @@ pub fn train(
                         .as_ref()
                         .is_some_and(|c| c.patience == patience)) =>
         {
-            restore_rows(store, &graph, &mut rows)?;
-            fine_tune = job.state.epochs != cfg.epochs;
-            (job, true)
+            Start::Resume(Box::new(job))
         }
-        other => {
-            // A model trained with this configuration on earlier inputs: warm-start from its
-            // weights, optimiser state and identity rows (new nodes start at zero) and train
-            // only the fine-tuning epochs.
-            let warm = match (&other, &active) {
-                (Some(job), Some(model))
-                    if !opts.full
-                        && job.phase == Phase::Done
-                        && job.config == *cfg
-                        && model.generation == job.generation =>
-                {
-                    Some((job.state.clone(), job.inputs.0))
-                }
-                _ => None,
-            };
+        // A model trained with this configuration on earlier inputs: warm-start from its
+        // weights, optimiser state and identity rows (new nodes start at zero) and train only
+        // the fine-tuning epochs.
+        Some(job)
+            if !opts.full
+                && job.phase == Phase::Done
+                && job.config == *cfg
+                && active
+                    .as_ref()
+                    .is_some_and(|m| m.generation == job.generation) =>
+        {
+            Start::Warm(job.state, job.inputs.0)
+        }
+        _ => Start::Fresh,
+    };
+    let loading = Instant::now();
+    let restore = !matches!(start, Start::Fresh);
+    let (Graphs { full, graph, held }, Inputs { base, dims, rows }) = load(store, cfg, restore)?;
+    let validation = Validation::new(&graph, &held);
+    tracing::info!(
+        seconds = loading.elapsed().as_secs_f64(),
+        nodes = full.nodes(),
+        "training graph and inputs loaded"
+    );
+    let mut fine_tune = false;
+    let (job, resumed) = match start {
+        Start::Resume(job) => {
+            fine_tune = job.state.epochs != cfg.epochs;
+            (*job, true)
+        }
+        start => {
             let last = last_generation(store)?;
             let mut batch = StageBatch::new(store);
-            let (state, fine_tune) = match warm {
-                Some((done, since)) => {
-                    restore_rows(store, &graph, &mut rows)?;
+            let (state, fine_tune) = match start {
+                Start::Warm(done, since) => {
                     fine_tune = true;
                     let state = TrainState {
                         epochs: cfg.fine_tune_epochs,
@@ -386,7 +466,7 @@ pub fn train(
                         }),
                     )
                 }
-                None => {
+                _ => {
                     batch.delete_generation(INPUT_GENERATION);
                     batch.delete_generation(BEST_GENERATION);
                     batch.put_job(Job::TrainEpochs, &EpochChoice::new(patience));
@@ -428,6 +508,11 @@ pub fn train(
     if trainer.root_count() == 0 {
         return Err(ModelError::NoEdges);
     }
+    tracing::info!(
+        seconds = loading.elapsed().as_secs_f64(),
+        root_edges = trainer.root_count(),
+        "trainer ready"
+    );
     // A fine-tuning trains its fixed epochs: early stopping is for trainings from scratch.
     if let (Some(v), Some(_), None) = (&validation, patience, tuning) {
         let choice = match epochs_chosen {
@@ -478,7 +563,13 @@ pub fn train(
         }
         trained?;
         let load = |rows: &mut IdentityRows, changed: &[bool]| {
-            read_rows(store, &graph, BEST_GENERATION, rows, Some(changed))
+            read_rows(
+                store,
+                Nodes::of_graph(&graph),
+                BEST_GENERATION,
+                rows,
+                Some(changed),
+            )
         };
         if trainer.restore_best(load)? {
             // The restored rows (every row trained since the best epoch: millions at the
@@ -512,6 +603,7 @@ pub fn train(
             progress,
         ),
     };
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "score chosen");
     // The relation the link features were chosen on serves them too.
     let relation = selection
         .uses_links()
@@ -529,23 +621,43 @@ pub fn train(
     };
     // A run written by a build with other runs resumes from the start of its chunk.
     let start = start_node as usize / WRITE_CHUNK * WRITE_CHUNK;
-    trainer.infer_each_on(&full, start, WRITE_CHUNK, |first, rows| {
-        let end = first + rows.nrows();
-        let mut batch = StageBatch::new(store);
-        for (n, row) in (first..end).zip(rows.outer_iter()) {
-            let (ns, id) = kind(&graph, n as u32);
-            batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
-            if let (Namespace::Product, Some(relation)) = (ns, &relation) {
-                let partners = relation.partners(id);
-                if !partners.is_empty() {
-                    batch.put_partners(generation, id, partners);
+    // Each chunk is committed (its vectors, then the cursor after it) on a writer thread while
+    // the next one is inferred: writing 4.5 M vectors into RocksDB took as long as inferring
+    // them. Chunks are committed in order, so a crash still resumes after the last commit.
+    std::thread::scope(|scope| {
+        let (chunks, written) = std::sync::mpsc::sync_channel::<(StageBatch, TrainJob)>(1);
+        let writer = scope.spawn(move || -> Result<(), ModelError> {
+            for (mut batch, job) in written {
+                batch.commit(JOB, &job)?;
+            }
+            Ok(())
+        });
+        let inferred = trainer.infer_each_on(&full, start, WRITE_CHUNK, |first, rows| {
+            let end = first + rows.nrows();
+            let mut batch = StageBatch::new(store);
+            for (n, row) in (first..end).zip(rows.outer_iter()) {
+                let (ns, id) = kind(&graph, n as u32);
+                batch.put_embedding(generation, ns, id, row.as_slice().expect("standard layout"));
+                if let (Namespace::Product, Some(relation)) = (ns, &relation) {
+                    let partners = relation.partners(id);
+                    if !partners.is_empty() {
+                        batch.put_partners(generation, id, partners);
+                    }
                 }
             }
-        }
-        job.phase = Phase::Writing(end as u32);
-        batch.commit(JOB, &job)?;
-        progress.set(end as u64);
-        Ok::<(), ModelError>(())
+            job.phase = Phase::Writing(end as u32);
+            if chunks.send((batch, job.clone())).is_err() {
+                // The writer stopped on an error: its join below returns that one.
+                return Err(ModelError::Interrupted);
+            }
+            progress.set(end as u64);
+            Ok(())
+        });
+        drop(chunks);
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        inferred
     })?;
     progress.finish();
 
@@ -658,7 +770,7 @@ fn kind(graph: &Graph, node: u32) -> (Namespace, u32) {
 fn input_features(
     store: &Store,
     cfg: &ModelConfig,
-    graph: &Graph,
+    nodes: Nodes,
 ) -> Result<(Array2<f32>, usize), ModelError> {
     // Every product vector has the text model's dimension (imported vectors included).
     let dims = store
@@ -666,11 +778,11 @@ fn input_features(
         .ok_or(ModelError::NotFeaturized)?
         .config
         .dim;
-    let mut table = noise_table(cfg, dims, graph.nodes());
+    let mut table = noise_table(cfg, dims, nodes.len());
     if cfg.init == Init::Text {
-        let mut has_text = vec![false; graph.products as usize];
+        let mut has_text = vec![false; nodes.products as usize];
         store.for_each_feature(|p, f| {
-            let node = graph.product_node(p) as usize;
+            let node = nodes.product(p);
             if f.vector.len() == dims && node < table.nrows() && f.vector.iter().any(|&x| x != 0.0)
             {
                 table
@@ -681,8 +793,8 @@ fn input_features(
         })?;
         // A product without text gets unit-length noise instead: a fixed random signature as
         // strong as a text vector, which still tells its neighbours apart when it is cold.
-        for p in (0..graph.products).filter(|&p| !has_text[p as usize]) {
-            let mut row = table.row_mut(graph.product_node(p) as usize);
+        for p in (0..nodes.products).filter(|&p| !has_text[p as usize]) {
+            let mut row = table.row_mut(nodes.product(p));
             let norm = row.dot(&row).sqrt();
             if norm > 0.0 {
                 row /= norm;
@@ -703,16 +815,12 @@ fn listings_since(store: &Store, since: u32) -> Result<FxHashSet<(Id, Id)>, Mode
     Ok(new)
 }
 
-/// Overwrites the rows a previous run checkpointed (the row, then its accumulator; a row
-/// written with one accumulator per value, before row-wise AdaGrad, takes their mean).
-fn restore_rows(store: &Store, graph: &Graph, rows: &mut IdentityRows) -> Result<(), ModelError> {
-    read_rows(store, graph, INPUT_GENERATION, rows, None)
-}
-
-/// Overwrites the rows stored under `generation` (of the nodes marked in `only`, or all).
+/// Overwrites the rows stored under `generation` (of the nodes marked in `only`, or all): the
+/// row, then its accumulator (a row written with one accumulator per value, before row-wise
+/// AdaGrad, takes their mean).
 fn read_rows(
     store: &Store,
-    graph: &Graph,
+    nodes: Nodes,
     generation: u32,
     rows: &mut IdentityRows,
     only: Option<&[bool]>,
@@ -721,9 +829,9 @@ fn read_rows(
     for ns in [Namespace::Seller, Namespace::Product] {
         store.for_each_embedding(generation, ns, |id, v| {
             let node = match ns {
-                Namespace::Seller => id,
-                Namespace::Product => graph.product_node(id),
-            } as usize;
+                Namespace::Seller => id as usize,
+                Namespace::Product => nodes.product(id),
+            };
             if (v.len() == d + 1 || v.len() == 2 * d)
                 && node < rows.table.nrows()
                 && only.is_none_or(|o| o[node])

@@ -22,7 +22,7 @@ use super::select::{Rankings, Selection, select};
 use super::validation::{EpochChoice, Validation};
 use super::{Init, ModelConfig, ModelError};
 use crate::affinity::Categories;
-use crate::copurchase;
+use crate::copurchase::{self, Capped, Relation as LinkRelation};
 use crate::rng::{Stream, share_threshold};
 use crate::store::Id;
 
@@ -480,8 +480,13 @@ impl<'g> Trainer<'g> {
     /// from this model's vectors of them.
     pub(crate) fn fit_score(&self, v: &Validation, categories: &Categories) -> Option<Selection> {
         let g = self.graph;
+        let started = Instant::now();
         // Only these sellers' and products' vectors are read.
         let emb = self.infer_on(g, Some(&v.targets(g)));
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "score selection: validation vectors inferred"
+        );
         fit_score(g, self.cfg, v, categories, v.cosine(&emb))
     }
 
@@ -720,35 +725,24 @@ pub(crate) fn fit_score(
         .score
         .rules(g.threshold, cfg.graph.copurchase_cap, g.counts_vary());
     let products = &v.products;
+    let started = Instant::now();
     // A graph without the co-purchase relation has no pairs: every link is 0, and the
-    // selection keeps the cosine alone.
-    let links: Vec<Vec<Vec<(u32, f32, f32)>>> = rules
-        .iter()
-        .map(|&rule| {
-            let relation = g.link_relation(rule);
-            // The reverse second step needs, per held product, the products it is a
-            // partner of.
-            let partnered_by = relation.reversed(|h| v.index(h).is_some());
-            v.sellers
-                .par_iter()
-                .map(|(s, _)| {
-                    let links = copurchase::link_scores_of(
-                        g.lists.neighbours(*s).iter().copied(),
-                        |q| Ok(relation.partners(q)),
-                        |h| Ok(partnered_by.partners(h)),
-                        products,
-                    )
-                    .unwrap_or_default();
-                    let mut row: Vec<(u32, f32, f32)> = links
-                        .into_iter()
-                        .filter_map(|(p, [l1, l2])| Some((v.index(p)?, l1, l2)))
-                        .collect();
-                    row.sort_unstable_by_key(|e| e.0);
-                    row
-                })
-                .collect()
-        })
-        .collect();
+    // selection keeps the cosine alone. The rules of one threshold and cap share their
+    // partner lists and the parts of them the walks read (each strength only weighs them):
+    // capped and cut once for all.
+    let mut links: Vec<Vec<Vec<(u32, f32, f32)>>> = vec![Vec::new(); rules.len()];
+    let mut shared: Option<((u64, u32), Capped, ValidationPairs)> = None;
+    for (i, rule) in rules.iter().enumerate() {
+        let key = (rule.threshold, rule.cap);
+        if shared.as_ref().is_none_or(|(k, ..)| *k != key) {
+            let capped = g.capped_partners(*rule);
+            let pairs = ValidationPairs::of(&capped, v);
+            shared = Some((key, capped, pairs));
+        }
+        let (_, capped, pairs) = shared.as_ref().expect("capped above");
+        let sums = capped.sums(rule.strength);
+        links[i] = pairs.links(g, v, |part| part.weighted_by(rule.strength, &sums));
+    }
     let category = match categories.is_empty() {
         true => Vec::new(),
         false => v
@@ -763,12 +757,20 @@ pub(crate) fn fit_score(
             })
             .collect(),
     };
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "score selection: link and category terms"
+    );
     let rankings = Rankings {
         links,
         category,
         ..v.rankings(cosine)
     };
     let selection = select(&rankings, &rules, &cfg.score, v.cutoffs)?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "score selection: structures ranked"
+    );
     for t in &selection.table {
         tracing::info!(
             recall_100 = t.recall[0],
@@ -779,6 +781,64 @@ pub(crate) fn fit_score(
         );
     }
     Some(selection)
+}
+
+/// The co-purchase pairs the validation's link walks read, under one threshold and cap.
+struct ValidationPairs {
+    /// The first step: each product's partners that are held out or partners of one (no
+    /// other adds to a held product's link: a hub's thousands of partners, mostly).
+    first: Capped,
+    /// Each product's held-out partners (the second step forward).
+    kept: Capped,
+    /// Each held-out product's products it is a partner of (the second step back).
+    partnered_by: Capped,
+}
+
+impl ValidationPairs {
+    fn of(capped: &Capped, v: &Validation) -> ValidationPairs {
+        let held = |h: Id| v.index(h).is_some();
+        let kept = capped.restricted(held);
+        ValidationPairs {
+            first: capped.restricted(|q| held(q) || kept.has_partners(q)),
+            partnered_by: capped.reversed(held),
+            kept,
+        }
+    }
+
+    /// Per validation seller, `(product index, link₁, link₂)` of its linked validation
+    /// products, by index, over the pairs as `weigh` weighs them. Each link keeps its terms
+    /// in their order: the same as over the whole relation, bit for bit.
+    fn links(
+        &self,
+        g: &Graph,
+        v: &Validation,
+        weigh: impl Fn(&Capped) -> LinkRelation,
+    ) -> Vec<Vec<(u32, f32, f32)>> {
+        let (first, kept, partnered_by) = (
+            weigh(&self.first),
+            weigh(&self.kept),
+            weigh(&self.partnered_by),
+        );
+        v.sellers
+            .par_iter()
+            .map(|(s, _)| {
+                let links = copurchase::link_scores_of(
+                    g.lists.neighbours(*s).iter().copied(),
+                    |p| Ok(first.partners(p)),
+                    |q| Ok(kept.partners(q)),
+                    |h| Ok(partnered_by.partners(h)),
+                    &v.products,
+                )
+                .unwrap_or_default();
+                let mut row: Vec<(u32, f32, f32)> = links
+                    .into_iter()
+                    .filter_map(|(p, [l1, l2])| Some((v.index(p)?, l1, l2)))
+                    .collect();
+                row.sort_unstable_by_key(|e| e.0);
+                row
+            })
+            .collect()
+    }
 }
 
 /// Rows `ids` of `a`, in order: one copy per row (ndarray's `select` was a tenth of a
@@ -963,13 +1023,28 @@ impl<'a> Hidden<'a> {
         let mut needed: Vec<Option<Vec<u32>>> = vec![only.map(<[u32]>::to_vec)];
         for _ in 1..layers {
             let reads = needed.last().expect("one per layer").as_ref().map(|dst| {
-                let mut src: Vec<u32> = dst
+                // Marked in a table by node, not sorted: two hops from a few thousand nodes
+                // reach tens of millions of neighbours (hubs listed by thousands of sellers),
+                // and sorting them was most of the score selection's time.
+                let read = dst
                     .par_chunks(INFER_CHUNK)
-                    .flat_map_iter(|ids| sampler.full_block(ids.to_vec()).src)
-                    .collect();
-                src.par_sort_unstable();
-                src.dedup();
-                src
+                    .fold(
+                        || vec![false; nodes],
+                        |mut read, ids| {
+                            for n in sampler.full_block(ids.to_vec()).src {
+                                read[n as usize] = true;
+                            }
+                            read
+                        },
+                    )
+                    .reduce(
+                        || vec![false; nodes],
+                        |mut a, b| {
+                            a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                            a
+                        },
+                    );
+                (0..nodes as u32).filter(|&n| read[n as usize]).collect()
             });
             needed.push(reads);
         }

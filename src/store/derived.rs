@@ -121,6 +121,11 @@ impl Store {
         self.for_each_id(Cf::Features, &[], 0, Feature::decode, f)
     }
 
+    /// Every product's feature content hash, in id order, without decoding the vectors.
+    pub(crate) fn for_each_feature_hash(&self, f: impl FnMut(Id, u64)) -> Result<()> {
+        self.for_each_id(Cf::Features, &[], 0, Feature::decode_hash, f)
+    }
+
     /// A seller's profile.
     pub fn profile(&self, seller: Id) -> Result<Option<SellerProfile>> {
         self.decode_at(Cf::Profiles, &keys::id(seller))

@@ -181,17 +181,23 @@ impl Feature {
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Feature, String> {
+    /// The content hash of an encoded feature, its vector left undecoded.
+    pub(crate) fn decode_hash(bytes: &[u8]) -> Result<u64, String> {
         if bytes.len() < 13 || !(bytes.len() - 13).is_multiple_of(4) {
             return Err(format!("feature record of {} bytes", bytes.len()));
         }
+        Ok(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")))
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Feature, String> {
+        let hash = Feature::decode_hash(bytes)?;
         let source = match bytes[12] {
             0 => FeatureSource::Text,
             1 => FeatureSource::Imported,
             other => return Err(format!("unknown feature source {other}")),
         };
         Ok(Feature {
-            hash: u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
+            hash,
             run: u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")),
             source,
             vector: f32s(&bytes[13..]),
