@@ -148,8 +148,7 @@ impl Rule {
     }
 }
 
-/// Each product's kept partners with the pair's count, ascending by partner ([`Rule::capped`]),
-/// or a part of them ([`Capped::restricted`], [`Capped::reversed`]).
+/// Each product's kept partners with the pair's count, ascending by partner ([`Rule::capped`]).
 pub(crate) struct Capped {
     lists: Vec<Vec<(Id, u64)>>,
 }
@@ -157,21 +156,11 @@ pub(crate) struct Capped {
 impl Capped {
     /// The relation weighing these pairs by `strength`.
     pub(crate) fn weighted(&self, strength: Strength) -> Relation {
-        self.weighted_by(strength, &self.sums(strength))
-    }
-
-    /// Per product, the summed strength of its partners: the pairs' normalisers.
-    pub(crate) fn sums(&self, strength: Strength) -> Vec<f32> {
-        self.lists
+        let sums: Vec<f32> = self
+            .lists
             .par_iter()
             .map(|list| list.iter().map(|&(_, c)| strength.of(c)).sum())
-            .collect()
-    }
-
-    /// These pairs weighed by `strength` with the normalisers `sums` of the whole lists (a
-    /// part of them is weighed as in the whole relation, bit for bit: the weight of a pair is
-    /// the same from either side).
-    pub(crate) fn weighted_by(&self, strength: Strength, sums: &[f32]) -> Relation {
+            .collect();
         let weighted: Vec<Vec<(Id, f32)>> = self
             .lists
             .par_iter()
@@ -192,39 +181,6 @@ impl Capped {
             })
             .collect();
         Relation::from_lists(weighted)
-    }
-
-    /// Each product's partners that `wanted` accepts.
-    pub(crate) fn restricted(&self, wanted: impl Fn(Id) -> bool + Sync) -> Capped {
-        let lists = self
-            .lists
-            .par_iter()
-            .map(|list| list.iter().copied().filter(|&(q, _)| wanted(q)).collect())
-            .collect();
-        Capped { lists }
-    }
-
-    /// These pairs reversed, for the products `wanted` accepts: per product h, the products q
-    /// it is a partner of with their pair's count, ascending by q (others' lists empty).
-    pub(crate) fn reversed(&self, wanted: impl Fn(Id) -> bool + Sync) -> Capped {
-        // Found in parallel, in q order; placed in that order.
-        let found: Vec<(Id, Id, u64)> = (self.lists.par_iter().enumerate())
-            .flat_map_iter(|(q, list)| {
-                list.iter()
-                    .filter(|&&(h, _)| wanted(h))
-                    .map(move |&(h, c)| (h, q as Id, c))
-            })
-            .collect();
-        let mut lists = vec![Vec::new(); self.lists.len()];
-        for (h, q, c) in found {
-            lists[h as usize].push((q, c));
-        }
-        Capped { lists }
-    }
-
-    /// Whether product `p` has a partner here.
-    pub(crate) fn has_partners(&self, p: Id) -> bool {
-        self.lists.get(p as usize).is_some_and(|l| !l.is_empty())
     }
 }
 
@@ -298,6 +254,26 @@ impl Relation {
                     .collect()
             })
             .collect();
+        Relation::from_lists(lists)
+    }
+
+    /// The relation reversed, for the products `wanted` accepts: per product h, the
+    /// products q it is a partner of with `w(q, h)`, ascending by q (others' lists empty).
+    pub(crate) fn reversed(&self, wanted: impl Fn(Id) -> bool + Sync) -> Relation {
+        // Found in parallel, in q order; placed in that order.
+        let found: Vec<(Id, Id, f32)> = (0..self.products() as Id)
+            .into_par_iter()
+            .flat_map_iter(|q| {
+                self.partners(q)
+                    .iter()
+                    .filter(|&&(h, _)| wanted(h))
+                    .map(move |&(h, w)| (h, q, w))
+            })
+            .collect();
+        let mut lists: Vec<Vec<(Id, f32)>> = vec![Vec::new(); self.products()];
+        for (h, q, w) in found {
+            lists[h as usize].push((q, w));
+        }
         Relation::from_lists(lists)
     }
 }
@@ -699,8 +675,8 @@ mod tests {
     }
 
     /// A pseudo-random relation over 60 products, a few of them dense, under `rule`:
-    /// each product's partners, the products each is a partner of, and the capped pairs.
-    fn random_relation(rule: Rule) -> (Relation, Relation, Capped) {
+    /// each product's partners, and the products each is a partner of.
+    fn random_relation(rule: Rule) -> (Relation, Relation) {
         let mut pairs = Vec::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..400 {
@@ -710,12 +686,9 @@ mod tests {
             let (a, b) = ((x % 60) as Id, ((x >> 20) % (5 + x % 55)) as Id);
             pairs.push((a, b, 1 + (x >> 40) % 3));
         }
-        let capped = rule.capped(60, &pairs);
-        let rel = capped.weighted(rule.strength);
-        let rev = capped
-            .reversed(|_| true)
-            .weighted_by(rule.strength, &capped.sums(rule.strength));
-        (rel, rev, capped)
+        let rel = rule.relation(60, &pairs);
+        let rev = rel.reversed(|_| true);
+        (rel, rev)
     }
 
     #[test]
@@ -727,7 +700,7 @@ mod tests {
                     cap,
                     strength,
                 };
-                let (adj, rev, capped) = random_relation(rule);
+                let (adj, rev) = random_relation(rule);
                 if cap > 0 {
                     assert!((0..60).all(|p| adj.partners(p).len() <= 3));
                     assert!(
@@ -757,21 +730,6 @@ mod tests {
                 let some = link_scores_of(listed, first_of, kept_of, of_rev, &only).unwrap();
                 assert_eq!(some, expected);
                 let some = link_scores(listed, of, kept_of, |h| h % 3 == 0).unwrap();
-                assert_eq!(some, expected);
-                // The same parts cut from the counts and weighed with the whole lists' sums
-                // (how the selection cuts once for the three strengths): the same weights.
-                let sums = capped.sums(strength);
-                let part = capped.restricted(|h| h % 3 == 0);
-                assert_eq!(part.weighted_by(strength, &sums), kept);
-                let reach = |q| q % 3 == 0 || part.has_partners(q);
-                assert_eq!(capped.restricted(reach).weighted_by(strength, &sums), first);
-                let back = capped.reversed(|h| h % 3 == 0).weighted_by(strength, &sums);
-                for h in 0..60 {
-                    let whole = if h % 3 == 0 { rev.partners(h) } else { &[] };
-                    assert_eq!(back.partners(h), whole);
-                }
-                let of_back = |h: Id| Ok(back.partners(h));
-                let some = link_scores_of(listed, first_of, kept_of, of_back, &only).unwrap();
                 assert_eq!(some, expected);
             }
         }

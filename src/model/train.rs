@@ -728,20 +728,16 @@ pub(crate) fn fit_score(
     let started = Instant::now();
     // A graph without the co-purchase relation has no pairs: every link is 0, and the
     // selection keeps the cosine alone. The rules of one threshold and cap share their
-    // partner lists and the parts of them the walks read (each strength only weighs them):
-    // capped and cut once for all.
+    // partner lists (each strength only weighs them): capped once for all.
     let mut links: Vec<Vec<Vec<(u32, f32, f32)>>> = vec![Vec::new(); rules.len()];
-    let mut shared: Option<((u64, u32), Capped, ValidationPairs)> = None;
+    let mut shared: Option<((u64, u32), Capped)> = None;
     for (i, rule) in rules.iter().enumerate() {
         let key = (rule.threshold, rule.cap);
-        if shared.as_ref().is_none_or(|(k, ..)| *k != key) {
-            let capped = g.capped_partners(*rule);
-            let pairs = ValidationPairs::of(&capped, v);
-            shared = Some((key, capped, pairs));
+        if shared.as_ref().is_none_or(|(k, _)| *k != key) {
+            shared = Some((key, g.capped_partners(*rule)));
         }
-        let (_, capped, pairs) = shared.as_ref().expect("capped above");
-        let sums = capped.sums(rule.strength);
-        links[i] = pairs.links(g, v, |part| part.weighted_by(rule.strength, &sums));
+        let (_, capped) = shared.as_ref().expect("capped above");
+        links[i] = validation_links(g, v, &capped.weighted(rule.strength));
     }
     let category = match categories.is_empty() {
         true => Vec::new(),
@@ -783,62 +779,40 @@ pub(crate) fn fit_score(
     Some(selection)
 }
 
-/// The co-purchase pairs the validation's link walks read, under one threshold and cap.
-struct ValidationPairs {
-    /// The first step: each product's partners that are held out or partners of one (no
-    /// other adds to a held product's link: a hub's thousands of partners, mostly).
-    first: Capped,
-    /// Each product's held-out partners (the second step forward).
-    kept: Capped,
-    /// Each held-out product's products it is a partner of (the second step back).
-    partnered_by: Capped,
-}
-
-impl ValidationPairs {
-    fn of(capped: &Capped, v: &Validation) -> ValidationPairs {
-        let held = |h: Id| v.index(h).is_some();
-        let kept = capped.restricted(held);
-        ValidationPairs {
-            first: capped.restricted(|q| held(q) || kept.has_partners(q)),
-            partnered_by: capped.reversed(held),
-            kept,
-        }
-    }
-
-    /// Per validation seller, `(product index, link₁, link₂)` of its linked validation
-    /// products, by index, over the pairs as `weigh` weighs them. Each link keeps its terms
-    /// in their order: the same as over the whole relation, bit for bit.
-    fn links(
-        &self,
-        g: &Graph,
-        v: &Validation,
-        weigh: impl Fn(&Capped) -> LinkRelation,
-    ) -> Vec<Vec<(u32, f32, f32)>> {
-        let (first, kept, partnered_by) = (
-            weigh(&self.first),
-            weigh(&self.kept),
-            weigh(&self.partnered_by),
-        );
-        v.sellers
-            .par_iter()
-            .map(|(s, _)| {
-                let links = copurchase::link_scores_of(
-                    g.lists.neighbours(*s).iter().copied(),
-                    |p| Ok(first.partners(p)),
-                    |q| Ok(kept.partners(q)),
-                    |h| Ok(partnered_by.partners(h)),
-                    &v.products,
-                )
-                .unwrap_or_default();
-                let mut row: Vec<(u32, f32, f32)> = links
-                    .into_iter()
-                    .filter_map(|(p, [l1, l2])| Some((v.index(p)?, l1, l2)))
-                    .collect();
-                row.sort_unstable_by_key(|e| e.0);
-                row
-            })
-            .collect()
-    }
+/// Per validation seller, `(product index, link₁, link₂)` of its linked validation products
+/// over `relation`, by index.
+fn validation_links(
+    g: &Graph,
+    v: &Validation,
+    relation: &LinkRelation,
+) -> Vec<Vec<(u32, f32, f32)>> {
+    let held = |h: Id| v.index(h).is_some();
+    // The second step walks forward to the held products or back from them.
+    let partnered_by = relation.reversed(held);
+    let kept = relation.restricted(held);
+    // The first step only to the products that are held or partners of one: no other adds
+    // to a held product's link (a hub's thousands of partners, mostly). Each link keeps its
+    // terms in their order.
+    let first = relation.restricted(|q| held(q) || !kept.partners(q).is_empty());
+    v.sellers
+        .par_iter()
+        .map(|(s, _)| {
+            let links = copurchase::link_scores_of(
+                g.lists.neighbours(*s).iter().copied(),
+                |p| Ok(first.partners(p)),
+                |q| Ok(kept.partners(q)),
+                |h| Ok(partnered_by.partners(h)),
+                &v.products,
+            )
+            .unwrap_or_default();
+            let mut row: Vec<(u32, f32, f32)> = links
+                .into_iter()
+                .filter_map(|(p, [l1, l2])| Some((v.index(p)?, l1, l2)))
+                .collect();
+            row.sort_unstable_by_key(|e| e.0);
+            row
+        })
+        .collect()
 }
 
 /// Rows `ids` of `a`, in order: one copy per row (ndarray's `select` was a tenth of a
