@@ -105,13 +105,6 @@ impl Rule {
     /// The weighted relation over `products` products from `pairs` (`(a, b, count)`, each
     /// pair given from one side or both; a pair given twice keeps its higher count).
     pub(crate) fn relation(&self, products: usize, pairs: &[(Id, Id, u64)]) -> Relation {
-        self.capped(products, pairs).weighted(self.strength)
-    }
-
-    /// Each product's partners under this rule's threshold and cap, with their counts: what
-    /// the rules differing only in strength share (the cap keeps the highest counts under
-    /// every strength).
-    pub(crate) fn capped(&self, products: usize, pairs: &[(Id, Id, u64)]) -> Capped {
         // A CSR of both directions, filled by counting (no global sort of every pair).
         let mut start = vec![0usize; products + 1];
         for &(a, b, c) in pairs {
@@ -136,7 +129,7 @@ impl Rule {
         drop(fill);
         // Each product's list is capped on its own: in parallel, each list in its own order,
         // so the relation does not depend on the thread count.
-        let lists = (0..products)
+        let lists: Vec<Vec<(Id, u64)>> = (0..products)
             .into_par_iter()
             .map(|p| {
                 let mut list = both[start[p]..start[p + 1]].to_vec();
@@ -144,30 +137,18 @@ impl Rule {
                 list
             })
             .collect();
-        Capped { lists }
-    }
-}
-
-/// Each product's kept partners with the pair's count, ascending by partner ([`Rule::capped`]).
-pub(crate) struct Capped {
-    lists: Vec<Vec<(Id, u64)>>,
-}
-
-impl Capped {
-    /// The relation weighing these pairs by `strength`.
-    pub(crate) fn weighted(&self, strength: Strength) -> Relation {
-        let sums: Vec<f32> = self
-            .lists
+        drop(both);
+        let strength = self.strength;
+        let sums: Vec<f32> = lists
             .par_iter()
             .map(|list| list.iter().map(|&(_, c)| strength.of(c)).sum())
             .collect();
-        let weighted: Vec<Vec<(Id, f32)>> = self
-            .lists
-            .par_iter()
+        let weighted: Vec<Vec<(Id, f32)>> = lists
+            .into_par_iter()
             .enumerate()
             .map(|(p, list)| {
-                list.iter()
-                    .map(|&(q, c)| {
+                list.into_iter()
+                    .map(|(q, c)| {
                         // q has this pair too, so it kept at least one partner (its strongest,
                         // when capped): both sums are positive for counts of 1 or more.
                         let norm = (sums[p] * sums[q as usize]).sqrt();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::copurchase::{Capped, Relation as LinkRelation, Rule, default_threshold};
+use crate::copurchase::{Relation as LinkRelation, Rule, default_threshold};
 use crate::rng::{Stream, share_threshold};
 use crate::store::{Id, Namespace, Store, StoreError};
 
@@ -285,12 +285,6 @@ impl Graph {
     /// is the graph's).
     pub(crate) fn link_relation(&self, rule: Rule) -> LinkRelation {
         rule.relation(self.products as usize, &self.pairs)
-    }
-
-    /// The partner lists of the link relations of `rule`'s threshold and cap, whatever their
-    /// strength.
-    pub(crate) fn capped_partners(&self, rule: Rule) -> Capped {
-        rule.capped(self.products as usize, &self.pairs)
     }
 
     /// Whether the co-purchase counts vary: without (pre-aggregated "also bought" lists,

@@ -22,7 +22,7 @@ use super::select::{Rankings, Selection, select};
 use super::validation::{EpochChoice, Validation};
 use super::{Init, ModelConfig, ModelError};
 use crate::affinity::Categories;
-use crate::copurchase::{self, Capped, Relation as LinkRelation};
+use crate::copurchase::{self, Relation as LinkRelation};
 use crate::rng::{Stream, share_threshold};
 use crate::store::Id;
 
@@ -727,18 +727,12 @@ pub(crate) fn fit_score(
     let products = &v.products;
     let started = Instant::now();
     // A graph without the co-purchase relation has no pairs: every link is 0, and the
-    // selection keeps the cosine alone. The rules of one threshold and cap share their
-    // partner lists (each strength only weighs them): capped once for all.
-    let mut links: Vec<Vec<Vec<(u32, f32, f32)>>> = vec![Vec::new(); rules.len()];
-    let mut shared: Option<((u64, u32), Capped)> = None;
-    for (i, rule) in rules.iter().enumerate() {
-        let key = (rule.threshold, rule.cap);
-        if shared.as_ref().is_none_or(|(k, _)| *k != key) {
-            shared = Some((key, g.capped_partners(*rule)));
-        }
-        let (_, capped) = shared.as_ref().expect("capped above");
-        links[i] = validation_links(g, v, &capped.weighted(rule.strength));
-    }
+    // selection keeps the cosine alone. One relation at a time: each is as large as the
+    // co-purchase pairs.
+    let links: Vec<Vec<Vec<(u32, f32, f32)>>> = rules
+        .iter()
+        .map(|&rule| validation_links(g, v, &g.link_relation(rule)))
+        .collect();
     let category = match categories.is_empty() {
         true => Vec::new(),
         false => v
