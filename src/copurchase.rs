@@ -404,8 +404,8 @@ fn walk_links_of<'n>(
         for &h in only {
             back += partnered_by(h)?.len();
         }
-        let mut links = Links::default();
-        if forward(ahead, back) {
+        let forward = forward(ahead, back);
+        if forward {
             direct.touched.sort_unstable();
             for &q in &direct.touched {
                 let w = direct.value[q as usize];
@@ -413,28 +413,27 @@ fn walk_links_of<'n>(
                     second.add(h, w * wqh);
                 }
             }
-            for &h in only {
-                let one = direct.get(h).unwrap_or_default();
-                let two = second.get(h).unwrap_or_default();
-                if one != 0.0 || two != 0.0 {
-                    links.insert(h, [one, two]);
-                }
-            }
-            second.drain().for_each(drop);
-        } else {
-            for &h in only {
-                let mut two = 0f32;
-                for &(q, wqh) in partnered_by(h)? {
-                    if let Some(w) = direct.get(q) {
-                        two += w * wqh;
+        }
+        let mut links = Links::default();
+        for &h in only {
+            let two = match forward {
+                true => second.get(h).unwrap_or_default(),
+                false => {
+                    let mut two = 0f32;
+                    for &(q, wqh) in partnered_by(h)? {
+                        if let Some(w) = direct.get(q) {
+                            two += w * wqh;
+                        }
                     }
+                    two
                 }
-                let one = direct.get(h).unwrap_or_default();
-                if one != 0.0 || two != 0.0 {
-                    links.insert(h, [one, two]);
-                }
+            };
+            let one = direct.get(h).unwrap_or_default();
+            if one != 0.0 || two != 0.0 {
+                links.insert(h, [one, two]);
             }
         }
+        second.drain().for_each(drop);
         direct.drain().for_each(drop);
         Ok(links)
     })
