@@ -276,14 +276,7 @@ pub(crate) fn link_scores<'n>(
         // Left over only when an earlier walk failed half-way.
         two.drain().for_each(drop);
         direct.direct_links(listed, &mut partners)?;
-        // Sum in id order so the floating-point result does not depend on visiting order.
-        direct.touched.sort_unstable();
-        for &q in &direct.touched {
-            let w = direct.value[q as usize];
-            for &(h, wqh) in kept_partners(q)? {
-                two.add(h, w * wqh);
-            }
-        }
+        direct.step_into(two, &mut kept_partners)?;
         let mut links = Links::default();
         for (h, w) in direct.drain() {
             if keep(h) {
@@ -336,6 +329,24 @@ impl Sums {
         for p in listed {
             for &(h, w) in partners(p)? {
                 self.add(h, w);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds each touched product's sum, times the weight of each of its `partners`, to
+    /// `next`'s sum of that partner: one more step of the walk. In id order, so the
+    /// floating-point result does not depend on the order products were touched in.
+    fn step_into<'n>(
+        &mut self,
+        next: &mut Sums,
+        partners: &mut impl FnMut(Id) -> Result<&'n [(Id, f32)]>,
+    ) -> Result<()> {
+        self.touched.sort_unstable();
+        for &q in &self.touched {
+            let w = self.value[q as usize];
+            for &(h, wqh) in partners(q)? {
+                next.add(h, w * wqh);
             }
         }
         Ok(())
@@ -406,13 +417,7 @@ fn walk_links_of<'n>(
         }
         let forward = forward(ahead, back);
         if forward {
-            direct.touched.sort_unstable();
-            for &q in &direct.touched {
-                let w = direct.value[q as usize];
-                for &(h, wqh) in kept_partners(q)? {
-                    second.add(h, w * wqh);
-                }
-            }
+            direct.step_into(second, &mut kept_partners)?;
         }
         let mut links = Links::default();
         for &h in only {
